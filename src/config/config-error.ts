@@ -1,0 +1,13 @@
+/** A config problem: always names the key path and says what is allowed. Exit code 2. */
+export class ConfigError extends Error {
+  readonly path: string;
+  readonly file: string | undefined;
+
+  constructor(path: string, problem: string, options?: { cause?: unknown; file?: string }) {
+    const where = options?.file ? `${options.file}: ` : "";
+    super(`${where}config ${path === "" ? "(root)" : path}: ${problem}`, { cause: options?.cause });
+    this.name = "ConfigError";
+    this.path = path;
+    this.file = options?.file;
+  }
+}

@@ -1,0 +1,232 @@
+import cron from "node-cron";
+import { z } from "zod";
+import { parseDuration } from "./parse-duration.ts";
+
+/**
+ * The shape of gleaner.yaml. Everything a user can write is declared here, with its default,
+ * so docs/configuration.md and this file can be read side by side.
+ */
+
+/** Lower-case SQL identifiers only: they are quoted everywhere, and lower case means the quoted
+ * name is the same one a user types unquoted in psql. */
+const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
+const identifier = z
+  .string()
+  .regex(IDENT, "must be a lower-case SQL identifier: letters, digits and _, at most 63 chars");
+
+const duration = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: `"${text}" is not a duration: write e.g. 250ms, 30s, 5m, 1h, 1h30m`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const durationAtLeast = (minMs: number, label: string) =>
+  duration.refine((ms) => ms >= minMs, { message: `must be at least ${label}` });
+
+export const OUTPUT_TYPES = [
+  "text",
+  "integer",
+  "numeric",
+  "boolean",
+  "date",
+  "timestamptz",
+  "text[]",
+  "jsonb",
+] as const;
+
+const outputSpec = z.strictObject({
+  type: z.enum(OUTPUT_TYPES, { message: `must be one of ${OUTPUT_TYPES.join(", ")}` }),
+  description: z.string().min(1, "must describe the value so the model knows what to find"),
+});
+
+const comparable = z.union([z.string(), z.number(), z.boolean()]);
+
+export interface WhenCondition {
+  output?: string;
+  equals?: string | number | boolean;
+  not_equals?: string | number | boolean;
+  in?: (string | number | boolean)[];
+  not_in?: (string | number | boolean)[];
+  gt?: number;
+  gte?: number;
+  lt?: number;
+  lte?: number;
+  is_null?: boolean;
+  all?: WhenCondition[];
+  any?: WhenCondition[];
+  not?: WhenCondition;
+}
+
+const when: z.ZodType<WhenCondition> = z.lazy(() =>
+  z
+    .strictObject({
+      output: identifier.optional(),
+      equals: comparable.optional(),
+      not_equals: comparable.optional(),
+      in: z.array(comparable).optional(),
+      not_in: z.array(comparable).optional(),
+      gt: z.number().optional(),
+      gte: z.number().optional(),
+      lt: z.number().optional(),
+      lte: z.number().optional(),
+      is_null: z.boolean().optional(),
+      all: z.array(when).optional(),
+      any: z.array(when).optional(),
+      not: when.optional(),
+    })
+    .superRefine((w, ctx) => {
+      const tests = ["equals", "not_equals", "in", "not_in", "gt", "gte", "lt", "lte", "is_null"];
+      const hasTest = tests.some((t) => t in w);
+      const combinators = ["all", "any", "not"].filter((c) => c in w);
+      if (w.output !== undefined && !hasTest) {
+        ctx.addIssue({
+          code: "custom",
+          message: `a test on "${w.output}" needs one of ${tests.join(", ")}`,
+        });
+      }
+      if (w.output === undefined && combinators.length !== 1) {
+        ctx.addIssue({
+          code: "custom",
+          message: "write either {output, <test>} or exactly one of all / any / not",
+        });
+      }
+    }),
+);
+
+const stageCommon = {
+  name: identifier,
+  outputs: z.array(identifier).min(1, "a stage must fill at least one output"),
+  when: when.optional(),
+  /** Rows per call; defaults to the pipeline's batch_size. */
+  batch_size: z.number().int().min(1).max(500).optional(),
+};
+
+const llmStage = z.strictObject({
+  ...stageCommon,
+  kind: z.literal("llm"),
+  backends: z.array(z.string().min(1)).min(1, "name at least one backend from llm.backends"),
+  system: z.string().optional(),
+  prompt: z.string().min(1),
+});
+
+const customStage = z.strictObject({
+  ...stageCommon,
+  kind: z.literal("custom"),
+  /** Path to a module, relative to the config file, exporting the stage function. */
+  module: z.string().min(1),
+  export: z.string().default("default"),
+});
+
+const stage = z.discriminatedUnion("kind", [llmStage, customStage], {
+  message: 'kind must be "llm" or "custom"',
+});
+
+const retry = z
+  .strictObject({
+    max_attempts: z.number().int().min(1).max(100).default(5),
+    delays: z.array(duration).min(1).prefault(["1m", "5m", "15m", "1h", "4h"]),
+    /** Each delay is multiplied by a random factor in [1 - jitter, 1 + jitter]. */
+    jitter: z.number().min(0).max(1).default(0.2),
+  })
+  .prefault({});
+
+const cronExpression = z.string().refine((s) => cron.validate(s), {
+  message: 'must be a cron expression such as "*/1 * * * *" (minute hour day month weekday)',
+});
+
+const pipeline = z.strictObject({
+  /** `table` or `schema.table`; created by `gleaner migrate` when it does not exist. */
+  table: z
+    .string()
+    .regex(
+      /^([a-z_][a-z0-9_]{0,62}\.)?[a-z_][a-z0-9_]{0,62}$/,
+      "must be table or schema.table, lower-case SQL identifiers",
+    ),
+  key: identifier.default("id"),
+  inputs: z.array(identifier).min(1, "name the columns that identify a row"),
+  outputs: z
+    .record(identifier, outputSpec)
+    .refine((o) => Object.keys(o).length > 0, { message: "declare at least one output column" }),
+  prefix: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,40}$/, "must be lower-case letters, digits and _")
+    .default("enrichment_"),
+  min_confidence: z.number().min(0).max(1).default(0.7),
+  low_confidence_retry_after: duration.prefault("1h"),
+  on_input_change: z.enum(["reprocess", "ignore"]).default("reprocess"),
+  schedule: cronExpression.default("* * * * *"),
+  batch_size: z.number().int().min(1).max(500).default(10),
+  /** At most this many rows are claimed by one sweep tick. */
+  sweep_limit: z.number().int().min(1).max(1_000_000).default(10_000),
+  /** A running row whose worker stops renewing this lease is taken back by the sweep. */
+  lease: durationAtLeast(1000, "1s").prefault("5m"),
+  /** A queued row whose job has not started within this time is enqueued again. */
+  queue_timeout: durationAtLeast(1000, "1s").prefault("30m"),
+  retry,
+  stages: z.array(stage).min(1, "a pipeline needs at least one stage"),
+});
+
+const backend = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, "must be letters, digits, _ . or -"),
+  base_url: z.url({ message: "must be a URL such as https://api.openai.com/v1" }),
+  api_key: z.string().optional(),
+  model: z.string().min(1),
+  timeout: durationAtLeast(100, "100ms").prefault("60s"),
+  max_concurrency: z.number().int().min(1).max(1024).default(16),
+  structured_output: z.enum(["auto", "json_schema", "json_object", "none"]).default("auto"),
+  temperature: z.number().min(0).max(2).optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+  query: z.record(z.string(), z.string()).optional(),
+  price: z
+    .strictObject({
+      input_per_million: z.number().min(0),
+      output_per_million: z.number().min(0),
+    })
+    .optional(),
+});
+
+export const configSchema = z.strictObject({
+  /** Falls back to the DATABASE_URL variable, then to an embedded PostgreSQL. */
+  database_url: z.string().min(1).optional(),
+  /** Gleaner's own schema (migrations, counters). graphile-worker keeps its own. */
+  schema: identifier.default("gleaner"),
+  worker_schema: identifier.default("graphile_worker"),
+  embedded: z
+    .strictObject({
+      data_dir: z.string().default(".gleaner/postgres"),
+      port: z.number().int().min(1024).max(65535).default(54329),
+    })
+    .prefault({}),
+  http: z
+    .strictObject({
+      host: z.string().default("127.0.0.1"),
+      port: z.number().int().min(0).max(65535).default(9464),
+    })
+    .prefault({}),
+  worker: z
+    .strictObject({
+      /** Jobs run at once by one process; each job is one batch of rows. */
+      concurrency: z.number().int().min(1).max(1000).default(16),
+      poll_interval: durationAtLeast(50, "50ms").prefault("2s"),
+    })
+    .prefault({}),
+  llm: z
+    .strictObject({
+      backends: z.array(backend).default([]),
+    })
+    .prefault({}),
+  pipelines: z
+    .record(identifier, pipeline)
+    .refine((p) => Object.keys(p).length > 0, { message: "declare at least one pipeline" }),
+});
+
+export type RawConfig = z.output<typeof configSchema>;
+export type RawPipeline = z.output<typeof pipeline>;
+export type RawStage = z.output<typeof stage>;
+export type RawBackend = z.output<typeof backend>;

@@ -1,0 +1,43 @@
+import type { ColumnType, Generated } from "kysely";
+
+/** Kysely table interfaces for Gleaner's own schema (see migrations/). Pipeline tables belong to
+ * users and are addressed by name through sql.id, so they have no interface here. */
+
+export interface MigrationsTable {
+  id: number;
+  name: string;
+  applied_at: Generated<Date>;
+}
+
+export interface PipelinesTable {
+  name: string;
+  table_schema: string;
+  table_name: string;
+  prefix: string;
+  key_column: string;
+  key_type: string;
+  version: string;
+  ddl_hash: string;
+  installed_at: Generated<Date>;
+}
+
+export interface RowCountsTable {
+  pipeline: string;
+  status: string;
+  n: ColumnType<string, number | bigint, never>;
+}
+
+export interface WorkersTable {
+  id: string;
+  host: string;
+  pid: number;
+  started_at: Generated<Date>;
+  heartbeat_at: Generated<Date>;
+}
+
+export interface GleanerDatabase {
+  migrations: MigrationsTable;
+  pipelines: PipelinesTable;
+  row_counts: RowCountsTable;
+  workers: WorkersTable;
+}

@@ -1,0 +1,120 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Logger, runMigrations } from "graphile-worker";
+import { sql } from "kysely";
+import type { GleanerConfig } from "../config/config-types.ts";
+import type { Database } from "./connect-database.ts";
+import { installPipelineTable } from "./install-pipeline-table.ts";
+import { quoteIdent } from "./quote-identifier.ts";
+
+const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations/", import.meta.url));
+
+interface Migration {
+  id: number;
+  name: string;
+  text: string;
+}
+
+function readMigrations(): Migration[] {
+  return readdirSync(MIGRATIONS_DIR)
+    .filter((f) => /^\d{6}_[a-z0-9_]+\.sql$/.test(f))
+    .sort()
+    .map((f) => ({
+      id: Number(f.slice(0, 6)),
+      name: f,
+      text: readFileSync(MIGRATIONS_DIR + f, "utf8"),
+    }));
+}
+
+export interface MigrateReport {
+  applied: string[];
+  pipelines: { name: string; table: string; outcome: "created" | "updated" | "unchanged" }[];
+}
+
+/**
+ * Brings the database up to date: Gleaner's schema (forward-only numbered files), then
+ * graphile-worker's, then each pipeline's table. Safe to run from several processes at once.
+ */
+export async function migrate(database: Database, config: GleanerConfig): Promise<MigrateReport> {
+  const applied = await migrateGleanerSchema(database, config.schema);
+  await runMigrations({ pgPool: database.pool, schema: config.workerSchema, logger: silentLogger });
+  const pipelines: MigrateReport["pipelines"] = [];
+  for (const pipeline of config.pipelines) {
+    const outcome = await database.db.transaction().execute(async (trx) => {
+      // One installer per pipeline at a time; the DDL itself also locks the table.
+      await sql`select pg_advisory_xact_lock(hashtext(${"gleaner:install:" + pipeline.name}))`.execute(
+        trx,
+      );
+      return installPipelineTable(trx, pipeline, config.schema);
+    });
+    pipelines.push({
+      name: pipeline.name,
+      table: `${pipeline.table.schema}.${pipeline.table.name}`,
+      outcome,
+    });
+  }
+  return { applied, pipelines };
+}
+
+async function migrateGleanerSchema(database: Database, schema: string): Promise<string[]> {
+  const migrations = readMigrations();
+  const s = quoteIdent(schema);
+  await sql
+    .raw(
+      `create schema if not exists ${s};
+       create table if not exists ${s}.migrations (
+         id integer primary key, name text not null, applied_at timestamptz not null default now())`,
+    )
+    .execute(database.db)
+    .catch((error: { code?: string }) => {
+      // Two processes creating the schema at the same instant: one wins, the other sees 23505.
+      if (error.code !== "23505" && error.code !== "42P07") throw error;
+    });
+  const applied: string[] = [];
+  for (const migration of migrations) {
+    const done = await database.db.transaction().execute(async (trx) => {
+      const newest = await trx
+        .withSchema(schema)
+        .selectFrom("migrations")
+        .select((eb) => eb.fn.max("id").as("id"))
+        .executeTakeFirst();
+      const latestKnown = migrations[migrations.length - 1]?.id ?? 0;
+      if ((newest?.id ?? 0) > latestKnown)
+        throw new Error(
+          `the database has Gleaner migration ${newest?.id} but this Gleaner knows only up to ${latestKnown}: upgrade Gleaner before running it against this database`,
+        );
+      // Recording the migration first means a second migrator blocks on the primary key and then
+      // skips, instead of applying the same file twice.
+      const inserted = await trx
+        .withSchema(schema)
+        .insertInto("migrations")
+        .values({ id: migration.id, name: migration.name })
+        .onConflict((oc) => oc.column("id").doNothing())
+        .returning("id")
+        .executeTakeFirst();
+      if (!inserted) return false;
+      await sql.raw(migration.text.replaceAll(":GLEANER_SCHEMA", s)).execute(trx);
+      return true;
+    });
+    if (done) applied.push(migration.name);
+  }
+  return applied;
+}
+
+export async function pendingMigrations(database: Database, schema: string): Promise<string[]> {
+  const migrations = readMigrations();
+  const rows = await sql<{ id: number }>`
+    select id from ${sql.id(schema, "migrations")}`
+    .execute(database.db)
+    .then((r) => r.rows)
+    .catch((error: { code?: string }) => {
+      /** undefined_table / invalid_schema_name: never migrated */
+      if (error.code === "42P01" || error.code === "3F000") return [];
+      throw error;
+    });
+  const have = new Set(rows.map((r) => r.id));
+  return migrations.filter((m) => !have.has(m.id)).map((m) => m.name);
+}
+
+// graphile-worker logs each migration it runs; `gleaner migrate` prints its own summary instead.
+const silentLogger = new Logger(() => () => {});

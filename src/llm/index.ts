@@ -1,0 +1,25 @@
+export type {
+  LlmAttempt,
+  LlmBackend,
+  LlmBackendConfig,
+  LlmCascadeResult,
+  LlmCompletion,
+  LlmErrorClass,
+  LlmRequest,
+  LlmUsage,
+  OutputSpec,
+  OutputType,
+  StructuredOutputMode,
+} from "./llm-types.ts";
+export { LlmError, isPermanentClass, type LlmErrorOptions } from "./llm-error.ts";
+export { classifyLlmError, parseRetryAfter, redactSecrets } from "./classify-llm-error.ts";
+export { parseJsonAnswer } from "./parse-json-answer.ts";
+export { ConcurrencyLimit } from "./concurrency-limit.ts";
+export { createLlmBackend, type LlmBackendOptions } from "./llm-backend.ts";
+export { callCascade } from "./call-cascade.ts";
+export {
+  buildAnswerSchema,
+  validateBatchAnswer,
+  type RowAnswer,
+  type ValueAnswer,
+} from "./json-schema-for-outputs.ts";

@@ -1,0 +1,252 @@
+// One OpenAI-compatible chat completions endpoint: OpenAI, Ollama, vLLM, llama.cpp, LiteLLM...
+// Azure OpenAI needs no special code: base_url https://<res>.openai.azure.com/openai/deployments/<dep>,
+// query { "api-version": "<version>" } and header { "api-key": "<key>" } (leave api_key unset).
+import OpenAI, { APIError } from "openai";
+import type {
+  ChatCompletion,
+  ChatCompletionCreateParamsNonStreaming,
+  ChatCompletionMessageParam,
+} from "openai/resources/chat/completions";
+import { classifyLlmError } from "./classify-llm-error.ts";
+import { ConcurrencyLimit, type Release } from "./concurrency-limit.ts";
+import { LlmError } from "./llm-error.ts";
+import type {
+  LlmBackend,
+  LlmBackendConfig,
+  LlmCompletion,
+  LlmRequest,
+  LlmUsage,
+  StructuredOutputMode,
+} from "./llm-types.ts";
+import { parseJsonAnswer } from "./parse-json-answer.ts";
+
+export interface LlmBackendOptions {
+  /** Replaces the global fetch, e.g. to route through a proxy agent. */
+  fetch?: typeof globalThis.fetch;
+}
+
+type WireMode = Exclude<StructuredOutputMode, "auto">;
+
+// `auto` walks down this ladder when a backend rejects a response_format it does not support.
+const FALLBACK: Record<WireMode, WireMode | null> = {
+  json_schema: "json_object",
+  json_object: "none",
+  none: null,
+};
+const LADDER: readonly WireMode[] = ["json_schema", "json_object", "none"];
+
+const RESPONSE_FORMAT_REJECTED =
+  /response_format|json_schema|json_object|unsupported|not supported/i;
+
+function rejectsResponseFormat(err: unknown): boolean {
+  if (!(err instanceof APIError) || (err.status !== 400 && err.status !== 422)) return false;
+  return err.param === "response_format" || RESPONSE_FORMAT_REJECTED.test(err.message);
+}
+
+// OpenAI only accepts [a-zA-Z0-9_-]{1,64} as a schema name.
+function wireSchemaName(name: string): string {
+  const cleaned = name.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 64);
+  return cleaned.length > 0 ? cleaned : "answer";
+}
+
+function responseFormat(
+  mode: WireMode,
+  req: LlmRequest,
+): ChatCompletionCreateParamsNonStreaming["response_format"] {
+  if (mode === "json_schema") {
+    return {
+      type: "json_schema",
+      json_schema: { name: wireSchemaName(req.schemaName), schema: req.schema, strict: true },
+    };
+  }
+  if (mode === "json_object") return { type: "json_object" };
+  return undefined;
+}
+
+function costOf(config: LlmBackendConfig, inputTokens: number, outputTokens: number): number {
+  if (!config.price) return 0;
+  return (
+    (inputTokens * config.price.input_per_million +
+      outputTokens * config.price.output_per_million) /
+    1_000_000
+  );
+}
+
+function checkConfig(config: LlmBackendConfig): void {
+  if (!Number.isFinite(config.timeout_ms) || config.timeout_ms <= 0) {
+    throw new Error(`backend "${config.name}": timeout_ms must be positive`);
+  }
+  if (
+    !LADDER.includes(config.structured_output as WireMode) &&
+    config.structured_output !== "auto"
+  ) {
+    throw new Error(`backend "${config.name}": unknown structured_output mode`);
+  }
+}
+
+export function createLlmBackend(
+  config: LlmBackendConfig,
+  options: LlmBackendOptions = {},
+): LlmBackend {
+  checkConfig(config);
+  const limit = new ConcurrencyLimit(config.max_concurrency);
+  // Values that must never reach logs or attempt records, even if a server echoes them back.
+  const secrets = [config.api_key, ...Object.values(config.headers ?? {})].filter(
+    (s): s is string => typeof s === "string" && s.length > 0,
+  );
+  const client = new OpenAI({
+    baseURL: config.base_url,
+    // The client refuses to start without a key; keyless servers (Ollama, vLLM) get a
+    // placeholder and the Authorization header is dropped so nothing fake goes on the wire.
+    apiKey: config.api_key ?? "unused",
+    timeout: config.timeout_ms,
+    maxRetries: 0,
+    defaultHeaders: { ...(config.api_key ? {} : { Authorization: null }), ...config.headers },
+    defaultQuery: config.query,
+    // Never pick up OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment and send them to a
+    // third-party server.
+    organization: null,
+    project: null,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  });
+  // The mode `auto` settled on for this backend; only ever moves down the ladder.
+  let autoMode: WireMode = "json_schema";
+
+  const fail = (err: unknown, req: LlmRequest, usage?: LlmUsage): LlmError => {
+    if (req.signal?.aborted) {
+      return new LlmError("LLM request aborted", {
+        errorClass: "aborted",
+        backend: config.name,
+        usage,
+        cause: err,
+      });
+    }
+    const classified = classifyLlmError(err, { backend: config.name, secrets });
+    if (usage === undefined) return classified;
+    return new LlmError(classified.message, {
+      errorClass: classified.errorClass,
+      retryAfterMs: classified.retryAfterMs,
+      backend: config.name,
+      status: classified.status,
+      usage,
+      cause: err,
+    });
+  };
+
+  async function send(req: LlmRequest, mode: WireMode): Promise<ChatCompletion> {
+    const messages: ChatCompletionMessageParam[] = [];
+    if (req.system) messages.push({ role: "system", content: req.system });
+    messages.push({ role: "user", content: req.prompt });
+    const format = responseFormat(mode, req);
+    const body: ChatCompletionCreateParamsNonStreaming = {
+      model: config.model,
+      messages,
+      ...(config.temperature !== undefined ? { temperature: config.temperature } : {}),
+      ...(format ? { response_format: format } : {}),
+    };
+    // The client's own timeout stops at the response headers; this deadline also covers a
+    // body that trickles in forever.
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(req.signal?.reason);
+    req.signal?.addEventListener("abort", onAbort, { once: true });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, config.timeout_ms);
+    try {
+      return await client.chat.completions.create(body, { signal: controller.signal });
+    } catch (err) {
+      if (timedOut && !req.signal?.aborted) {
+        throw new LlmError(`LLM request timed out after ${config.timeout_ms}ms`, {
+          errorClass: "timeout",
+          backend: config.name,
+          cause: err,
+        });
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      req.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async function sendWithFallback(req: LlmRequest): Promise<ChatCompletion> {
+    if (config.structured_output !== "auto") return send(req, config.structured_output);
+    let mode = autoMode;
+    for (;;) {
+      try {
+        return await send(req, mode);
+      } catch (err) {
+        const next = FALLBACK[mode];
+        if (next === null || !rejectsResponseFormat(err)) throw err;
+        mode = next;
+        if (LADDER.indexOf(mode) > LADDER.indexOf(autoMode)) autoMode = mode;
+      }
+    }
+  }
+
+  function answerText(completion: ChatCompletion): string {
+    const choice = Array.isArray(completion.choices) ? completion.choices[0] : undefined;
+    if (!choice) throw new Error("response has no choices");
+    const { content, refusal } = choice.message ?? {};
+    if (refusal) throw new Error(`model refused: ${refusal}`);
+    if (!content) throw new Error(`empty answer (finish_reason ${choice.finish_reason})`);
+    return content;
+  }
+
+  async function complete(req: LlmRequest): Promise<LlmCompletion> {
+    let release: Release;
+    try {
+      release = await limit.acquire(req.signal);
+    } catch (err) {
+      throw fail(err, req);
+    }
+    // Measured after getting a slot: this is the backend's latency, not our queueing.
+    const started = performance.now();
+    try {
+      let completion: ChatCompletion;
+      try {
+        completion = await sendWithFallback(req);
+      } catch (err) {
+        throw fail(err, req);
+      }
+      const inputTokens = completion.usage?.prompt_tokens ?? 0;
+      const outputTokens = completion.usage?.completion_tokens ?? 0;
+      const usage: LlmUsage = {
+        inputTokens,
+        outputTokens,
+        costUsd: costOf(config, inputTokens, outputTokens),
+      };
+      let json: unknown;
+      try {
+        json = parseJsonAnswer(answerText(completion));
+        req.validate?.(json);
+      } catch (err) {
+        const cutOff = completion.choices?.[0]?.finish_reason === "length";
+        const message = err instanceof Error ? err.message : String(err);
+        throw new LlmError(cutOff ? `${message} (answer cut off at the token limit)` : message, {
+          errorClass: "invalid_output",
+          backend: config.name,
+          usage,
+          cause: err,
+        });
+      }
+      return {
+        json,
+        ...usage,
+        durationMs: Math.round(performance.now() - started),
+        model: completion.model || config.model,
+      };
+    } finally {
+      release();
+    }
+  }
+
+  return {
+    name: config.name,
+    model: config.model,
+    complete,
+    inFlight: () => limit.inFlight(),
+  };
+}

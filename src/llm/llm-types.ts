@@ -1,0 +1,99 @@
+// Shared types of the LLM layer. Config field names are snake_case because they mirror the
+// YAML config one to one; everything computed at runtime is camelCase.
+
+export type OutputType =
+  "text" | "integer" | "numeric" | "boolean" | "date" | "timestamptz" | "text[]" | "jsonb";
+
+export interface OutputSpec {
+  name: string;
+  type: OutputType;
+  description: string;
+}
+
+export type StructuredOutputMode = "auto" | "json_schema" | "json_object" | "none";
+
+export interface LlmBackendConfig {
+  name: string;
+  base_url: string;
+  api_key?: string | undefined;
+  model: string;
+  timeout_ms: number;
+  max_concurrency: number;
+  structured_output: StructuredOutputMode;
+  temperature?: number | undefined;
+  headers?: Record<string, string> | undefined;
+  query?: Record<string, string> | undefined;
+  price?: { input_per_million: number; output_per_million: number } | undefined;
+}
+
+export type LlmErrorClass =
+  | "timeout"
+  | "rate_limited"
+  | "server_error"
+  | "connection"
+  | "bad_request"
+  | "auth"
+  | "not_found"
+  | "invalid_output"
+  | "aborted"
+  | "unknown";
+
+export interface LlmRequest {
+  system?: string;
+  prompt: string;
+  schema: Record<string, unknown>;
+  schemaName: string;
+  signal?: AbortSignal;
+  /**
+   * Optional shape check run on the parsed answer inside the backend call. Throwing here makes
+   * the attempt fail as `invalid_output`, so a cascade moves on to the next backend instead of
+   * accepting JSON that parses but is unusable.
+   */
+  validate?: (json: unknown) => void;
+}
+
+export interface LlmAttempt {
+  backend: string;
+  model: string;
+  startedAt: string;
+  durationMs: number;
+  outcome: "ok" | "error";
+  errorClass?: LlmErrorClass;
+  message?: string;
+  /** HTTP status when the backend answered with an error status. */
+  status?: number;
+  retryAfterMs?: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+export interface LlmUsage {
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+export interface LlmCascadeResult {
+  json: unknown;
+  backend: string;
+  model: string;
+  attempts: LlmAttempt[];
+  usage: LlmUsage;
+}
+
+export interface LlmCompletion {
+  json: unknown;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  durationMs: number;
+  model: string;
+}
+
+export interface LlmBackend {
+  readonly name: string;
+  readonly model: string;
+  complete(req: LlmRequest): Promise<LlmCompletion>;
+  inFlight(): number;
+}

@@ -1,0 +1,35 @@
+import { Logger as WorkerLogger, type LogFunctionFactory } from "graphile-worker";
+import { pino, type Logger } from "pino";
+import { maskSecrets } from "../config/mask-secrets.ts";
+
+/**
+ * One pino logger per process. Every message passes through maskSecrets, because driver and
+ * HTTP errors like to echo connection strings and keys.
+ */
+export function createLogger(options: { secrets: readonly string[]; level?: string }): Logger {
+  const secrets = options.secrets;
+  return pino({
+    level: options.level ?? process.env.GLEANER_LOG_LEVEL ?? "info",
+    base: undefined,
+    hooks: {
+      logMethod(args, method) {
+        const masked = args.map((a) =>
+          typeof a === "string" ? maskSecrets(a, secrets) : a,
+        ) as Parameters<typeof method>;
+        return method.apply(this, masked);
+      },
+    },
+  });
+}
+
+/** graphile-worker's logger, routed into pino. */
+export function workerLogger(logger: Logger): WorkerLogger {
+  const factory: LogFunctionFactory = (scope) => (level, message, meta) => {
+    const line = { ...scope, ...(meta ?? {}) };
+    if (level === "error") logger.error(line, message);
+    else if (level === "warning") logger.warn(line, message);
+    else if (level === "info") logger.info(line, message);
+    else logger.debug(line, message);
+  };
+  return new WorkerLogger(factory);
+}

@@ -1,0 +1,42 @@
+import type { GleanerConfig, PipelineConfig } from "../config/config-types.ts";
+import type { Db } from "../db/connect-database.ts";
+import { stateColumns, type StateColumns } from "../db/state-columns.ts";
+
+/** A pipeline whose table `gleaner migrate` has installed: config plus what the database says. */
+export interface InstalledPipeline extends PipelineConfig {
+  /** format_type() of the key column, used to cast job payload keys back. */
+  readonly keyType: string;
+  readonly columns: StateColumns;
+}
+
+export class NotMigratedError extends Error {
+  readonly pipeline: string;
+  constructor(pipeline: string, why: string, options?: { cause?: unknown }) {
+    super(`pipeline ${pipeline} ${why}: run \`gleaner migrate\` first`, options);
+    this.name = "NotMigratedError";
+    this.pipeline = pipeline;
+  }
+}
+
+export async function loadInstalledPipelines(
+  db: Db,
+  config: GleanerConfig,
+): Promise<InstalledPipeline[]> {
+  const rows = await db
+    .withSchema(config.schema)
+    .selectFrom("pipelines")
+    .selectAll()
+    .execute()
+    .catch((error: unknown) => {
+      throw new NotMigratedError(config.pipelines[0]?.name ?? "(none)", "is not installed", {
+        cause: error,
+      });
+    });
+  return config.pipelines.map((p) => {
+    const row = rows.find((r) => r.name === p.name);
+    if (!row) throw new NotMigratedError(p.name, "is not installed");
+    if (row.table_schema !== p.table.schema || row.table_name !== p.table.name)
+      throw new NotMigratedError(p.name, "changed table since it was installed");
+    return Object.freeze({ ...p, keyType: row.key_type, columns: stateColumns(p) });
+  });
+}

@@ -1,0 +1,229 @@
+import type { Runtime } from "./runtime.ts";
+import type { EnrichPayload } from "../sql/claim-due-rows.ts";
+import { releaseClaimedRows } from "../sql/release-claimed-rows.ts";
+import { startClaimedRows } from "../sql/start-claimed-rows.ts";
+import type { StageInputRow, StageRunner } from "../stages/stage-runner.ts";
+import { evaluateWhen } from "./evaluate-when.ts";
+import { GuardedWriter } from "./guarded-writer.ts";
+import { addUsage, type RowSnapshot, type StageRecord } from "./row-state.ts";
+import { checkpointState, settleRow, type RowRun } from "./settle-row.ts";
+
+export interface BatchOutcome {
+  rows: number;
+  done: number;
+  failed: number;
+  exhausted: number;
+  released: number;
+  lost: number;
+}
+
+/**
+ * The stage machine for one job: take the claimed rows, run each stage over the rows that
+ * still need it, persist each stage's results before the next starts, then settle every row.
+ * A stage that already succeeded for this pipeline version (an earlier, interrupted run) is
+ * skipped. On shutdown (abort), rows are handed back after the current stage is persisted.
+ */
+export async function runClaimedBatch(
+  runtime: Runtime,
+  payload: EnrichPayload,
+  signal: AbortSignal,
+  log: (message: string) => void,
+): Promise<BatchOutcome> {
+  const entry = runtime.pipelines.get(payload.pipeline);
+  if (!entry) throw new Error(`job for unknown pipeline ${payload.pipeline}: check the config`);
+  const { pipeline: p, stages } = entry;
+  const db = runtime.db;
+  const outcome: BatchOutcome = { rows: 0, done: 0, failed: 0, exhausted: 0, released: 0, lost: 0 };
+
+  const snapshots = await startClaimedRows(db, p, payload.claim, payload.keys);
+  outcome.rows = snapshots.length;
+  if (snapshots.length === 0) return outcome;
+
+  const writer = new GuardedWriter(db, p, payload.claim, snapshots);
+  const startedAt = new Date().toISOString();
+  const runs = new Map<string, RowRun>(
+    snapshots.map((s) => [s.key, { startedAt, stages: {}, errors: [], usage: undefined }]),
+  );
+  const renew = (row: RowSnapshot) => ({
+    key: row.key,
+    xmin: row.xmin,
+    state: checkpointState(p, row, runs.get(row.key) as RowRun),
+    status: "running" as const,
+    nextInMs: p.leaseMs,
+  });
+  // The lease is renewed by every checkpoint, and by this timer when a stage runs long.
+  const heartbeat = setInterval(() => {
+    writer.write([...writer.rows.keys()], renew, false).catch((error: unknown) => {
+      log(`lease renewal failed: ${(error as Error).message}`);
+    });
+  }, Math.max(250, Math.floor(p.leaseMs / 3)));
+
+  try {
+    for (let i = 0; i < stages.length; i++) {
+      if (signal.aborted) break;
+      const stage = stages[i] as StageRunner;
+      const ready = [...writer.rows.values()].filter((row) => {
+        const run = runs.get(row.key) as RowRun;
+        if (run.failure) return false;
+        const done = row.state.stages?.[stage.config.name];
+        if (done && done.status === "ok" && done.version === p.version && !run.stages[stage.config.name])
+          return false;
+        return true;
+      });
+      const toRun: StageInputRow[] = [];
+      for (const row of ready) {
+        const input = stageInput(row, runs.get(row.key) as RowRun, p.stages.map((s) => s.name));
+        const when = stage.config.when;
+        if (when && !evaluateWhen(when, input.fields)) {
+          const now = new Date().toISOString();
+          (runs.get(row.key) as RowRun).stages[stage.config.name] = {
+            status: "skipped",
+            version: p.version,
+            attempt: row.attempts,
+            started_at: now,
+            finished_at: now,
+            duration_ms: 0,
+            reason: "its `when` condition does not hold",
+          };
+        } else {
+          toRun.push(input);
+        }
+      }
+      await runStage(stage, toRun, runs, writer.rows, p, signal, log);
+      if (i < stages.length - 1 && !signal.aborted) {
+        await writer.write([...writer.rows.keys()], renew, false);
+      }
+    }
+  } finally {
+    clearInterval(heartbeat);
+    await writer.flush().catch(() => undefined);
+  }
+
+  const keys = [...writer.rows.keys()];
+  if (signal.aborted) {
+    // Persist what the finished stages produced, then hand the rows back.
+    await writer.write(keys, renew, false);
+    outcome.released = await releaseClaimedRows(db, p, payload.claim, [...writer.rows.keys()]);
+    log(`shutting down: handed ${outcome.released} rows back`);
+    return outcome;
+  }
+  const settled = new Map<string, string>();
+  await writer.write(
+    keys,
+    (row) => {
+      const write = settleRow(p, row, runs.get(row.key) as RowRun);
+      settled.set(row.key, write.status);
+      return write;
+    },
+    true,
+  );
+  for (const key of writer.rows.keys()) {
+    const status = settled.get(key);
+    if (status === "done") outcome.done++;
+    else if (status === "failed") outcome.failed++;
+    else if (status === "exhausted") outcome.exhausted++;
+  }
+  outcome.lost = writer.lost.size;
+  return outcome;
+}
+
+/** Fields a stage sees: inputs, then outputs as filled so far (this run wins over the table). */
+function stageInput(row: RowSnapshot, run: RowRun, order: readonly string[]): StageInputRow {
+  const fields: Record<string, unknown> = { ...row.values, ...row.inputs };
+  const data: Record<string, unknown> = {};
+  for (const name of order) {
+    const record: StageRecord | undefined = run.stages[name] ?? row.state.stages?.[name];
+    if (!record || record.status !== "ok") continue;
+    for (const [col, v] of Object.entries(record.output ?? {})) {
+      if (v.value !== null && v.value !== undefined) fields[col] = v.value;
+    }
+    if (record.data !== undefined) data[name] = record.data;
+  }
+  return { key: row.key, fields, data };
+}
+
+async function runStage(
+  stage: StageRunner,
+  rows: StageInputRow[],
+  runs: Map<string, RowRun>,
+  snapshots: ReadonlyMap<string, RowSnapshot>,
+  pipeline: { name: string; version: string },
+  signal: AbortSignal,
+  log: (message: string) => void,
+): Promise<void> {
+  const size = stage.config.batchSize;
+  const chunks: StageInputRow[][] = [];
+  for (let i = 0; i < rows.length; i += size) chunks.push(rows.slice(i, i + size));
+  await Promise.all(
+    chunks.map(async (chunk) => {
+      const started = Date.now();
+      const startedAt = new Date(started).toISOString();
+      let result;
+      try {
+        result = await stage.run(chunk, { signal, pipeline: pipeline.name, log });
+      } catch (error) {
+        // A stage that throws fails its whole chunk, with the reason kept on every row.
+        const message = (error as Error).message;
+        result = {
+          rows: new Map(
+            chunk.map((r) => [
+              r.key,
+              {
+                ok: false as const,
+                failure: { errorClass: "stage_error", message, permanent: false },
+              },
+            ]),
+          ),
+          calls: [],
+          usagePerRow: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
+        };
+      }
+      const finishedAt = new Date().toISOString();
+      for (const row of chunk) {
+        const run = runs.get(row.key) as RowRun;
+        const attempt = snapshots.get(row.key)?.attempts ?? 0;
+        const got = result.rows.get(row.key);
+        const base = {
+          version: pipeline.version,
+          attempt,
+          started_at: startedAt,
+          finished_at: finishedAt,
+          duration_ms: Date.now() - started,
+          calls: result.calls,
+          usage: result.usagePerRow,
+          ...(result.backend ? { backend: result.backend } : {}),
+          ...(result.model ? { model: result.model } : {}),
+        };
+        run.usage = addUsage(run.usage, result.usagePerRow);
+        if (got?.ok) {
+          run.stages[stage.config.name] = {
+            ...base,
+            status: "ok",
+            output: got.values,
+            ...(got.data === undefined ? {} : { data: got.data }),
+          };
+        } else {
+          const failure = got?.failure ?? {
+            errorClass: "invalid_output",
+            message: "the stage returned nothing for this row",
+            permanent: false,
+          };
+          run.stages[stage.config.name] = {
+            ...base,
+            status: "error",
+            error: { class: failure.errorClass, message: failure.message, permanent: failure.permanent },
+          };
+          run.errors.push({
+            at: finishedAt,
+            stage: stage.config.name,
+            attempt,
+            class: failure.errorClass,
+            message: failure.message,
+            permanent: failure.permanent,
+          });
+          run.failure = { stage: stage.config.name, failure };
+        }
+      }
+    }),
+  );
+}

@@ -1,0 +1,69 @@
+import { sql } from "kysely";
+import type { Db } from "../db/connect-database.ts";
+import type { InstalledPipeline } from "../pipeline/installed-pipeline.ts";
+
+export const ENRICH_TASK = "gleaner_enrich";
+
+export interface EnrichPayload {
+  pipeline: string;
+  /** Fencing token: only the job holding the row's current claim may write it. */
+  claim: string;
+  keys: string[];
+}
+
+/**
+ * The sweep's one statement: find due rows, claim them and enqueue their jobs.
+ *
+ * Why it is safe with any number of sweepers at once:
+ * - `for update skip locked` means two sweeps never claim the same row; a row another sweep is
+ *   claiming right now is skipped, and once that sweep commits the row's next_at is in the future,
+ *   so a later re-check (EvalPlanQual) drops it too.
+ * - Claiming and `add_jobs` happen in the same statement, hence the same transaction: a row is
+ *   `queued` if and only if a job carrying its claim exists. A crash between the two is impossible.
+ * - Each batch gets a fresh random claim; a job whose claim was replaced (lease expired, user
+ *   reset) finds no rows and does nothing.
+ * - "Due" is a single indexed predicate, next_at <= now(): pending rows (next_at = insert time),
+ *   failed rows at their retry time, low-confidence rows at their re-check time, and queued or
+ *   running rows whose lease ran out. Done and exhausted rows have next_at NULL.
+ */
+export async function claimDueRows(
+  db: Db,
+  workerSchema: string,
+  p: InstalledPipeline,
+  limit: number,
+): Promise<{ claimed: number; jobs: number }> {
+  const t = sql.table(`${p.table.schema}.${p.table.name}`);
+  const c = p.columns;
+  const key = sql.ref(`t.${p.key}`);
+  const result = await sql<{ claimed: number; jobs: number }>`
+    with due as (
+      select ${key} as k from ${t} t
+      where ${sql.ref(`t.${c.nextAt}`)} <= now()
+      order by ${sql.ref(`t.${c.nextAt}`)}
+      limit ${limit}
+      for update skip locked
+    ), numbered as (
+      select k, (row_number() over () - 1) / ${p.batchSize} as b from due
+    ), batches as (
+      select b, gen_random_uuid() as claim, array_agg(k::text) as keys from numbered group by b
+    ), claimed as (
+      update ${t} t set
+        ${sql.id(c.status)} = 'queued',
+        ${sql.id(c.claim)} = bt.claim,
+        ${sql.id(c.attempts)} = ${sql.ref(`t.${c.attempts}`)} + 1,
+        ${sql.id(c.nextAt)} = now() + ${p.queueTimeoutMs} * interval '1 millisecond'
+      from numbered n join batches bt using (b)
+      where ${key} = n.k
+      returning 1
+    ), jobs as (
+      select ${sql.id(workerSchema, "add_jobs")}(array_agg(row(
+        ${ENRICH_TASK}::text,
+        json_build_object('pipeline', ${p.name}::text, 'claim', bt.claim, 'keys', bt.keys),
+        null, null, 1, null, null, null
+      )::${sql.id(workerSchema, "job_spec")})) as job
+      from batches bt having count(*) > 0
+    )
+    select (select count(*) from claimed)::int as claimed, (select count(*) from jobs)::int as jobs
+  `.execute(db);
+  return result.rows[0] ?? { claimed: 0, jobs: 0 };
+}

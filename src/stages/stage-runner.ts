@@ -1,0 +1,49 @@
+import type { StageConfig } from "../config/config-types.ts";
+import type { LlmAttempt } from "../llm/llm-types.ts";
+import type { StageValue, UsageRecord } from "../pipeline/row-state.ts";
+
+/**
+ * The seam every stage kind plugs into. The stage machine hands a runner up to
+ * `config.batchSize` rows at a time and persists whatever it returns in each row's state
+ * before the next stage starts. Search, crawl and extract stages implement the same interface:
+ * what they find for a row goes in `data`, which later stages read from `StageInputRow.data`.
+ */
+export interface StageRunner {
+  readonly config: StageConfig;
+  run(rows: readonly StageInputRow[], context: StageContext): Promise<StageChunkResult>;
+}
+
+export interface StageInputRow {
+  key: string;
+  /** Inputs, the key, and outputs filled so far (by earlier stages or earlier runs). */
+  fields: Record<string, unknown>;
+  /** `data` of earlier stages of this row, by stage name. */
+  data: Record<string, unknown>;
+}
+
+export interface StageContext {
+  signal: AbortSignal;
+  pipeline: string;
+  log: (message: string) => void;
+}
+
+export interface StageFailure {
+  errorClass: string;
+  message: string;
+  permanent: boolean;
+  retryAfterMs?: number;
+}
+
+export type StageRowResult =
+  | { ok: true; values: Record<string, StageValue>; data?: unknown }
+  | { ok: false; failure: StageFailure };
+
+export interface StageChunkResult {
+  rows: Map<string, StageRowResult>;
+  /** Every external call made for this chunk, successful or not. */
+  calls: LlmAttempt[];
+  /** Usage of this chunk, per row (a batch call is shared evenly). */
+  usagePerRow: UsageRecord;
+  backend?: string;
+  model?: string;
+}

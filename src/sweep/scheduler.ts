@@ -1,0 +1,90 @@
+import cron, { type ScheduledTask } from "node-cron";
+import type pg from "pg";
+import type { GleanerConfig } from "../config/config-types.ts";
+import type { Db } from "../db/connect-database.ts";
+import type { InstalledPipeline } from "../pipeline/installed-pipeline.ts";
+import { sweepPipeline, type SweepResult } from "./sweep-pipeline.ts";
+
+export interface Scheduler {
+  /** Runs one tick for a pipeline now (coalesced with a tick already running). */
+  kick(pipeline: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs each pipeline's sweep on its cron schedule, and at once when the table's trigger
+ * announces new pending rows (LISTEN gleaner_pending). Ticks of one pipeline never overlap in
+ * a process; several processes may sweep at once (the claim query makes that safe).
+ */
+export async function startScheduler(options: {
+  db: Db;
+  pool: pg.Pool;
+  config: GleanerConfig;
+  pipelines: readonly InstalledPipeline[];
+  log: (message: string) => void;
+  onSweep?: (result: SweepResult) => void;
+  listen?: boolean;
+}): Promise<Scheduler> {
+  const { db, config, log } = options;
+  const running = new Map<string, Promise<void>>();
+  const again = new Set<string>();
+  const byName = new Map(options.pipelines.map((p) => [p.name, p]));
+
+  const tick = (name: string): Promise<void> => {
+    const current = running.get(name);
+    if (current) {
+      // A tick is under way: run one more right after it, however many kicks arrive meanwhile.
+      again.add(name);
+      return current;
+    }
+    const pipeline = byName.get(name);
+    if (!pipeline) return Promise.resolve();
+    const run = (async () => {
+      try {
+        do {
+          again.delete(name);
+          let result: SweepResult;
+          do {
+            result = await sweepPipeline(db, config, pipeline);
+            options.onSweep?.(result);
+            // A full tick means more may be due: keep going instead of waiting a minute.
+          } while (result.claimed >= pipeline.sweepLimit);
+        } while (again.has(name));
+      } catch (error) {
+        log(`sweep of ${name} failed: ${(error as Error).message}`);
+      } finally {
+        running.delete(name);
+      }
+    })();
+    running.set(name, run);
+    return run;
+  };
+
+  const tasks: ScheduledTask[] = options.pipelines.map((p) =>
+    cron.schedule(p.schedule, () => void tick(p.name), { name: `gleaner-sweep-${p.name}` }),
+  );
+
+  let listener: pg.PoolClient | undefined;
+  if (options.listen !== false) {
+    listener = await options.pool.connect();
+    listener.on("notification", (msg) => {
+      if (msg.channel === "gleaner_pending" && msg.payload) void tick(msg.payload);
+    });
+    listener.on("error", (error) => log(`listener connection lost: ${error.message}`));
+    await listener.query("listen gleaner_pending");
+  }
+  // Catch up at boot on whatever became due while nothing was running.
+  for (const p of options.pipelines) void tick(p.name);
+
+  return {
+    kick: tick,
+    async stop() {
+      for (const task of tasks) await task.stop();
+      if (listener) {
+        await listener.query("unlisten gleaner_pending").catch(() => undefined);
+        listener.release();
+      }
+      await Promise.all(running.values());
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import { run, type Runner } from "graphile-worker";
+import type { Logger } from "pino";
+import pg from "pg";
+import { makeEnrichBatchTask } from "../../jobs/enrich-batch.ts";
+import { workerLogger } from "../log/create-logger.ts";
+import type { Runtime } from "../pipeline/runtime.ts";
+import { ENRICH_TASK } from "../sql/claim-due-rows.ts";
+
+/**
+ * Starts graphile-worker with Gleaner's tasks. The worker gets a pool of its own so a burst of
+ * jobs never starves the sweep of connections.
+ */
+export async function startWorker(options: {
+  runtime: Runtime;
+  url: string;
+  logger: Logger;
+  concurrency?: number;
+}): Promise<{ runner: Runner; stop: () => Promise<void> }> {
+  const { runtime } = options;
+  const concurrency = options.concurrency ?? runtime.config.worker.concurrency;
+  const pool = new pg.Pool({ connectionString: options.url, max: concurrency + 4 });
+  // A dropped connection must surface as a log line, not an unhandled 'error' event.
+  pool.on("error", (error) => options.logger.warn(`worker pool: ${error.message}`));
+  pool.on("connect", (client) => {
+    client.on("error", (error) => options.logger.warn(`worker connection: ${error.message}`));
+  });
+  const runner = await run({
+    pgPool: pool,
+    schema: runtime.config.workerSchema,
+    concurrency,
+    pollInterval: runtime.config.worker.pollIntervalMs,
+    noHandleSignals: true,
+    logger: workerLogger(options.logger),
+    taskList: { [ENRICH_TASK]: makeEnrichBatchTask(runtime) },
+  });
+  return {
+    runner,
+    stop: async () => {
+      await runner.stop();
+      await pool.end();
+    },
+  };
+}
