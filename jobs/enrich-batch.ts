@@ -19,7 +19,9 @@ export function makeEnrichBatchTask(runtime: Runtime): Task {
   return async (payload, helpers) => {
     const parsed = payloadSchema.safeParse(payload);
     if (!parsed.success) {
-      throw new Error(`gleaner_enrich job ${helpers.job.id} has a malformed payload: ${parsed.error.message}`);
+      throw new Error(
+        `gleaner_enrich job ${helpers.job.id} has a malformed payload: ${parsed.error.message}`,
+      );
     }
     const outcome = await runClaimedBatch(runtime, parsed.data, helpers.abortSignal, (m) =>
       helpers.logger.info(m),

@@ -68,7 +68,9 @@ describe("the full loop", () => {
     const before = await h.query<{ industry: string | null; enrichment_status: string }>(
       "select industry, enrichment_status from companies",
     );
-    expect(before.every((r) => r.industry === null && r.enrichment_status === "pending")).toBe(true);
+    expect(before.every((r) => r.industry === null && r.enrichment_status === "pending")).toBe(
+      true,
+    );
 
     await h.drain();
 
@@ -142,7 +144,11 @@ describe("the full loop", () => {
     const [reset] = await h.query<Record<string, unknown>>(
       "select industry, enrichment_status, enrichment_confidence from companies where id = 4",
     );
-    expect(reset).toEqual({ industry: null, enrichment_status: "pending", enrichment_confidence: null });
+    expect(reset).toEqual({
+      industry: null,
+      enrichment_status: "pending",
+      enrichment_confidence: null,
+    });
     await h.drain();
     const [row] = await h.query<Record<string, unknown>>(
       "select industry, enrichment_status from companies where id = 4",
@@ -196,7 +202,9 @@ describe("the full loop", () => {
 
   it("never overwrites a value a user wrote", async () => {
     llm.handle(goodAnswer);
-    await h.query("insert into companies (name, domain, founded) values ('given', 'given.example', 1850)");
+    await h.query(
+      "insert into companies (name, domain, founded) values ('given', 'given.example', 1850)",
+    );
     await h.drain();
     const [row] = await h.query<Record<string, unknown>>(
       "select founded, industry from companies where name = 'given'",
@@ -216,7 +224,10 @@ describe("the full loop", () => {
     }>("select * from companies where name = 'flaky'");
     expect(row?.industry).toBeNull();
     expect(row?.enrichment_status).toBe("failed");
-    expect(row?.enrichment_state.errors[0]).toMatchObject({ class: "server_error", stage: "profile" });
+    expect(row?.enrichment_state.errors[0]).toMatchObject({
+      class: "server_error",
+      stage: "profile",
+    });
     const delay = row!.enrichment_next_at.getTime() - Date.now();
     expect(delay).toBeGreaterThan(40_000); // 1m ± 20% jitter
     expect(delay).toBeLessThan(75_000);

@@ -14,17 +14,23 @@ const identifier = z
   .string()
   .regex(IDENT, "must be a lower-case SQL identifier: letters, digits and _, at most 63 chars");
 
-const duration = z.string().transform((text, ctx) => {
-  const ms = parseDuration(text);
-  if (ms === undefined) {
-    ctx.addIssue({
-      code: "custom",
-      message: `"${text}" is not a duration: write e.g. 250ms, 30s, 5m, 1h, 1h30m`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
+const duration = z
+  .string({
+    // A YAML number (lease: 5) arrives as a number: say what to write, not just "expected string".
+    error: (issue) =>
+      `${JSON.stringify(issue.input)} is not a duration: give it a unit, e.g. 250ms, 30s, 5m, 1h, 1h30m`,
+  })
+  .transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message: `"${text}" is not a duration: write e.g. 250ms, 30s, 5m, 1h, 1h30m`,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
 
 const durationAtLeast = (minMs: number, label: string) =>
   duration.refine((ms) => ms >= minMs, { message: `must be at least ${label}` });
@@ -90,7 +96,10 @@ const when: z.ZodType<WhenCondition> = z.lazy(() =>
           message: `a test on "${w.output}" needs one of ${tests.join(", ")}`,
         });
       }
-      if (w.output === undefined && combinators.length !== 1) {
+      // evaluateWhen reads all / any / not first and ignores anything beside them, so a mix
+      // would silently drop part of the condition.
+      const mixed = w.output === undefined ? hasTest : combinators.length > 0;
+      if (mixed || (w.output === undefined && combinators.length !== 1)) {
         ctx.addIssue({
           code: "custom",
           message: "write either {output, <test>} or exactly one of all / any / not",

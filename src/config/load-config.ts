@@ -5,7 +5,12 @@ import { parseDocument } from "yaml";
 import type { z } from "zod";
 import type { LlmBackendConfig, OutputSpec } from "../llm/llm-types.ts";
 import { ConfigError } from "./config-error.ts";
-import { configSchema, type RawConfig, type RawPipeline, type WhenCondition } from "./config-schema.ts";
+import {
+  configSchema,
+  type RawConfig,
+  type RawPipeline,
+  type WhenCondition,
+} from "./config-schema.ts";
 import type { GleanerConfig, PipelineConfig, StageConfig } from "./config-types.ts";
 import { interpolateEnv } from "./interpolate-env.ts";
 import { templateFields } from "./template-fields.ts";
@@ -38,7 +43,7 @@ export function parseConfig(
     interpolateEnv(doc.toJS() ?? {}, options.env ?? process.env),
   );
   const parsed = configSchema.safeParse(value);
-  if (!parsed.success) throw issuesToError(parsed.error, file);
+  if (!parsed.success) throw issuesToError(parsed.error, value, file);
   const baseDir = file ? dirname(resolve(file)) : process.cwd();
   const config = withFile(file, () => resolveConfig(parsed.data, secrets, baseDir, file));
   return deepFreeze(config);
@@ -58,21 +63,34 @@ function withFile<T>(file: string | undefined, fn: () => T): T {
   }
 }
 
-function issuesToError(error: z.ZodError, file: string | undefined): ConfigError {
+function issuesToError(error: z.ZodError, input: unknown, file: string | undefined): ConfigError {
   const lines = error.issues.map((issue) => {
     const path = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`));
     const key = path.join("").replace(/^\./, "");
     let message = issue.message;
     if (issue.code === "unrecognized_keys") {
       message = `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")} (check the spelling against docs/configuration.md)`;
-    } else if (issue.code === "invalid_type" && issue.input === undefined) {
+    } else if (issue.code === "invalid_type" && valueAt(input, issue.path) === undefined) {
+      // zod leaves issue.input out unless asked, so look the key up in what was parsed.
       message = `is required (${issue.expected})`;
+    } else if (issue.code === "invalid_key") {
+      // A bad record key (a column or pipeline name): say what a valid one looks like.
+      message = issue.issues[0]?.message ?? message;
     }
     return { key, message };
   });
   const first = lines[0] ?? { key: "", message: "invalid" };
   const rest = lines.slice(1).map((l) => `\n  config ${l.key || "(root)"}: ${l.message}`);
   return new ConfigError(first.key, first.message + rest.join(""), { cause: error, file });
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let node = root;
+  for (const part of path) {
+    if (node === null || typeof node !== "object") return undefined;
+    node = (node as Record<PropertyKey, unknown>)[part];
+  }
+  return node;
 }
 
 function resolveConfig(

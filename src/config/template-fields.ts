@@ -10,7 +10,9 @@ export function renderTemplate(template: string, values: Record<string, unknown>
     const value = values[name];
     if (value === null || value === undefined) return "(unknown)";
     if (value instanceof Date) return value.toISOString();
-    if (typeof value === "object") return JSON.stringify(value);
-    return String(value as string | number | boolean);
+    if (typeof value === "string") return value;
+    if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint")
+      return String(value);
+    return JSON.stringify(value) ?? "(unknown)";
   });
 }

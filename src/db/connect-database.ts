@@ -33,12 +33,15 @@ export async function connectDatabase(
   } else {
     const embedded = await startEmbeddedDatabase({ ...config.embedded, log: options.log });
     url = embedded.url;
-    stopEmbedded = embedded.stop;
+    stopEmbedded = () => embedded.stop();
     description = `embedded PostgreSQL in ${config.embedded.dataDir} (${maskUrl(url)}${embedded.startedHere ? "" : ", already running"}); set DATABASE_URL to use another server`;
   }
   const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on("error", (error) => options.log?.(`database pool: ${error.message}`));
+  pool.on("connect", (client) => {
+    client.on("error", (error) => options.log?.(`database connection: ${error.message}`));
+  });
   try {
     const client = await pool.connect();
     client.release();

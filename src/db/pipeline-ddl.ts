@@ -101,9 +101,10 @@ export function triggerSql(p: PipelineConfig, gleanerSchema: string): string[] {
     .join(" ");
 
   const complete = (alias: string) =>
-    [`${alias}.${q(c.status)} = 'done'`, ...p.outputs.map((o) => `${alias}.${q(o.name)} is not null`)].join(
-      " and ",
-    );
+    [
+      `${alias}.${q(c.status)} = 'done'`,
+      ...p.outputs.map((o) => `${alias}.${q(o.name)} is not null`),
+    ].join(" and ");
   const counts = (source: string, sign: 1 | -1) =>
     `select ${q(c.status)} as s, ${sign} as d from ${source}
        union all select 'complete', ${sign} from ${source} r where ${complete("r")}`;
@@ -180,9 +181,10 @@ $fn$`,
 export function recountSql(p: PipelineConfig, gleanerSchema: string): string[] {
   const c = stateColumns(p);
   const gs = q(gleanerSchema);
-  const complete = [`${q(c.status)} = 'done'`, ...p.outputs.map((o) => `${q(o.name)} is not null`)].join(
-    " and ",
-  );
+  const complete = [
+    `${q(c.status)} = 'done'`,
+    ...p.outputs.map((o) => `${q(o.name)} is not null`),
+  ].join(" and ");
   return [
     `delete from ${gs}.row_counts where pipeline = ${quoteLiteral(p.name)}`,
     `insert into ${gs}.row_counts (pipeline, status, n)

@@ -24,7 +24,9 @@ export function createLogger(options: { secrets: readonly string[]; level?: stri
 
 /** graphile-worker's logger, routed into pino. */
 export function workerLogger(logger: Logger): WorkerLogger {
-  const factory: LogFunctionFactory = (scope) => (level, message, meta) => {
+  const factory: LogFunctionFactory = (scope) => (logLevel, message, meta) => {
+    // LogLevel is a const enum of plain strings, compared as such.
+    const level: string = logLevel;
     const line = { ...scope, ...(meta ?? {}) };
     if (level === "error") logger.error(line, message);
     else if (level === "warning") logger.warn(line, message);

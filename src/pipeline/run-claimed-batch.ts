@@ -52,11 +52,14 @@ export async function runClaimedBatch(
     nextInMs: p.leaseMs,
   });
   // The lease is renewed by every checkpoint, and by this timer when a stage runs long.
-  const heartbeat = setInterval(() => {
-    writer.write([...writer.rows.keys()], renew, false).catch((error: unknown) => {
-      log(`lease renewal failed: ${(error as Error).message}`);
-    });
-  }, Math.max(250, Math.floor(p.leaseMs / 3)));
+  const heartbeat = setInterval(
+    () => {
+      writer.write([...writer.rows.keys()], renew, false).catch((error: unknown) => {
+        log(`lease renewal failed: ${(error as Error).message}`);
+      });
+    },
+    Math.max(250, Math.floor(p.leaseMs / 3)),
+  );
 
   try {
     for (let i = 0; i < stages.length; i++) {
@@ -66,13 +69,22 @@ export async function runClaimedBatch(
         const run = runs.get(row.key) as RowRun;
         if (run.failure) return false;
         const done = row.state.stages?.[stage.config.name];
-        if (done && done.status === "ok" && done.version === p.version && !run.stages[stage.config.name])
+        if (
+          done &&
+          done.status === "ok" &&
+          done.version === p.version &&
+          !run.stages[stage.config.name]
+        )
           return false;
         return true;
       });
       const toRun: StageInputRow[] = [];
       for (const row of ready) {
-        const input = stageInput(row, runs.get(row.key) as RowRun, p.stages.map((s) => s.name));
+        const input = stageInput(
+          row,
+          runs.get(row.key) as RowRun,
+          p.stages.map((s) => s.name),
+        );
         const when = stage.config.when;
         if (when && !evaluateWhen(when, input.fields)) {
           const now = new Date().toISOString();
@@ -211,7 +223,11 @@ async function runStage(
           run.stages[stage.config.name] = {
             ...base,
             status: "error",
-            error: { class: failure.errorClass, message: failure.message, permanent: failure.permanent },
+            error: {
+              class: failure.errorClass,
+              message: failure.message,
+              permanent: failure.permanent,
+            },
           };
           run.errors.push({
             at: finishedAt,

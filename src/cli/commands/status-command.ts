@@ -1,0 +1,102 @@
+import { STATUSES } from "../../db/pipeline-ddl.ts";
+import { oldestDue } from "../../sql/has-due-rows.ts";
+import { readRowCounts } from "../../sql/row-counts.ts";
+import type { Gleaner } from "../../app/open-gleaner.ts";
+import { openFromCli } from "../cli-context.ts";
+
+export interface PipelineStatus {
+  pipeline: string;
+  table: string;
+  total: number;
+  done: number;
+  pending: number;
+  queued: number;
+  running: number;
+  failed: number;
+  exhausted: number;
+  complete: number;
+  completeness_pct: number;
+  oldest_pending_age_seconds: number | null;
+}
+
+/** Counts come from the trigger-kept counters, the age from the pending index: no table scan. */
+export async function readStatus(app: Gleaner): Promise<PipelineStatus[]> {
+  const out: PipelineStatus[] = [];
+  for (const { pipeline: p } of app.runtime.pipelines.values()) {
+    const counts = await readRowCounts(app.database.db, app.config.schema, p.name);
+    const total = STATUSES.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
+    const complete = counts.complete ?? 0;
+    const { ageSeconds } = await oldestDue(app.database.db, p, "pending");
+    out.push({
+      pipeline: p.name,
+      table: `${p.table.schema}.${p.table.name}`,
+      total,
+      done: counts.done ?? 0,
+      pending: counts.pending ?? 0,
+      queued: counts.queued ?? 0,
+      running: counts.running ?? 0,
+      failed: counts.failed ?? 0,
+      exhausted: counts.exhausted ?? 0,
+      complete,
+      completeness_pct: total === 0 ? 100 : Math.round((complete / total) * 1000) / 10,
+      oldest_pending_age_seconds: ageSeconds === null ? null : Math.round(ageSeconds),
+    });
+  }
+  return out;
+}
+
+export async function statusCommand(options: { config: string; json?: boolean }): Promise<number> {
+  const app = await openFromCli(options);
+  try {
+    const status = await readStatus(app);
+    if (options.json) {
+      console.log(JSON.stringify(status, null, 2));
+      return 0;
+    }
+    const header = [
+      "pipeline",
+      "total",
+      "done",
+      "pending",
+      "queued",
+      "running",
+      "failed",
+      "exhausted",
+      "complete%",
+      "oldest pending",
+    ];
+    const rows = status.map((s) =>
+      [
+        s.pipeline,
+        s.total,
+        s.done,
+        s.pending,
+        s.queued,
+        s.running,
+        s.failed,
+        s.exhausted,
+        `${s.completeness_pct}%`,
+        s.oldest_pending_age_seconds === null ? "-" : formatAge(s.oldest_pending_age_seconds),
+      ].map(String),
+    );
+    const widths = header.map((h, i) =>
+      Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)),
+    );
+    for (const line of [header, ...rows]) {
+      console.log(
+        line
+          .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+          .join("  "),
+      );
+    }
+    return 0;
+  } finally {
+    await app.close();
+  }
+}
+
+function formatAge(seconds: number): string {
+  if (seconds < 120) return `${seconds}s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
+  return `${Math.round(seconds / 3600)}h`;
+}

@@ -1,0 +1,144 @@
+import { Command, CommanderError, Option } from "commander";
+import { ConfigError } from "../config/config-error.ts";
+import { maskSecrets } from "../config/mask-secrets.ts";
+import { TableContractError } from "../db/install-pipeline-table.ts";
+import { NotMigratedError } from "../pipeline/installed-pipeline.ts";
+import { EXIT_FAILURE, EXIT_USAGE, UsageError } from "./cli-context.ts";
+import { doctorCommand } from "./commands/doctor-command.ts";
+import { migrateCommand } from "./commands/migrate-command.ts";
+import { reprocessCommand } from "./commands/reprocess-command.ts";
+import {
+  drainCommand,
+  startCommand,
+  sweepCommand,
+  workerCommand,
+} from "./commands/run-commands.ts";
+import { statusCommand } from "./commands/status-command.ts";
+
+const configOption = () =>
+  new Option("-c, --config <file>", "the config file").default("./gleaner.yaml");
+
+export function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command("gleaner")
+    .description(
+      "Fills the NULL columns of a PostgreSQL table with LLM stages, driven by a cron sweep and graphile-worker jobs.\n" +
+        "Every command reads --config (default ./gleaner.yaml) and honours DATABASE_URL; with neither a\n" +
+        "database_url nor DATABASE_URL, an embedded PostgreSQL is started under ./.gleaner/.",
+    )
+    .showHelpAfterError()
+    .exitOverride();
+  const wrap =
+    <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+    async (...args: A) => {
+      setExit(await fn(...args));
+    };
+
+  program
+    .command("migrate")
+    .description(
+      "create Gleaner's schema and give each pipeline's table its state columns, indexes and triggers",
+    )
+    .addOption(configOption())
+    .action(wrap((o: { config: string }) => migrateCommand(o)));
+  program
+    .command("start")
+    .description(
+      "migrate, then run the scheduler, workers and the HTTP port (/metrics, /healthz, /readyz)",
+    )
+    .addOption(configOption())
+    .option("--no-migrate", "do not run migrations first")
+    .option("--no-http", "do not open the HTTP port")
+    .option("--concurrency <n>", "jobs at once in this process (default: worker.concurrency)")
+    .action(wrap((o: { config: string }) => startCommand(o)));
+  program
+    .command("worker")
+    .description("run jobs only (pair with `gleaner sweep` or `gleaner start` elsewhere)")
+    .addOption(configOption())
+    .option("--http", "also open the HTTP port")
+    .option("--concurrency <n>", "jobs at once in this process (default: worker.concurrency)")
+    .action(wrap((o: { config: string }) => workerCommand(o)));
+  program
+    .command("sweep")
+    .description("run the scheduler only: claim due rows and enqueue their jobs")
+    .addOption(configOption())
+    .option("--once", "one tick per pipeline, then exit")
+    .action(wrap((o: { config: string; once?: boolean }) => sweepCommand(o)));
+  program
+    .command("drain")
+    .description("process every row due now, then exit (retries due later are left for later)")
+    .addOption(configOption())
+    .option("--concurrency <n>", "jobs at once (default: worker.concurrency)")
+    .option("--timeout <seconds>", "give up after this long (exit 1)")
+    .action(wrap((o: { config: string }) => drainCommand(o)));
+  program
+    .command("status")
+    .description(
+      "per pipeline: total, done, pending, queued, running, failed, exhausted, completeness, oldest pending",
+    )
+    .addOption(configOption())
+    .option("--json", "print JSON")
+    .action(wrap((o: { config: string; json?: boolean }) => statusCommand(o)));
+  program
+    .command("reprocess")
+    .description(
+      "make rows pending again (attempts reset); with no filter, every row of the pipeline",
+    )
+    .argument("<pipeline>", "the pipeline name")
+    .addOption(configOption())
+    .option("--where <sql>", "only rows matching this SQL condition, e.g. \"country = 'FR'\"")
+    .addOption(
+      new Option("--status <status>", "only rows in this status").choices([
+        "failed",
+        "exhausted",
+        "done",
+        "pending",
+      ]),
+    )
+    .option("--below <confidence>", "only rows whose confidence is below this (0..1)")
+    .action(
+      wrap(
+        (
+          pipeline: string,
+          o: { config: string; where?: string; status?: string; below?: string },
+        ) => reprocessCommand(pipeline, o),
+      ),
+    );
+  program
+    .command("doctor")
+    .description("check the database and every LLM backend, and say what to fix")
+    .addOption(configOption())
+    .action(wrap((o: { config: string }) => doctorCommand(o)));
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = buildProgram((c) => (code = c));
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version exit 0; everything else commander rejects is bad usage.
+      return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (error instanceof ConfigError || error instanceof UsageError) {
+      console.error(`gleaner: ${error.message}`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof TableContractError || error instanceof NotMigratedError) {
+      console.error(`gleaner: ${error.message}`);
+      return EXIT_FAILURE;
+    }
+    console.error(`gleaner: ${maskSecrets(describe(error), [])}`);
+    return EXIT_FAILURE;
+  }
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const parts = [error.message];
+  for (let c = error.cause; c instanceof Error; c = c.cause) parts.push(`caused by: ${c.message}`);
+  if (process.env.GLEANER_DEBUG) parts.push(error.stack ?? "");
+  return parts.join("\n  ");
+}

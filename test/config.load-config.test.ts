@@ -1,0 +1,711 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { parseDocument, type Document } from "yaml";
+import { ConfigError } from "../src/config/config-error.ts";
+import type { GleanerConfig, PipelineConfig } from "../src/config/config-types.ts";
+import { loadConfigFile, parseConfig } from "../src/config/load-config.ts";
+import { maskSecrets } from "../src/config/mask-secrets.ts";
+import { parseDuration } from "../src/config/parse-duration.ts";
+
+/** The smallest useful config: every optional key left to its default. */
+const BASE = `
+llm:
+  backends:
+    - name: openai
+      base_url: https://api.openai.com/v1/
+      api_key: \${OPENAI_API_KEY}
+      model: gpt-4o-mini
+    - name: local
+      base_url: http://127.0.0.1:11434/v1
+      model: llama3.1
+pipelines:
+  companies:
+    table: companies
+    inputs: [name, website]
+    outputs:
+      summary: { type: text, description: What the company does }
+      industry: { type: text, description: Its main industry }
+      employees: { type: integer, description: Head count }
+    stages:
+      - name: analyse
+        kind: llm
+        backends: [openai, local]
+        outputs: [summary]
+        prompt: "Describe {{name}} ({{website}})."
+      - name: classify
+        kind: llm
+        backends: [openai]
+        when: { output: summary, is_null: false }
+        outputs: [industry, employees]
+        prompt: "Classify {{name}}: {{summary}}"
+`;
+
+/** Every key of the schema set explicitly. */
+const FULL = `
+database_url: \${DATABASE_URL}
+schema: enrich
+worker_schema: enrich_worker
+embedded: { data_dir: data/pg, port: 55432 }
+http: { host: 0.0.0.0, port: 9000 }
+worker: { concurrency: 4, poll_interval: 500ms }
+llm:
+  backends:
+    - name: azure
+      base_url: https://res.openai.azure.com/openai/deployments/gpt4o
+      model: gpt-4o
+      timeout: 90s
+      max_concurrency: 8
+      structured_output: json_schema
+      temperature: 0
+      headers:
+        api-key: \${AZURE_OPENAI_KEY}
+      query:
+        api-version: "2024-10-21"
+      price: { input_per_million: 2.5, output_per_million: 10 }
+    - name: ollama
+      base_url: http://127.0.0.1:11434/v1
+      model: llama3.1
+      structured_output: none
+pipelines:
+  companies:
+    table: crm.companies
+    key: company_id
+    inputs: [name, website]
+    outputs:
+      summary: { type: text, description: What the company does }
+      industry: { type: text, description: Its main industry }
+      tags: { type: "text[]", description: Keywords }
+      decision: { type: boolean, description: Worth a call }
+    prefix: gl_
+    min_confidence: 0.5
+    low_confidence_retry_after: 2h
+    on_input_change: ignore
+    schedule: "*/5 * * * *"
+    batch_size: 20
+    sweep_limit: 500
+    lease: 10m
+    queue_timeout: 1h
+    retry: { max_attempts: 3, delays: [30s, 2m], jitter: 0 }
+    stages:
+      - name: analyse
+        kind: llm
+        backends: [azure, ollama]
+        outputs: [summary]
+        system: "You research {{name}}."
+        prompt: "Describe {{name}} ({{website}})."
+        batch_size: 5
+      - name: classify
+        kind: custom
+        module: ./stages/classify.ts
+        export: classify
+        outputs: [industry, tags]
+        when: { output: summary, is_null: false }
+      - name: decide
+        kind: llm
+        backends: [ollama]
+        outputs: [decision]
+        when:
+          all:
+            - { output: industry, in: [software, biotech] }
+            - not: { output: tags, is_null: true }
+        prompt: "{{name}} is in {{industry}}. Call them?"
+`;
+
+const ENV = { OPENAI_API_KEY: "sk-test-0123456789" };
+
+function parse(text: string, env: NodeJS.ProcessEnv = ENV): GleanerConfig {
+  return parseConfig(text, { env });
+}
+
+function pipelineOf(config: GleanerConfig): PipelineConfig {
+  const p = config.pipelines[0];
+  if (!p) throw new Error("no pipeline");
+  return p;
+}
+
+/** BASE with one structural edit, e.g. `(d) => d.setIn(["pipelines", "companies", "lease"], "5")`. */
+function variant(edit: (doc: Document) => void, text: string = BASE): string {
+  const doc = parseDocument(text);
+  edit(doc);
+  return doc.toString();
+}
+
+const PIPE = ["pipelines", "companies"];
+const STAGES = [...PIPE, "stages"];
+
+/** The ConfigError that parsing throws; fails the test when it parses or throws anything else. */
+function errorOf(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error("expected a ConfigError, but the config was accepted");
+}
+
+function configError(text: string, env: NodeJS.ProcessEnv = ENV): ConfigError {
+  return errorOf(() => parse(text, env));
+}
+
+describe("parseConfig: a valid config", () => {
+  it("applies every default", () => {
+    const config = parse(BASE);
+    expect(config.file).toBeUndefined();
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.schema).toBe("gleaner");
+    expect(config.workerSchema).toBe("graphile_worker");
+    expect(config.embedded).toEqual({ dataDir: resolve(".gleaner/postgres"), port: 54329 });
+    expect(config.http).toEqual({ host: "127.0.0.1", port: 9464 });
+    expect(config.worker).toEqual({ concurrency: 16, pollIntervalMs: 2000 });
+
+    const [openai, local] = config.backends;
+    expect(openai).toMatchObject({
+      name: "openai",
+      base_url: "https://api.openai.com/v1", // trailing slash removed
+      api_key: "sk-test-0123456789",
+      timeout_ms: 60_000,
+      max_concurrency: 16,
+      structured_output: "auto",
+    });
+    expect(local?.api_key).toBeUndefined();
+
+    const p = pipelineOf(config);
+    expect(p).toMatchObject({
+      name: "companies",
+      table: { schema: "public", name: "companies" },
+      key: "id",
+      inputs: ["name", "website"],
+      prefix: "enrichment_",
+      minConfidence: 0.7,
+      lowConfidenceRetryAfterMs: 3_600_000,
+      onInputChange: "reprocess",
+      schedule: "* * * * *",
+      batchSize: 10,
+      sweepLimit: 10_000,
+      leaseMs: 300_000,
+      queueTimeoutMs: 1_800_000,
+    });
+    expect(p.retry).toEqual({
+      maxAttempts: 5,
+      delaysMs: [60_000, 300_000, 900_000, 3_600_000, 14_400_000],
+      jitter: 0.2,
+    });
+    expect(p.outputs.map((o) => [o.name, o.type])).toEqual([
+      ["summary", "text"],
+      ["industry", "text"],
+      ["employees", "integer"],
+    ]);
+    expect(p.stages.map((s) => [s.name, s.batchSize])).toEqual([
+      ["analyse", 10],
+      ["classify", 10],
+    ]);
+    expect(p.stages[1]?.when).toEqual({ output: "summary", is_null: false });
+  });
+
+  it("reads every key of a full config", () => {
+    const config = parse(FULL, {
+      DATABASE_URL: "postgres://u:secret-pw@db.example/enrich",
+      AZURE_OPENAI_KEY: "azure-key-abcdef",
+    });
+    expect(config.databaseUrl).toBe("postgres://u:secret-pw@db.example/enrich");
+    expect(config.schema).toBe("enrich");
+    expect(config.workerSchema).toBe("enrich_worker");
+    expect(config.embedded).toEqual({ dataDir: resolve("data/pg"), port: 55432 });
+    expect(config.http).toEqual({ host: "0.0.0.0", port: 9000 });
+    expect(config.worker).toEqual({ concurrency: 4, pollIntervalMs: 500 });
+    expect(config.backends[0]).toEqual({
+      name: "azure",
+      base_url: "https://res.openai.azure.com/openai/deployments/gpt4o",
+      api_key: undefined,
+      model: "gpt-4o",
+      timeout_ms: 90_000,
+      max_concurrency: 8,
+      structured_output: "json_schema",
+      temperature: 0,
+      headers: { "api-key": "azure-key-abcdef" },
+      query: { "api-version": "2024-10-21" },
+      price: { input_per_million: 2.5, output_per_million: 10 },
+    });
+    expect(config.backends[1]?.structured_output).toBe("none");
+
+    const p = pipelineOf(config);
+    expect(p).toMatchObject({
+      table: { schema: "crm", name: "companies" },
+      key: "company_id",
+      prefix: "gl_",
+      minConfidence: 0.5,
+      lowConfidenceRetryAfterMs: 7_200_000,
+      onInputChange: "ignore",
+      schedule: "*/5 * * * *",
+      batchSize: 20,
+      sweepLimit: 500,
+      leaseMs: 600_000,
+      queueTimeoutMs: 3_600_000,
+      retry: { maxAttempts: 3, delaysMs: [30_000, 120_000], jitter: 0 },
+    });
+    const [analyse, classify, decide] = p.stages;
+    expect(analyse).toMatchObject({ kind: "llm", batchSize: 5, system: "You research {{name}}." });
+    expect(classify).toMatchObject({
+      kind: "custom",
+      module: resolve("stages/classify.ts"),
+      exportName: "classify",
+      batchSize: 20,
+    });
+    expect(decide?.when).toEqual({
+      all: [
+        { output: "industry", in: ["software", "biotech"] },
+        { not: { output: "tags", is_null: true } },
+      ],
+    });
+  });
+
+  it("is deeply frozen", () => {
+    const config = parse(BASE);
+    const p = pipelineOf(config);
+    for (const part of [
+      config,
+      config.http,
+      config.backends,
+      p,
+      p.retry,
+      p.retry.delaysMs,
+      p.stages[1]?.when,
+    ]) {
+      expect(Object.isFrozen(part)).toBe(true);
+    }
+    // Test files are ES modules, so strict mode: writing to a frozen object throws.
+    expect(() => {
+      (p as { leaseMs: number }).leaseMs = 1;
+    }).toThrow(TypeError);
+    expect(() => (p.retry.delaysMs as number[]).push(1)).toThrow(TypeError);
+  });
+
+  it("versions a pipeline by its recipe: prompts and models count, the schedule does not", () => {
+    const version = pipelineOf(parse(BASE)).version;
+    expect(version).toMatch(/^[0-9a-f]{12}$/);
+    expect(pipelineOf(parse(BASE)).version).toBe(version);
+
+    const rescheduled = variant((d) => d.setIn([...PIPE, "schedule"], "*/10 * * * *"));
+    expect(pipelineOf(parse(rescheduled)).version).toBe(version);
+
+    const reworded = variant((d) => d.setIn([...STAGES, 1, "prompt"], "Industry of {{name}}?"));
+    expect(pipelineOf(parse(reworded)).version).not.toBe(version);
+
+    const otherModel = variant((d) => d.setIn(["llm", "backends", 0, "model"], "gpt-4o"));
+    expect(pipelineOf(parse(otherModel)).version).not.toBe(version);
+  });
+
+  it("lets two pipelines share a table with different prefixes", () => {
+    const text = variant((d) => {
+      d.setIn(["pipelines", "people"], {
+        table: "public.companies",
+        prefix: "people_",
+        inputs: ["name"],
+        outputs: { ceo: { type: "text", description: "Chief executive" } },
+        stages: [
+          { name: "find", kind: "llm", backends: ["openai"], outputs: ["ceo"], prompt: "{{name}}" },
+        ],
+      });
+    });
+    expect(parse(text).pipelines.map((p) => [p.name, p.prefix])).toEqual([
+      ["companies", "enrichment_"],
+      ["people", "people_"],
+    ]);
+  });
+});
+
+describe("parseConfig: ${ENV} interpolation", () => {
+  it("fails on an unset variable, naming it and the key path", () => {
+    const error = configError(BASE, {});
+    expect(error.path).toBe("llm.backends[0].api_key");
+    expect(error.message).toContain("config llm.backends[0].api_key:");
+    expect(error.message).toContain("environment variable OPENAI_API_KEY is not set");
+    expect(error.message).toContain("${OPENAI_API_KEY:-default}");
+  });
+
+  it("treats a variable set to the empty string as unset, never as an empty value", () => {
+    const error = configError(BASE, { OPENAI_API_KEY: "" });
+    expect(error.path).toBe("llm.backends[0].api_key");
+    expect(error.message).toContain("OPENAI_API_KEY is not set");
+  });
+
+  it("uses the ${VAR:-fallback} value when the variable is unset", () => {
+    const text = BASE.replace("${OPENAI_API_KEY}", "${OPENAI_API_KEY:-no-key}");
+    expect(parse(text, {}).backends[0]?.api_key).toBe("no-key");
+    expect(parse(text, { OPENAI_API_KEY: "sk-real-key" }).backends[0]?.api_key).toBe("sk-real-key");
+  });
+
+  it("collects the values taken from the environment as secrets, not fallbacks", () => {
+    const text = variant((d) => d.set("database_url", "${DATABASE_URL:-postgres://localhost/x}"));
+    expect(parse(text).secrets).toEqual(["sk-test-0123456789"]);
+    const both = parse(text, { ...ENV, DATABASE_URL: "postgres://u:pw@h/db" });
+    expect([...both.secrets].sort()).toEqual(["postgres://u:pw@h/db", "sk-test-0123456789"]);
+  });
+
+  it("writes $${ as a literal ${", () => {
+    const text = variant((d) =>
+      d.setIn([...PIPE, "outputs", "summary", "description"], "Cost in $${CURRENCY} units"),
+    );
+    expect(pipelineOf(parse(text)).outputs[0]?.description).toBe("Cost in ${CURRENCY} units");
+  });
+
+  it("interpolates inside longer strings and in several places", () => {
+    const text = variant((d) => d.set("database_url", "postgres://${DB_USER}@${DB_HOST}/gleaner"));
+    const config = parse(text, { ...ENV, DB_USER: "app", DB_HOST: "db.internal" });
+    expect(config.databaseUrl).toBe("postgres://app@db.internal/gleaner");
+  });
+});
+
+describe("parseConfig: rejected configs", () => {
+  it("names an unknown key", () => {
+    const error = configError(variant((d) => d.setIn([...PIPE, "min_confidense"], 0.8)));
+    expect(error.path).toBe("pipelines.companies");
+    expect(error.message).toContain("unknown key min_confidense");
+    expect(error.message).toContain("docs/configuration.md");
+  });
+
+  it("names an unknown key at the root and in a backend", () => {
+    expect(configError(variant((d) => d.set("pipeline", {}))).message).toContain(
+      "unknown key pipeline",
+    );
+    const error = configError(variant((d) => d.setIn(["llm", "backends", 1, "api_kee"], "x")));
+    expect(error.path).toBe("llm.backends[1]");
+    expect(error.message).toContain("unknown key api_kee");
+  });
+
+  it("lists the allowed output types", () => {
+    const error = configError(
+      variant((d) => d.setIn([...PIPE, "outputs", "industry", "type"], "string")),
+    );
+    expect(error.path).toBe("pipelines.companies.outputs.industry.type");
+    expect(error.message).toContain(
+      "must be one of text, integer, numeric, boolean, date, timestamptz, text[], jsonb",
+    );
+  });
+
+  it("rejects a duration without a unit and shows how to write one", () => {
+    const quoted = configError(variant((d) => d.setIn([...PIPE, "lease"], "5")));
+    expect(quoted.path).toBe("pipelines.companies.lease");
+    expect(quoted.message).toContain('"5" is not a duration');
+    expect(quoted.message).toContain("5m");
+    // Unquoted in YAML, 5 is a number: the same advice, not a bare "expected string".
+    const bare = configError(variant((d) => d.setIn([...PIPE, "retry", "delays"], ["1m", 5])));
+    expect(bare.path).toBe("pipelines.companies.retry.delays[1]");
+    expect(bare.message).toContain("5 is not a duration");
+    expect(bare.message).toContain("5m");
+  });
+
+  it("rejects a duration under its minimum", () => {
+    const error = configError(variant((d) => d.setIn([...PIPE, "lease"], "500ms")));
+    expect(error.path).toBe("pipelines.companies.lease");
+    expect(error.message).toContain("must be at least 1s");
+  });
+
+  it("rejects a bad cron schedule", () => {
+    const error = configError(variant((d) => d.setIn([...PIPE, "schedule"], "every minute")));
+    expect(error.path).toBe("pipelines.companies.schedule");
+    expect(error.message).toContain("must be a cron expression");
+  });
+
+  it("says a missing key is required and a wrong type is wrong", () => {
+    const missing = configError(variant((d) => d.deleteIn([...PIPE, "inputs"])));
+    expect(missing.path).toBe("pipelines.companies.inputs");
+    expect(missing.message).toContain("is required (array)");
+    const wrongType = configError(variant((d) => d.setIn(["embedded", "port"], "5432")));
+    expect(wrongType.path).toBe("embedded.port");
+    expect(wrongType.message).not.toContain("is required");
+    expect(wrongType.message).toContain("expected number, received string");
+  });
+
+  it("rejects a stage output that is not declared in outputs", () => {
+    const error = configError(
+      variant((d) => d.setIn([...STAGES, 1, "outputs"], ["industry", "revenue"])),
+    );
+    expect(error.path).toBe("pipelines.companies.stages[1].outputs");
+    expect(error.message).toContain('"revenue" is not declared in pipelines.companies.outputs');
+    expect(error.message).toContain("declared: summary, industry, employees");
+  });
+
+  it("rejects an output no stage fills", () => {
+    const error = configError(
+      variant((d) =>
+        d.setIn([...PIPE, "outputs", "founded"], { type: "date", description: "Founding date" }),
+      ),
+    );
+    expect(error.path).toBe("pipelines.companies.stages");
+    expect(error.message).toContain("no stage fills founded");
+  });
+
+  it("rejects a stage backend missing from llm.backends", () => {
+    const error = configError(
+      variant((d) => d.setIn([...STAGES, 0, "backends"], ["openai", "claude"])),
+    );
+    expect(error.path).toBe("pipelines.companies.stages[0].backends");
+    expect(error.message).toContain('backend "claude" is not declared in llm.backends');
+    expect(error.message).toContain("declared: openai, local");
+  });
+
+  it("rejects a backend name used twice", () => {
+    const error = configError(variant((d) => d.setIn(["llm", "backends", 1, "name"], "openai")));
+    expect(error.path).toBe("llm.backends[1].name");
+    expect(error.message).toContain('"openai" is used twice');
+  });
+
+  it("rejects a template field that is neither an input nor an earlier output", () => {
+    const unknown = configError(
+      variant((d) => d.setIn([...STAGES, 0, "prompt"], "Who is {{ceo}}?")),
+    );
+    expect(unknown.path).toBe("pipelines.companies.stages[0].prompt");
+    expect(unknown.message).toContain(
+      "{{ceo}} is neither an input nor an output of an earlier stage",
+    );
+    expect(unknown.message).toContain("allowed: name, website, id");
+
+    // classify's own output is not known yet while analyse runs.
+    const later = configError(
+      variant((d) => d.setIn([...STAGES, 0, "system"], "About {{industry}}")),
+    );
+    expect(later.path).toBe("pipelines.companies.stages[0].system");
+    expect(later.message).toContain("{{industry}}");
+  });
+
+  it("rejects a `when` on an output of the same or a later stage", () => {
+    const later = configError(
+      variant((d) => d.setIn([...STAGES, 0, "when"], { output: "industry", equals: "software" })),
+    );
+    expect(later.path).toBe("pipelines.companies.stages[0].when");
+    expect(later.message).toContain('"industry" is not filled by an earlier stage');
+    expect(later.message).toContain("earlier outputs: none");
+
+    const nested = configError(
+      variant((d) =>
+        d.setIn([...STAGES, 1, "when"], {
+          all: [{ output: "summary", is_null: false }, { not: { output: "employees", gt: 10 } }],
+        }),
+      ),
+    );
+    expect(nested.path).toBe("pipelines.companies.stages[1].when.all[1].not");
+    expect(nested.message).toContain("earlier outputs: summary");
+  });
+
+  it("rejects a `when` without a test or with two combinators", () => {
+    const noTest = configError(
+      variant((d) => d.setIn([...STAGES, 1, "when"], { output: "summary" })),
+    );
+    expect(noTest.path).toBe("pipelines.companies.stages[1].when");
+    expect(noTest.message).toContain('a test on "summary" needs one of equals');
+    const two = configError(variant((d) => d.setIn([...STAGES, 1, "when"], { all: [], any: [] })));
+    expect(two.message).toContain("exactly one of all / any / not");
+  });
+
+  it.each([
+    [
+      "a test beside a combinator",
+      { output: "summary", is_null: false, not: { output: "summary", equals: "" } },
+    ],
+    ["a test without an output", { equals: "x", any: [{ output: "summary", is_null: false }] }],
+  ])("rejects a `when` mixing %s, which would be silently ignored", (_label, when) => {
+    const error = configError(variant((d) => d.setIn([...STAGES, 1, "when"], when)));
+    expect(error.path).toBe("pipelines.companies.stages[1].when");
+    expect(error.message).toContain(
+      "write either {output, <test>} or exactly one of all / any / not",
+    );
+  });
+
+  it("rejects duplicate stage names", () => {
+    const error = configError(variant((d) => d.setIn([...STAGES, 1, "name"], "analyse")));
+    expect(error.path).toBe("pipelines.companies.stages[1].name");
+    expect(error.message).toContain('"analyse" is used twice');
+  });
+
+  it.each(["companies; drop table x", '"Quoted"', "a.b.c", "Companies", "1companies", ""])(
+    "rejects the table name %j",
+    (table) => {
+      const error = configError(variant((d) => d.setIn([...PIPE, "table"], table)));
+      expect(error.path).toBe("pipelines.companies.table");
+      expect(error.message).toContain("must be table or schema.table, lower-case SQL identifiers");
+    },
+  );
+
+  it.each([
+    [["inputs", 0], "name; drop table x", "pipelines.companies.inputs[0]"],
+    [["inputs", 1], '"Website"', "pipelines.companies.inputs[1]"],
+    [["key"], "Id", "pipelines.companies.key"],
+    [["prefix"], "x-", "pipelines.companies.prefix"],
+  ])("rejects the column name at %j = %j", (at, name, path) => {
+    const error = configError(variant((d) => d.setIn([...PIPE, ...at], name)));
+    expect(error.path).toBe(path);
+    expect(error.message).toMatch(/must be (a )?lower-case/);
+  });
+
+  it("rejects a hostile output column or pipeline name with the identifier message", () => {
+    const text = BASE.replace("      employees:", '      "employees; drop table x":');
+    const column = configError(text);
+    expect(column.path).toBe("pipelines.companies.outputs.employees; drop table x");
+    expect(column.message).toContain("must be a lower-case SQL identifier");
+
+    const pipeline = configError(BASE.replace("  companies:", '  "Companies":'));
+    expect(pipeline.path).toBe("pipelines.Companies");
+    expect(pipeline.message).toContain("must be a lower-case SQL identifier");
+  });
+
+  it("rejects a column used both as input and output, or as key", () => {
+    const output = configError(variant((d) => d.setIn([...PIPE, "inputs"], ["name", "industry"])));
+    expect(output.path).toBe("pipelines.companies.outputs");
+    expect(output.message).toContain('column "industry" is also used as inputs');
+    const key = configError(variant((d) => d.setIn([...PIPE, "inputs"], ["id", "name"])));
+    expect(key.path).toBe("pipelines.companies.inputs");
+    expect(key.message).toContain('column "id" is also used as key');
+  });
+
+  it("rejects a column that collides with the state columns", () => {
+    const error = configError(
+      variant((d) => d.setIn([...PIPE, "inputs"], ["name", "enrichment_note"])),
+    );
+    expect(error.path).toBe("pipelines.companies.inputs");
+    expect(error.message).toContain("collides with Gleaner's state columns");
+  });
+
+  it("rejects two pipelines on one table with the same prefix", () => {
+    const text = variant((d) => {
+      d.setIn(["pipelines", "people"], {
+        table: "public.companies",
+        inputs: ["name"],
+        outputs: { ceo: { type: "text", description: "Chief executive" } },
+        stages: [
+          { name: "find", kind: "llm", backends: ["openai"], outputs: ["ceo"], prompt: "{{name}}" },
+        ],
+      });
+    });
+    const error = configError(text);
+    expect(error.path).toBe("pipelines.people.prefix");
+    expect(error.message).toContain("pipelines companies and people share table public.companies");
+  });
+
+  it("rejects invalid YAML", () => {
+    const error = configError("pipelines:\n  companies: [unclosed\n");
+    expect(error.path).toBe("");
+    expect(error.message).toContain("config (root): not valid YAML");
+  });
+
+  it("rejects YAML that repeats a key", () => {
+    const error = configError(
+      BASE.replace("    table: companies\n", "    table: a\n    table: b\n"),
+    );
+    expect(error.message).toContain("not valid YAML: Map keys must be unique");
+  });
+
+  it("rejects an empty or missing pipelines section", () => {
+    const empty = configError(variant((d) => d.set("pipelines", {})));
+    expect(empty.path).toBe("pipelines");
+    expect(empty.message).toContain("declare at least one pipeline");
+    const missing = configError("");
+    expect(missing.path).toBe("pipelines");
+    expect(missing.message).toContain("is required");
+  });
+
+  it("rejects a stage of unknown kind", () => {
+    const error = configError(variant((d) => d.setIn([...STAGES, 0, "kind"], "python")));
+    expect(error.path).toBe("pipelines.companies.stages[0].kind");
+    expect(error.message).toContain('kind must be "llm" or "custom"');
+  });
+});
+
+describe("loadConfigFile", () => {
+  it("loads the example gleaner.yaml of the repository", () => {
+    const config = loadConfigFile(resolve(import.meta.dirname, "../gleaner.yaml"), ENV);
+    expect(config.pipelines.length).toBeGreaterThan(0);
+    expect(config.secrets).toContain(ENV.OPENAI_API_KEY);
+  });
+
+  const dir = mkdtempSync(join(tmpdir(), "gleaner-config-test-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  function write(name: string, text: string): string {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    return file;
+  }
+
+  it("resolves paths against the config file's folder", () => {
+    const file = write("full.yaml", FULL);
+    const config = loadConfigFile(file, {
+      DATABASE_URL: "postgres://h/db",
+      AZURE_OPENAI_KEY: "k-123456",
+    });
+    expect(config.file).toBe(file);
+    expect(config.embedded.dataDir).toBe(join(dir, "data/pg"));
+    expect(pipelineOf(config).stages[1]).toMatchObject({ module: join(dir, "stages/classify.ts") });
+  });
+
+  it("puts the file name in schema, cross-check, interpolation and YAML errors", () => {
+    const schema = write(
+      "schema.yaml",
+      variant((d) => d.setIn([...PIPE, "min_confidense"], 1)),
+    );
+    const crossCheck = write(
+      "cross.yaml",
+      variant((d) => d.setIn([...STAGES, 1, "name"], "analyse")),
+    );
+    const yaml = write("broken.yaml", "pipelines: [");
+    for (const [file, env, path] of [
+      [schema, ENV, "pipelines.companies"],
+      [crossCheck, ENV, "pipelines.companies.stages[1].name"],
+      [write("env.yaml", BASE), {}, "llm.backends[0].api_key"],
+      [yaml, ENV, ""],
+    ] as const) {
+      const error = errorOf(() => loadConfigFile(file, env));
+      expect(error.file).toBe(file);
+      expect(error.path).toBe(path);
+      expect(error.message.startsWith(`${file}: config ${path || "(root)"}: `)).toBe(true);
+    }
+  });
+
+  it("says when the file cannot be read", () => {
+    const missing = join(dir, "nope.yaml");
+    const error = errorOf(() => loadConfigFile(missing, ENV));
+    expect(error.file).toBe(missing);
+    expect(error.message).toContain(`cannot read ${missing}`);
+  });
+});
+
+describe("maskSecrets", () => {
+  it("masks known secrets and URL passwords", () => {
+    const text = "401 for key sk-test-0123456789 at postgres://u:pw@h/db";
+    expect(maskSecrets(text, ["sk-test-0123456789"])).toBe(
+      "401 for key *** at postgres://u:***@h/db",
+    );
+  });
+
+  it("leaves short values alone, so a port or 'true' does not garble messages", () => {
+    expect(maskSecrets("listening on 5432", ["5432"])).toBe("listening on 5432");
+  });
+
+  it("masks the secrets a loaded config collected", () => {
+    const config = parse(BASE);
+    expect(maskSecrets("Bearer sk-test-0123456789 rejected", config.secrets)).toBe(
+      "Bearer *** rejected",
+    );
+  });
+});
+
+describe("parseDuration", () => {
+  it.each([
+    ["250ms", 250],
+    ["30s", 30_000],
+    ["5m", 300_000],
+    ["1h30m", 5_400_000],
+    ["1.5s", 1500],
+    ["2d", 172_800_000],
+    [" 1m ", 60_000],
+  ])("reads %j as %d ms", (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it.each(["", "   ", "5", "5x", "m", "1h 30m", "-5m", "5m3"])("rejects %j", (text) => {
+    expect(parseDuration(text)).toBeUndefined();
+  });
+});
