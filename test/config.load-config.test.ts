@@ -561,6 +561,17 @@ describe("parseConfig: rejected configs", () => {
     expect(key.message).toContain('column "id" is also used as key');
   });
 
+  it('rejects an output named "id" when the key is another column', () => {
+    const text = variant((d) => {
+      d.setIn([...PIPE, "key"], "company_id");
+      d.setIn([...PIPE, "outputs", "id"], { type: "text", description: "Registry id" });
+      d.setIn([...STAGES, 1, "outputs"], ["industry", "employees", "id"]);
+    });
+    const error = configError(text);
+    expect(error.path).toBe("pipelines.companies.outputs");
+    expect(error.message).toContain('an output cannot be named "id"');
+  });
+
   it("rejects a column that collides with the state columns", () => {
     const error = configError(
       variant((d) => d.setIn([...PIPE, "inputs"], ["name", "enrichment_note"])),

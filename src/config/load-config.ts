@@ -160,6 +160,12 @@ function resolvePipeline(
     cols.forEach((col) => {
       const clash = taken.get(col);
       if (clash) throw new ConfigError(`${at}.${kind}`, `column "${col}" is also used as ${clash}`);
+      // Stage answers are {id, <output>...} per row (json-schema-for-outputs.ts).
+      if (kind === "outputs" && col === "id")
+        throw new ConfigError(
+          `${at}.outputs`,
+          `an output cannot be named "id": stage answers use it for the row key; rename the column`,
+        );
       if (col.startsWith(p.prefix) || col.endsWith("enriched_at"))
         throw new ConfigError(
           `${at}.${kind}`,

@@ -156,8 +156,12 @@ begin
     delete from ${gs}.row_counts where pipeline = ${name};
   end if;
   -- New pending rows wake the schedulers at once; the cron sweep remains the safety net.
-  if tg_op in ('INSERT', 'UPDATE') and exists (select 1 from new_rows where ${q(c.status)} = 'pending') then
-    perform pg_notify('gleaner_pending', ${name});
+  -- (Nested: new_rows does not exist for DELETE and TRUNCATE, and one SQL expression would
+  -- be planned whole.)
+  if tg_op in ('INSERT', 'UPDATE') then
+    if exists (select 1 from new_rows where ${q(c.status)} = 'pending') then
+      perform pg_notify('gleaner_pending', ${name});
+    end if;
   end if;
   return null;
 end
