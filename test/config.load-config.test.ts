@@ -338,6 +338,11 @@ describe("parseConfig: ${ENV} interpolation", () => {
     expect(parse(text, { OPENAI_API_KEY: "sk-real-key" }).backends[0]?.api_key).toBe("sk-real-key");
   });
 
+  it("treats an empty api_key, as from ${VAR:-}, as no key", () => {
+    const text = BASE.replace("${OPENAI_API_KEY}", "${OPENAI_API_KEY:-}");
+    expect(parse(text, {}).backends[0]?.api_key).toBeUndefined();
+  });
+
   it("collects the values taken from the environment as secrets, not fallbacks", () => {
     const text = variant((d) => d.set("database_url", "${DATABASE_URL:-postgres://localhost/x}"));
     expect(parse(text).secrets).toEqual(["sk-test-0123456789"]);

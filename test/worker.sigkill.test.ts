@@ -34,6 +34,7 @@ pipelines:
     inputs: [name]
     outputs: { score: { type: integer, description: "A score" } }
     batch_size: 10
+    job_size: 10
     lease: 2s
     stages:
       - { name: score, kind: llm, backends: [fake], prompt: "Score {{name}}", outputs: [score] }

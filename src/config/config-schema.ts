@@ -171,6 +171,9 @@ const pipeline = z.strictObject({
   on_input_change: z.enum(["reprocess", "ignore"]).default("reprocess"),
   schedule: cronExpression.default("* * * * *"),
   batch_size: z.number().int().min(1).max(500).default(10),
+  /** Rows per graphile-worker job; a job runs its rows' LLM batches in parallel. Defaults to
+   * 5 x batch_size: fewer, larger jobs cost less queue and database overhead per row. */
+  job_size: z.number().int().min(1).max(5000).optional(),
   /** At most this many rows are claimed by one sweep tick. */
   sweep_limit: z.number().int().min(1).max(1_000_000).default(10_000),
   /** A running row whose worker stops renewing this lease is taken back by the sweep. */

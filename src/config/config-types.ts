@@ -34,6 +34,7 @@ export interface PipelineConfig {
   readonly onInputChange: "reprocess" | "ignore";
   readonly schedule: string;
   readonly batchSize: number;
+  readonly jobSize: number;
   readonly sweepLimit: number;
   readonly leaseMs: number;
   readonly queueTimeoutMs: number;

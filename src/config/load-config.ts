@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import type { LlmBackendConfig, OutputSpec } from "../llm/llm-types.ts";
@@ -102,7 +102,8 @@ function resolveConfig(
   const backends: LlmBackendConfig[] = raw.llm.backends.map((b) => ({
     name: b.name,
     base_url: b.base_url.replace(/\/+$/, ""),
-    api_key: b.api_key,
+    // `${KEY:-}` gives "": that means no key (no Authorization header), as when it is unset.
+    api_key: b.api_key === "" ? undefined : b.api_key,
     model: b.model,
     timeout_ms: b.timeout,
     max_concurrency: b.max_concurrency,
@@ -257,6 +258,7 @@ function resolvePipeline(
     onInputChange: p.on_input_change,
     schedule: p.schedule,
     batchSize: p.batch_size,
+    jobSize: p.job_size ?? p.batch_size * 5,
     sweepLimit: p.sweep_limit,
     leaseMs: p.lease,
     queueTimeoutMs: p.queue_timeout,
@@ -316,10 +318,16 @@ function pipelineVersion(
               return { name: b, model: found?.model };
             }),
           }
-        : { ...s, module: s.module },
+        : { ...s, module: moduleFingerprint(s.module) },
     ),
   };
   return createHash("sha256").update(JSON.stringify(recipe)).digest("hex").slice(0, 12);
+}
+
+/** A custom stage's code is part of the recipe: its content, not where it is installed. */
+function moduleFingerprint(path: string): string {
+  if (!existsSync(path)) return basename(path);
+  return createHash("sha256").update(readFileSync(path)).digest("hex").slice(0, 16);
 }
 
 function deepFreeze<T>(value: T): T {

@@ -20,7 +20,7 @@ export interface EnrichPayload {
  *   so a later re-check (EvalPlanQual) drops it too.
  * - Claiming and `add_jobs` happen in the same statement, hence the same transaction: a row is
  *   `queued` if and only if a job carrying its claim exists. A crash between the two is impossible.
- * - Each batch gets a fresh random claim; a job whose claim was replaced (lease expired, user
+ * - Rows are grouped job_size to a job; each job gets a fresh random claim; a job whose claim was replaced (lease expired, user
  *   reset) finds no rows and does nothing.
  * - "Due" is a single indexed predicate, next_at <= now(): pending rows (next_at = insert time),
  *   failed rows at their retry time, low-confidence rows at their re-check time, and queued or
@@ -43,7 +43,7 @@ export async function claimDueRows(
       limit ${limit}
       for update skip locked
     ), numbered as (
-      select k, (row_number() over () - 1) / ${p.batchSize} as b from due
+      select k, (row_number() over () - 1) / ${p.jobSize} as b from due
     ), batches as (
       select b, gen_random_uuid() as claim, array_agg(k::text) as keys from numbered group by b
     ), claimed as (

@@ -1,0 +1,14 @@
+# Gleaner's image: the sources run through tsx, as in development.
+FROM node:20-bookworm-slim
+ENV PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY bin ./bin
+COPY src ./src
+COPY jobs ./jobs
+COPY migrations ./migrations
+COPY gleaner.yaml ./
+EXPOSE 9464
+ENTRYPOINT ["node", "bin/gleaner.js"]
+CMD ["start", "--config", "/app/gleaner.yaml"]

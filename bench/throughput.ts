@@ -1,0 +1,127 @@
+/**
+ * Rows/s through a one-stage LLM pipeline (batch_size 10) against a fake LLM, next to
+ * graphile-worker's own no-op job throughput measured in the same run on the same database.
+ *
+ *   node --import tsx bench/throughput.ts [rows] [latencyMs] [maxConcurrency]
+ *
+ * With latency 0 the aim is >= 5,000 rows/s. With latency 500 ms and 64 concurrent calls the
+ * bound is 64 x 10 / 0.5 s = 1,280 rows/s, and the aim is >= 90% of it.
+ */
+import { makeWorkerUtils, run } from "graphile-worker";
+import { pino } from "pino";
+import { openGleaner } from "../src/app/open-gleaner.ts";
+import { parseConfig } from "../src/config/load-config.ts";
+import { readRowCounts } from "../src/sql/row-counts.ts";
+import { sweepPipeline } from "../src/sweep/sweep-pipeline.ts";
+import { startWorker } from "../src/worker/start-worker.ts";
+import { answerRows, reply, startFakeLlm } from "../test/support/fake-llm-server.ts";
+import { createBenchDatabase, fmt } from "./support/bench-database.ts";
+
+const ROWS = Number(process.argv[2] ?? 50_000);
+const LATENCY_MS = Number(process.argv[3] ?? 0);
+const MAX_CALLS = Number(process.argv[4] ?? 64);
+const BATCH = 10;
+const CONCURRENCY = Math.max(MAX_CALLS, 32);
+const logger = pino({ level: "warn" });
+
+async function graphileNoop(url: string, jobs: number): Promise<number> {
+  const utils = await makeWorkerUtils({ connectionString: url });
+  await utils.migrate();
+  await utils.withPgClient((c) =>
+    c.query(
+      `select graphile_worker.add_jobs(array(select row('noop', '{}'::json, null, null, 1, null, null, null)::graphile_worker.job_spec from generate_series(1, $1)))`,
+      [jobs],
+    ),
+  );
+  let done = 0;
+  const started = performance.now();
+  const runner = await run({
+    connectionString: url,
+    concurrency: CONCURRENCY,
+    noHandleSignals: true,
+    pollInterval: 100,
+    logger: new (await import("graphile-worker")).Logger(() => () => {}),
+    taskList: {
+      noop: async () => {
+        done++;
+      },
+    },
+  });
+  while (done < jobs) await new Promise((r) => setTimeout(r, 5));
+  const seconds = (performance.now() - started) / 1000;
+  await runner.stop();
+  await utils.release();
+  return jobs / seconds;
+}
+
+async function main() {
+  const db = await createBenchDatabase("throughput");
+  const llm = await startFakeLlm();
+  const answer = answerRows(() => ({ label: { value: "ok", confidence: 0.9 } }));
+  llm.handle((req) =>
+    LATENCY_MS > 0 ? reply.delay(LATENCY_MS, answer(req) as never) : answer(req),
+  );
+  try {
+    const noopJobs = await graphileNoop(db.url, 20_000);
+
+    const config = parseConfig(
+      `
+llm:
+  backends:
+    - { name: fake, base_url: ${llm.url}, model: fake, max_concurrency: ${MAX_CALLS} }
+worker: { concurrency: ${CONCURRENCY}, poll_interval: 100ms }
+pipelines:
+  items:
+    table: items
+    inputs: [name]
+    outputs: { label: { type: text, description: "A label" } }
+    batch_size: ${BATCH}
+    sweep_limit: 5000
+    stages:
+      - { name: label, kind: llm, backends: [fake], prompt: "Label {{name}}", outputs: [label] }
+`,
+      { env: { DATABASE_URL: db.url } },
+    );
+    const app = await openGleaner(config, { env: { DATABASE_URL: db.url }, logger, migrate: true });
+    const pipeline = app.runtime.pipelines.get("items")!.pipeline;
+    await app.database.pool.query(
+      `insert into items (name) select 'item' || i from generate_series(1, $1) i`,
+      [ROWS],
+    );
+    const worker = await startWorker({ runtime: app.runtime, url: db.url, logger });
+    const started = performance.now();
+    for (;;) {
+      const { claimed } = await sweepPipeline(app.database.db, config, pipeline);
+      const counts = await readRowCounts(app.database.db, config.schema, "items");
+      if ((counts.done ?? 0) + (counts.failed ?? 0) + (counts.exhausted ?? 0) >= ROWS) break;
+      if (claimed === 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    const seconds = (performance.now() - started) / 1000;
+    await worker.stop();
+    const counts = await readRowCounts(app.database.db, config.schema, "items");
+    await app.close();
+
+    const rowsPerSecond = ROWS / seconds;
+    console.log(
+      `rows: ${fmt(ROWS)}, batch_size ${BATCH}, LLM latency ${LATENCY_MS} ms, max ${MAX_CALLS} calls, worker concurrency ${CONCURRENCY}`,
+    );
+    console.log(`done: ${fmt(counts.done ?? 0)}, failed: ${fmt(counts.failed ?? 0)}`);
+    console.log(`graphile-worker no-op jobs:   ${fmt(noopJobs)} jobs/s (baseline)`);
+    console.log(
+      `gleaner pipeline:             ${fmt(rowsPerSecond)} rows/s (${fmt(rowsPerSecond / BATCH)} jobs/s) in ${fmt(seconds, 2)} s`,
+    );
+    console.log(`ratio rows/s over no-op jobs/s: ${fmt(rowsPerSecond / noopJobs, 2)}`);
+    if (LATENCY_MS > 0) {
+      const bound = (MAX_CALLS * BATCH) / (LATENCY_MS / 1000);
+      console.log(
+        `bound ${MAX_CALLS} x ${BATCH} / ${LATENCY_MS / 1000} s = ${fmt(bound)} rows/s; reached ${fmt((rowsPerSecond / bound) * 100, 1)}%`,
+      );
+    }
+    console.log(`LLM calls: ${fmt(llm.requests.length)}, max in flight: ${llm.maxInFlight()}`);
+  } finally {
+    await llm.close();
+    await db.drop();
+  }
+}
+
+await main();

@@ -1,0 +1,287 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { answerRows, startFakeLlm, type FakeLlm } from "./support/fake-llm-server.ts";
+import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
+
+/**
+ * The real command line, as a child process: `node bin/gleaner.js ...` with DATABASE_URL and a
+ * config file, against a fake LLM. Each run pays tsx's startup, so the runs are few and chained.
+ */
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const SECRET = "sk-secret-value-123";
+const ROWS = 12;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+let testDb: TestDatabase;
+let llm: FakeLlm;
+let client: pg.Client;
+let dir: string;
+let configFile: string;
+
+function run(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["bin/gleaner.js", ...args],
+      {
+        cwd: ROOT,
+        timeout: timeoutMs,
+        killSignal: "SIGKILL",
+        maxBuffer: 16 * 1024 * 1024,
+        env: {
+          PATH: process.env.PATH ?? "/usr/bin:/bin",
+          HOME: process.env.HOME ?? tmpdir(),
+          DATABASE_URL: testDb.url,
+          GLEANER_TEST_KEY: SECRET,
+          GLEANER_LOG_LEVEL: "warn",
+          ...env,
+        },
+      },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : null) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+function describeRun(r: Run): string {
+  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
+
+function configText(baseUrl: string, apiKeyRef = "${GLEANER_TEST_KEY}"): string {
+  return `
+llm:
+  backends:
+    - name: primary
+      base_url: ${baseUrl}
+      api_key: ${apiKeyRef}
+      model: fake-model
+      timeout: 5s
+worker:
+  poll_interval: 100ms
+pipelines:
+  companies:
+    table: public.companies
+    inputs: [name, domain]
+    outputs:
+      industry:  { type: text,    description: "Primary industry" }
+      employees: { type: integer, description: "Approximate headcount" }
+    min_confidence: 0.5
+    batch_size: 5
+    retry: { max_attempts: 3, delays: [1m] }
+    stages:
+      - name: profile
+        kind: llm
+        backends: [primary]
+        prompt: "Describe the company {{name}} ({{domain}})."
+        outputs: [industry, employees]
+`;
+}
+
+function writeConfig(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+interface StatusJson {
+  pipeline: string;
+  total: number;
+  done: number;
+  pending: number;
+  completeness_pct: number;
+}
+
+async function status(): Promise<StatusJson> {
+  const r = await run(["status", "-c", configFile, "--json"]);
+  expect(r.code, describeRun(r)).toBe(0);
+  const parsed = JSON.parse(r.stdout) as StatusJson[];
+  expect(parsed).toHaveLength(1);
+  return parsed[0] as StatusJson;
+}
+
+async function statuses(): Promise<Record<string, number>> {
+  const result = await client.query<{ s: string; n: number }>(
+    "select enrichment_status as s, count(*)::int as n from companies group by 1",
+  );
+  return Object.fromEntries(result.rows.map((r) => [r.s, r.n]));
+}
+
+beforeAll(async () => {
+  testDb = await createTestDatabase("cli_main");
+  llm = await startFakeLlm();
+  client = new pg.Client({ connectionString: testDb.url });
+  await client.connect();
+  dir = mkdtempSync(join(tmpdir(), "gleaner-cli-test-"));
+  configFile = writeConfig("gleaner.yaml", configText(llm.url));
+});
+
+afterAll(async () => {
+  await client?.end();
+  await llm?.close();
+  await testDb?.drop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("usage", () => {
+  it("--help exits 0 and lists every command", async () => {
+    const r = await run(["--help"]);
+    expect(r.code, describeRun(r)).toBe(0);
+    for (const command of [
+      "migrate",
+      "start",
+      "worker",
+      "sweep",
+      "drain",
+      "status",
+      "reprocess",
+      "doctor",
+    ])
+      expect(r.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, "m"));
+  });
+
+  it("exits 2 on an unknown command", async () => {
+    const r = await run(["frobnicate"]);
+    expect(r.code, describeRun(r)).toBe(2);
+    expect(r.stderr).toMatch(/unknown command/i);
+  });
+
+  it("exits 2 naming the variable and the key when the config reads an unset one", async () => {
+    const file = writeConfig("unset.yaml", configText(llm.url, "${GLEANER_TEST_UNSET_KEY}"));
+    const r = await run(["migrate", "-c", file]);
+    expect(r.code, describeRun(r)).toBe(2);
+    expect(r.stderr).toContain("GLEANER_TEST_UNSET_KEY");
+    expect(r.stderr).toContain("llm.backends[0].api_key");
+  });
+
+  it("never prints the API key, even when the server echoes it back (doctor, 401)", async () => {
+    const server: Server = createServer((req, res) => {
+      // Some servers quote the key they refused.
+      const auth = req.headers.authorization ?? "";
+      res.writeHead(401, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          error: { message: `Incorrect API key provided: ${auth}`, type: "invalid_request_error" },
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const file = writeConfig("unauthorized.yaml", configText(`http://127.0.0.1:${port}/v1`));
+      const r = await run(["doctor", "-c", file]);
+      expect(r.code, describeRun(r)).toBe(1);
+      expect(r.stdout).toMatch(/401/);
+      expect(r.stdout).toMatch(/check the API key/);
+      expect(r.stdout + r.stderr).not.toContain(SECRET);
+      expect(r.stdout + r.stderr).not.toContain("secret-value");
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
+describe("the loop from the command line", () => {
+  it("migrate, insert, status, sweep --once, drain, status", async () => {
+    const migrated = await run(["migrate", "-c", configFile]);
+    expect(migrated.code, describeRun(migrated)).toBe(0);
+    expect(migrated.stdout).toContain("applied 000001_gleaner_schema.sql");
+    expect(migrated.stdout).toContain("pipeline companies: table public.companies created");
+
+    await client.query(
+      `insert into companies (name, domain)
+           select 'acme' || i, 'acme' || i || '.example' from generate_series(1, ${ROWS}) i`,
+    );
+    expect(await status()).toMatchObject({
+      pipeline: "companies",
+      total: ROWS,
+      pending: ROWS,
+      done: 0,
+    });
+
+    const swept = await run(["sweep", "-c", configFile, "--once"]);
+    expect(swept.code, describeRun(swept)).toBe(0);
+    expect(swept.stdout).toMatch(new RegExp(`pipeline companies: enqueued ${ROWS} rows`));
+    expect(await statuses()).toEqual({ queued: ROWS });
+
+    // Even rows answer with more confidence than odd ones: 0.9 against 0.8 for the row.
+    llm.handle(
+      answerRows((id) => ({
+        industry: { value: `industry ${id}`, confidence: 0.9 },
+        employees: { value: Number(id) * 10, confidence: Number(id) % 2 === 0 ? 0.95 : 0.8 },
+      })),
+    );
+    const drained = await run(["drain", "-c", configFile, "--timeout", "45"], {}, 90_000);
+    expect(drained.code, describeRun(drained)).toBe(0);
+    expect(drained.stdout).toContain(`companies: ${ROWS}/${ROWS} rows settled`);
+
+    expect(await status()).toMatchObject({
+      total: ROWS,
+      done: ROWS,
+      pending: 0,
+      completeness_pct: 100,
+    });
+    const rows = await client.query<{ id: string; industry: string; employees: number }>(
+      "select id, industry, employees from companies order by id",
+    );
+    for (const row of rows.rows) {
+      expect(row.industry).toBe(`industry ${row.id}`);
+      expect(row.employees).toBe(Number(row.id) * 10);
+    }
+  }, 180_000);
+
+  it("reprocess --below and --status done make rows pending again", async () => {
+    const below = await run(["reprocess", "companies", "-c", configFile, "--below", "0.85"]);
+    expect(below.code, describeRun(below)).toBe(0);
+    expect(below.stdout).toContain(`pipeline companies: ${ROWS / 2} rows are pending again`);
+    expect(await statuses()).toEqual({ done: ROWS / 2, pending: ROWS / 2 });
+
+    const done = await run(["reprocess", "companies", "-c", configFile, "--status", "done"]);
+    expect(done.code, describeRun(done)).toBe(0);
+    expect(done.stdout).toContain(`pipeline companies: ${ROWS / 2} rows are pending again`);
+    expect(await statuses()).toEqual({ pending: ROWS });
+    const fresh = await client.query<{ n: number }>(
+      `select count(*)::int as n from companies
+        where enrichment_attempts = 0 and enrichment_next_at <= now() and enrichment_claim is null`,
+    );
+    expect(fresh.rows[0]?.n).toBe(ROWS);
+  });
+
+  it("reprocess rejects bad filters and unknown pipelines with exit 2", async () => {
+    const [outOfRange, bogus, unknown] = await Promise.all([
+      run(["reprocess", "companies", "-c", configFile, "--below", "2"]),
+      run(["reprocess", "companies", "-c", configFile, "--status", "bogus"]),
+      run(["reprocess", "nosuch", "-c", configFile]),
+    ]);
+    expect(outOfRange.code, describeRun(outOfRange)).toBe(2);
+    expect(outOfRange.stderr).toMatch(/--below/);
+    expect(bogus.code, describeRun(bogus)).toBe(2);
+    expect(bogus.stderr).toMatch(/bogus/);
+    expect(unknown.code, describeRun(unknown)).toBe(2);
+    expect(unknown.stderr).toMatch(/nosuch/);
+    // Nothing was touched.
+    expect(await statuses()).toEqual({ pending: ROWS });
+  });
+
+  it("doctor passes against a healthy LLM and a migrated database", async () => {
+    const r = await run(["doctor", "-c", configFile]);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toContain("all checks passed");
+    expect(r.stdout).toContain("migrations are current");
+    expect(r.stdout + r.stderr).not.toContain(SECRET);
+  });
+});
