@@ -42,8 +42,9 @@ async function graphileNoop(url: string, jobs: number): Promise<number> {
     pollInterval: 100,
     logger: new (await import("graphile-worker")).Logger(() => () => {}),
     taskList: {
-      noop: async () => {
+      noop: () => {
         done++;
+        return Promise.resolve();
       },
     },
   });

@@ -61,6 +61,8 @@ export async function connectDatabase(
     description,
     close: async () => {
       await db.destroy();
+      // Kysely ends the pool only if it ever used it; a caller that only used `pool` must not leak it.
+      if (!pool.ended) await pool.end();
       await stopEmbedded();
     },
   };

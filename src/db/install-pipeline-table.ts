@@ -157,7 +157,8 @@ export async function assertKeyIsUnique(
       select 1 from pg_index i
       join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
       where i.indrelid = ${`${quoteIdent(pipeline.table.schema)}.${quoteIdent(pipeline.table.name)}`}::regclass
-        and i.indisunique and i.indnkeyatts = 1 and a.attname = ${pipeline.key}
+        and i.indisunique and i.indisvalid and i.indpred is null
+        and i.indnkeyatts = 1 and a.attname = ${pipeline.key}
     ) as ok`.execute(trx);
   if (!result.rows[0]?.ok)
     throw new TableContractError(

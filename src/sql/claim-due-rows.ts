@@ -22,6 +22,8 @@ export interface EnrichPayload {
  *   `queued` if and only if a job carrying its claim exists. A crash between the two is impossible.
  * - Rows are grouped job_size to a job; each job gets a fresh random claim; a job whose claim was replaced (lease expired, user
  *   reset) finds no rows and does nothing.
+ * - The update joins each job's key array to the primary key (`= any(keys)`), one index probe per
+ *   row: a join against the row list itself lets the planner hash the whole table.
  * - "Due" is a single indexed predicate, next_at <= now(): pending rows (next_at = insert time),
  *   failed rows at their retry time, low-confidence rows at their re-check time, and queued or
  *   running rows whose lease ran out. Done and exhausted rows have next_at NULL.
@@ -45,20 +47,20 @@ export async function claimDueRows(
     ), numbered as (
       select k, (row_number() over () - 1) / ${p.jobSize} as b from due
     ), batches as (
-      select b, gen_random_uuid() as claim, array_agg(k::text) as keys from numbered group by b
+      select b, gen_random_uuid() as claim, array_agg(k) as keys from numbered group by b
     ), claimed as (
       update ${t} t set
         ${sql.id(c.status)} = 'queued',
         ${sql.id(c.claim)} = bt.claim,
         ${sql.id(c.attempts)} = ${sql.ref(`t.${c.attempts}`)} + 1,
         ${sql.id(c.nextAt)} = now() + ${p.queueTimeoutMs} * interval '1 millisecond'
-      from numbered n join batches bt using (b)
-      where ${key} = n.k
+      from batches bt
+      where ${key} = any(bt.keys)
       returning 1
     ), jobs as (
       select ${sql.id(workerSchema, "add_jobs")}(array_agg(row(
         ${ENRICH_TASK}::text,
-        json_build_object('pipeline', ${p.name}::text, 'claim', bt.claim, 'keys', bt.keys),
+        json_build_object('pipeline', ${p.name}::text, 'claim', bt.claim, 'keys', bt.keys::text[]),
         null, null, 1, null, null, null
       )::${sql.id(workerSchema, "job_spec")})) as job
       from batches bt having count(*) > 0

@@ -1,0 +1,108 @@
+/**
+ * A sweep tick (find, claim, enqueue) over a big table: with 10,000 rows due, and with none.
+ *
+ *   node --import tsx bench/sweep-tick.ts [rows] [due]
+ *
+ * Aims: < 200 ms with 10,000 due, < 5 ms with nothing due, on 10 million rows.
+ */
+import { pino } from "pino";
+import { openGleaner } from "../src/app/open-gleaner.ts";
+import { parseConfig } from "../src/config/load-config.ts";
+import { claimDueRows } from "../src/sql/claim-due-rows.ts";
+import { sweepPipeline } from "../src/sweep/sweep-pipeline.ts";
+import { createBenchDatabase, fmt } from "./support/bench-database.ts";
+
+const ROWS = Number(process.argv[2] ?? 10_000_000);
+const DUE = Number(process.argv[3] ?? 10_000);
+const CHUNK = 1_000_000;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}
+
+async function main() {
+  const db = await createBenchDatabase("sweep");
+  try {
+    const config = parseConfig(
+      `
+llm:
+  backends: [{ name: fake, base_url: "http://127.0.0.1:9/v1", model: fake }]
+pipelines:
+  items:
+    table: items
+    inputs: [name]
+    outputs: { label: { type: text, description: "A label" } }
+    sweep_limit: ${DUE}
+    stages:
+      - { name: label, kind: llm, backends: [fake], prompt: "Label {{name}}", outputs: [label] }
+`,
+      { env: { DATABASE_URL: db.url } },
+    );
+    const app = await openGleaner(config, {
+      env: { DATABASE_URL: db.url },
+      logger: pino({ level: "warn" }),
+      migrate: true,
+    });
+    const pipeline = app.runtime.pipelines.get("items")!.pipeline;
+    const q = (text: string, params: unknown[] = []) => app.database.pool.query(text, params);
+    const loadStart = performance.now();
+    // Already-enriched rows, as a big table in steady state has: done, nothing due.
+    for (let from = 1; from <= ROWS; from += CHUNK) {
+      const to = Math.min(ROWS, from + CHUNK - 1);
+      await q(
+        `insert into items (name, label, enrichment_status, enrichment_confidence, enrichment_next_at, enriched_at)
+         select 'item' || i, 'label', 'done', 0.9, null, now() from generate_series($1::int, $2::int) i`,
+        [from, to],
+      );
+    }
+    await q("vacuum analyze items");
+    console.log(`loaded ${fmt(ROWS)} rows in ${fmt((performance.now() - loadStart) / 1000, 1)} s`);
+
+    const emptyClaims: number[] = [];
+    const emptyTicks: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      let t = performance.now();
+      await claimDueRows(app.database.db, config.workerSchema, pipeline, DUE);
+      emptyClaims.push(performance.now() - t);
+      t = performance.now();
+      await sweepPipeline(app.database.db, config, pipeline);
+      emptyTicks.push(performance.now() - t);
+    }
+    const dueClaims: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      // Make DUE scattered rows due, as failed retries and new inserts would be.
+      await q(
+        `update items set enrichment_status = 'failed', enrichment_next_at = now() - interval '1 second'
+         where id in (select (random() * ${ROWS - 1} + 1)::bigint from generate_series(1, $1))`,
+        [DUE],
+      );
+      const due = await app.database.pool.query<{ n: number }>(
+        `select count(*)::int as n from items where enrichment_next_at <= now()`,
+      );
+      const t = performance.now();
+      const result = await claimDueRows(app.database.db, config.workerSchema, pipeline, DUE);
+      dueClaims.push(performance.now() - t);
+      if (round === 0)
+        console.log(
+          `round 0: ${fmt(due.rows[0]?.n ?? 0)} due, claimed ${fmt(result.claimed)} rows into ${fmt(result.jobs)} jobs`,
+        );
+      await q(`delete from graphile_worker._private_jobs`);
+      await q(
+        `update items set enrichment_status = 'done', enrichment_next_at = null, enrichment_claim = null where enrichment_status = 'queued'`,
+      );
+    }
+    await app.close();
+    console.log(`table: ${fmt(ROWS)} rows`);
+    console.log(
+      `tick with nothing due: claim ${fmt(median(emptyClaims), 2)} ms, whole tick (claim + counter compaction) ${fmt(median(emptyTicks), 2)} ms (median of 50)`,
+    );
+    console.log(
+      `tick with ~${fmt(DUE)} due (find, claim, enqueue): ${fmt(median(dueClaims), 1)} ms (median of 5; all: ${dueClaims.map((x) => fmt(x, 0)).join(", ")})`,
+    );
+  } finally {
+    await db.drop();
+  }
+}
+
+await main();
