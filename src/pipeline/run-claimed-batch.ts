@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { Runtime } from "./runtime.ts";
 import type { EnrichPayload } from "../sql/claim-due-rows.ts";
 import { releaseClaimedRows } from "../sql/release-claimed-rows.ts";
@@ -39,6 +40,8 @@ export async function runClaimedBatch(
   outcome.rows = snapshots.length;
   if (snapshots.length === 0) return outcome;
 
+  // Each chunk's LLM call (and its wait for a concurrency slot) listens on the job's signal.
+  setMaxListeners(Math.max(10, 4 * Math.ceil(snapshots.length / p.batchSize) + 10), signal);
   const writer = new GuardedWriter(db, p, payload.claim, snapshots);
   const startedAt = new Date().toISOString();
   const runs = new Map<string, RowRun>(

@@ -32,6 +32,14 @@ export async function startWorker(options: {
     noHandleSignals: true,
     logger: workerLogger(options.logger),
     taskList: { [ENRICH_TASK]: makeEnrichBatchTask(runtime) },
+    preset: {
+      worker: {
+        // Fetch and complete jobs in batches: far fewer round trips per job. A job completed
+        // late by a crash is harmless: its rows' claim has moved on, so a re-run does nothing.
+        localQueue: { size: concurrency + 1 },
+        completeJobBatchDelay: 0,
+      },
+    },
   });
   return {
     runner,

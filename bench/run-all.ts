@@ -1,0 +1,19 @@
+/**
+ * Runs every benchmark in turn with the figures the issues ask for. Each script prints its own
+ * baseline, measured in the same run. Needs a PostgreSQL (DATABASE_URL, or 127.0.0.1:5432).
+ *
+ *   npm run bench
+ */
+import { execFileSync } from "node:child_process";
+
+const runs: [string, string[]][] = [
+  ["bench/throughput.ts", ["50000", "0", "64"]],
+  ["bench/throughput.ts", ["20000", "500", "64"]],
+  ["bench/insert-latency.ts", ["200"]],
+  ["bench/sweep-tick.ts", ["10000000", "10000"]],
+];
+
+for (const [script, args] of runs) {
+  console.log(`\n=== ${script} ${args.join(" ")}`);
+  execFileSync(process.execPath, ["--import", "tsx", script, ...args], { stdio: "inherit" });
+}
