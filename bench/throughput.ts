@@ -4,6 +4,7 @@
  *
  *   node --import tsx bench/throughput.ts [rows] [latencyMs] [maxConcurrency]
  *
+ * Environment: JOB_SIZE (rows per job, default 5 x batch_size), LOCAL_QUEUE (worker.local_queue).
  * With latency 0 the aim is >= 5,000 rows/s. With latency 500 ms and 64 concurrent calls the
  * bound is 64 x 10 / 0.5 s = 1,280 rows/s, and the aim is >= 90% of it. The fake LLM runs in
  * a child process, as a remote LLM would.
@@ -67,13 +68,14 @@ async function main() {
 llm:
   backends:
     - { name: fake, base_url: ${llm.url}, model: fake, max_concurrency: ${MAX_CALLS} }
-worker: { concurrency: ${CONCURRENCY}, poll_interval: 100ms }
+worker: { concurrency: ${CONCURRENCY}, poll_interval: 100ms, local_queue: ${process.env.LOCAL_QUEUE ?? 0} }
 pipelines:
   items:
     table: items
     inputs: [name]
     outputs: { label: { type: text, description: "A label" } }
     batch_size: ${BATCH}
+    job_size: ${process.env.JOB_SIZE ?? BATCH * 5}
     sweep_limit: 5000
     stages:
       - { name: label, kind: llm, backends: [fake], prompt: "Label {{name}}", outputs: [label] }
@@ -101,7 +103,7 @@ pipelines:
 
     const rowsPerSecond = ROWS / seconds;
     console.log(
-      `rows: ${fmt(ROWS)}, batch_size ${BATCH}, LLM latency ${LATENCY_MS} ms, max ${MAX_CALLS} calls, worker concurrency ${CONCURRENCY}`,
+      `rows: ${fmt(ROWS)}, batch_size ${BATCH}, job_size ${config.pipelines[0]!.jobSize}, LLM latency ${LATENCY_MS} ms, max ${MAX_CALLS} calls, worker concurrency ${CONCURRENCY}, local_queue ${config.worker.localQueue}`,
     );
     console.log(`done: ${fmt(counts.done ?? 0)}, failed: ${fmt(counts.failed ?? 0)}`);
     console.log(`graphile-worker no-op jobs:   ${fmt(noopJobs)} jobs/s (baseline)`);

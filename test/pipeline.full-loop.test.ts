@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { answerRows, reply, startFakeLlm, type FakeLlm } from "./support/fake-llm-server.ts";
+import {
+  answerRows,
+  reply,
+  startFakeLlm,
+  type FakeLlm,
+  rowSection,
+} from "./support/fake-llm-server.ts";
 import { startHarness, makeDue, type Harness } from "./support/gleaner-harness.ts";
-
-/** The part of a batch prompt that belongs to one row. */
-function rowSection(prompt: string, id: string): string {
-  const start = prompt.indexOf(`### row ${id}\n`);
-  const end = prompt.indexOf("### row ", start + 1);
-  return prompt.slice(start, end === -1 ? undefined : end);
-}
 
 let llm: FakeLlm;
 let h: Harness;

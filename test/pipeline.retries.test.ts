@@ -5,17 +5,11 @@ import {
   rowIdsInPrompt,
   startFakeLlm,
   type FakeLlm,
+  rowSection,
 } from "./support/fake-llm-server.ts";
 import { makeDue, startHarness, type Harness } from "./support/gleaner-harness.ts";
 import { reprocessRows } from "../src/sql/reprocess-rows.ts";
 import type { RowState } from "../src/pipeline/row-state.ts";
-
-/** The part of a batch prompt that belongs to one row. */
-function rowSection(prompt: string, id: string): string {
-  const start = prompt.indexOf(`### row ${id}\n`);
-  const end = prompt.indexOf("### row ", start + 1);
-  return prompt.slice(start, end === -1 ? undefined : end);
-}
 
 interface Row {
   id: number | string;

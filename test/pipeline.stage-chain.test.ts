@@ -7,19 +7,13 @@ import {
   type FakeLlm,
   type FakeLlmRequest,
   type Handler,
+  rowSection,
 } from "./support/fake-llm-server.ts";
 import { makeDue, startHarness, type Harness } from "./support/gleaner-harness.ts";
 import type { RowState } from "../src/pipeline/row-state.ts";
 
 const WORD_COUNT = fileURLToPath(new URL("./fixtures/word-count-stage.ts", import.meta.url));
 const WRONG_TYPE = fileURLToPath(new URL("./fixtures/wrong-type-stage.ts", import.meta.url));
-
-/** The part of a batch prompt that belongs to one row. */
-function rowSection(prompt: string, id: string): string {
-  const start = prompt.indexOf(`### row ${id}\n`);
-  const end = prompt.indexOf("### row ", start + 1);
-  return prompt.slice(start, end === -1 ? undefined : end);
-}
 
 /** What follows `marker` on the row's line, e.g. `Analyse: <this>`. */
 function after(section: string, marker: string): string | undefined {

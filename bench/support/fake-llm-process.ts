@@ -8,9 +8,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { answerRows, reply, startFakeLlm } from "../../test/support/fake-llm-server.ts";
 
-export async function startFakeLlmProcess(
-  latencyMs: number,
-): Promise<{
+export async function startFakeLlmProcess(latencyMs: number): Promise<{
   url: string;
   stats: () => Promise<{ calls: number; maxInFlight: number }>;
   close: () => Promise<void>;

@@ -226,6 +226,9 @@ export const configSchema = z.strictObject({
       /** Jobs run at once by one process; each job is one batch of rows. */
       concurrency: z.number().int().min(1).max(1000).default(16),
       poll_interval: durationAtLeast(50, "50ms").prefault("2s"),
+      /** Jobs fetched ahead and held locked by this process (0: off). Faster under load, but
+       * rows of jobs held by a worker that is killed wait for queue_timeout, not the lease. */
+      local_queue: z.number().int().min(0).max(1000).default(0),
     })
     .prefault({}),
   llm: z

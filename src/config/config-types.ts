@@ -9,7 +9,11 @@ export interface GleanerConfig {
   readonly workerSchema: string;
   readonly embedded: { readonly dataDir: string; readonly port: number };
   readonly http: { readonly host: string; readonly port: number };
-  readonly worker: { readonly concurrency: number; readonly pollIntervalMs: number };
+  readonly worker: {
+    readonly concurrency: number;
+    readonly pollIntervalMs: number;
+    readonly localQueue: number;
+  };
   readonly backends: readonly LlmBackendConfig[];
   readonly pipelines: readonly PipelineConfig[];
   /** Strings that came from the environment; masked wherever Gleaner prints text. */

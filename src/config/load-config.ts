@@ -130,7 +130,11 @@ function resolveConfig(
     workerSchema: raw.worker_schema,
     embedded: { dataDir: resolve(baseDir, raw.embedded.data_dir), port: raw.embedded.port },
     http: raw.http,
-    worker: { concurrency: raw.worker.concurrency, pollIntervalMs: raw.worker.poll_interval },
+    worker: {
+      concurrency: raw.worker.concurrency,
+      pollIntervalMs: raw.worker.poll_interval,
+      localQueue: raw.worker.local_queue,
+    },
     backends,
     pipelines,
     secrets: [...new Set(secrets)],

@@ -8,7 +8,6 @@ export interface Metrics {
   registry: Registry;
   sweepClaimed: Counter<"pipeline">;
   sweepDuration: Histogram<"pipeline">;
-  rowsSettled: Counter<"pipeline" | "outcome">;
 }
 
 /**
@@ -74,12 +73,6 @@ export function createMetrics(runtime: Runtime): Metrics {
       help: "Duration of one sweep tick.",
       labelNames: ["pipeline"] as const,
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 5],
-      registers: [registry],
-    }),
-    rowsSettled: new Counter({
-      name: "gleaner_rows_settled_total",
-      help: "Rows settled by jobs, by outcome (done, failed, exhausted).",
-      labelNames: ["pipeline", "outcome"] as const,
       registers: [registry],
     }),
   };

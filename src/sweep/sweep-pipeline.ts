@@ -11,7 +11,14 @@ export interface SweepResult {
   durationMs: number;
 }
 
-/** One sweep tick for one pipeline: claim what is due and enqueue it, then fold the counters. */
+/** Counter deltas are folded at most this often when a tick claims nothing. */
+const IDLE_COMPACT_MS = 30_000;
+const lastCompacted = new Map<string, number>();
+
+/**
+ * One sweep tick for one pipeline: claim what is due and enqueue it, then fold the counters —
+ * on every busy tick, and on idle ones now and then, so an idle tick stays one index probe.
+ */
 export async function sweepPipeline(
   db: Db,
   config: GleanerConfig,
@@ -20,6 +27,10 @@ export async function sweepPipeline(
 ): Promise<SweepResult> {
   const started = performance.now();
   const { claimed, jobs } = await claimDueRows(db, config.workerSchema, pipeline, limit);
-  await compactRowCounts(db, config.schema, pipeline.name);
+  const last = lastCompacted.get(pipeline.name) ?? 0;
+  if (claimed > 0 || Date.now() - last > IDLE_COMPACT_MS) {
+    await compactRowCounts(db, config.schema, pipeline.name);
+    lastCompacted.set(pipeline.name, Date.now());
+  }
   return { pipeline: pipeline.name, claimed, jobs, durationMs: performance.now() - started };
 }

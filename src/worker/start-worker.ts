@@ -34,10 +34,14 @@ export async function startWorker(options: {
     taskList: { [ENRICH_TASK]: makeEnrichBatchTask(runtime) },
     preset: {
       worker: {
-        // Fetch and complete jobs in batches: far fewer round trips per job. A job completed
-        // late by a crash is harmless: its rows' claim has moved on, so a re-run does nothing.
-        localQueue: { size: concurrency + 1 },
+        // Complete jobs in batches: fewer round trips per job. A completion lost to a crash is
+        // harmless: the job's rows have moved on from its claim, so a re-run does nothing.
         completeJobBatchDelay: 0,
+        // Off by default: jobs locked ahead would leave their rows `queued` on a dead worker
+        // until queue_timeout instead of coming back within the lease.
+        ...(runtime.config.worker.localQueue > 0
+          ? { localQueue: { size: runtime.config.worker.localQueue } }
+          : {}),
       },
     },
   });

@@ -74,6 +74,14 @@ export const reply = {
 };
 
 /** Row ids the prompt lists, one `### row <id>` line each. */
+/** The part of a batch prompt that belongs to one row (from its `### row <id>` line). */
+export function rowSection(prompt: string, id: string): string {
+  const start = prompt.indexOf(`### row ${id}\n`);
+  if (start === -1) return "";
+  const end = prompt.indexOf("### row ", start + 1);
+  return prompt.slice(start, end === -1 ? undefined : end);
+}
+
 export function rowIdsInPrompt(prompt: string): string[] {
   return [...prompt.matchAll(/^### row (.+?)\s*$/gm)].map((m) => m[1] ?? "");
 }
