@@ -21,9 +21,10 @@ const configOption = () =>
 export function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command("gleaner")
     .description(
-      "Fills the NULL columns of a PostgreSQL table with LLM stages, driven by a cron sweep and graphile-worker jobs.\n" +
-        "Every command reads --config (default ./gleaner.yaml) and honours DATABASE_URL; with neither a\n" +
-        "database_url nor DATABASE_URL, an embedded PostgreSQL is started under ./.gleaner/.",
+      "Fills the NULL columns of a PostgreSQL table with LLM stages, driven by a cron sweep and " +
+        "graphile-worker jobs. Every command reads --config (default ./gleaner.yaml) and honours " +
+        "DATABASE_URL; with neither database_url nor DATABASE_URL set, an embedded PostgreSQL " +
+        "runs under ./.gleaner/.",
     )
     .showHelpAfterError()
     .exitOverride();
