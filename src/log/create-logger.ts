@@ -8,7 +8,17 @@ import { maskSecrets } from "../config/mask-secrets.ts";
  */
 export function createLogger(options: { secrets: readonly string[]; level?: string }): Logger {
   const secrets = options.secrets;
+  // Readable lines on a terminal; JSON lines for log collectors everywhere else.
+  const pretty = process.stdout.isTTY && !process.env.GLEANER_LOG_JSON;
   return pino({
+    ...(pretty
+      ? {
+          transport: {
+            target: "pino-pretty",
+            options: { translateTime: "HH:MM:ss.l", ignore: "pid,hostname" },
+          },
+        }
+      : {}),
     level: options.level ?? process.env.GLEANER_LOG_LEVEL ?? "info",
     base: undefined,
     hooks: {
@@ -30,7 +40,7 @@ export function workerLogger(logger: Logger): WorkerLogger {
     const line = { ...scope, ...(meta ?? {}) };
     if (level === "error") logger.error(line, message);
     else if (level === "warning") logger.warn(line, message);
-    else if (level === "info") logger.info(line, message);
+    // graphile-worker's info lines are per job; they belong at debug next to Gleaner's own.
     else logger.debug(line, message);
   };
   return new WorkerLogger(factory);

@@ -32,6 +32,8 @@ export async function startWorker(options: {
     noHandleSignals: true,
     logger: workerLogger(options.logger),
     taskList: { [ENRICH_TASK]: makeEnrichBatchTask(runtime) },
+    // Gleaner schedules its own sweeps; graphile-worker's cron is not used.
+    parsedCronItems: [],
     preset: {
       worker: {
         // Complete jobs in batches: fewer round trips per job. A completion lost to a crash is
