@@ -244,6 +244,23 @@ describe("a chain of stages", () => {
     for (const row of others) {
       expect(decide[0]?.prompt).not.toContain(`### row ${row.id}\n`);
     }
+
+    // The row's usage is the sum of its stages' usage: checkpoints between stages and the
+    // final write store the same run, never count it twice.
+    for (const row of rows) {
+      const state = row.enrichment_state as {
+        usage: { input_tokens: number; cost_usd: number };
+        stages: Record<string, { usage?: { input_tokens: number; cost_usd: number } }>;
+      };
+      const stages = Object.values(state.stages);
+      const sum = stages.reduce((n, s) => n + (s.usage?.input_tokens ?? 0), 0);
+      expect(sum).toBeGreaterThan(0);
+      expect(state.usage.input_tokens).toBeCloseTo(sum, 6);
+      expect(state.usage.cost_usd).toBeCloseTo(
+        stages.reduce((n, s) => n + (s.usage?.cost_usd ?? 0), 0),
+        6,
+      );
+    }
   });
 
   it("shows a later stage the outputs of the earlier ones", async () => {

@@ -32,7 +32,12 @@ export class GuardedWriter {
     final: boolean,
   ): Promise<void> {
     const next = this.queue.then(() => this.writeNow(keys, build, final));
-    this.queue = next.catch(() => undefined);
+    // The queue only orders writes: each caller receives its own write's error through `next`,
+    // and a failed write must not stop the ones queued after it.
+    this.queue = next.then(
+      () => undefined,
+      () => undefined,
+    );
     return next;
   }
 

@@ -7,7 +7,7 @@ import type { StageInputRow, StageRunner } from "../stages/stage-runner.ts";
 import { evaluateWhen } from "./evaluate-when.ts";
 import { GuardedWriter } from "./guarded-writer.ts";
 import { addUsage, type RowSnapshot, type StageRecord } from "./row-state.ts";
-import { checkpointState, settleRow, type RowRun } from "./settle-row.ts";
+import { checkpointState, settleRow, startRun, type RowRun } from "./settle-row.ts";
 
 export interface BatchOutcome {
   rows: number;
@@ -27,7 +27,7 @@ export interface BatchOutcome {
 export async function runClaimedBatch(
   runtime: Runtime,
   payload: EnrichPayload,
-  signal: AbortSignal,
+  workerSignal: AbortSignal,
   log: (message: string) => void,
 ): Promise<BatchOutcome> {
   const entry = runtime.pipelines.get(payload.pipeline);
@@ -40,13 +40,18 @@ export async function runClaimedBatch(
   outcome.rows = snapshots.length;
   if (snapshots.length === 0) return outcome;
 
-  // Each chunk's LLM call (and its wait for a concurrency slot) listens on the job's signal.
+  // graphile-worker's signal is shared by every job of the process: each job listens on it once
+  // and hands its calls a signal of its own, so hundreds of calls in flight never pile their
+  // listeners onto one target.
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const onAbort = () => controller.abort(workerSignal.reason);
+  if (workerSignal.aborted) onAbort();
+  else workerSignal.addEventListener("abort", onAbort, { once: true });
   setMaxListeners(Math.max(10, 4 * Math.ceil(snapshots.length / p.batchSize) + 10), signal);
   const writer = new GuardedWriter(db, p, payload.claim, snapshots);
   const startedAt = new Date().toISOString();
-  const runs = new Map<string, RowRun>(
-    snapshots.map((s) => [s.key, { startedAt, stages: {}, errors: [], usage: undefined }]),
-  );
+  const runs = new Map<string, RowRun>(snapshots.map((s) => [s.key, startRun(s, startedAt)]));
   const renew = (row: RowSnapshot) => ({
     key: row.key,
     xmin: row.xmin,
@@ -111,7 +116,8 @@ export async function runClaimedBatch(
     }
   } finally {
     clearInterval(heartbeat);
-    await writer.flush().catch(() => undefined);
+    workerSignal.removeEventListener("abort", onAbort);
+    await writer.flush();
   }
 
   const keys = [...writer.rows.keys()];

@@ -17,20 +17,34 @@ import type { RowWrite } from "../sql/write-row-states.ts";
 /** What one job run did to one row. */
 export interface RowRun {
   startedAt: string;
+  /** Errors and usage as the run found them: the run's own are added to these, once, however
+   * many times the state is written during the run. */
+  base: { errors: ErrorRecord[]; usage: UsageRecord | undefined };
   stages: Record<string, StageRecord>;
   errors: ErrorRecord[];
   usage: UsageRecord | undefined;
   failure?: { stage: string; failure: StageFailure };
 }
 
-/** The state to persist mid-run: this run's stage records merged in, nothing else decided. */
+export function startRun(row: RowSnapshot, startedAt: string): RowRun {
+  return {
+    startedAt,
+    base: { errors: row.state.errors ?? [], usage: row.state.usage },
+    stages: {},
+    errors: [],
+    usage: undefined,
+  };
+}
+
+/** The state to persist mid-run: this run's stage records merged in, nothing else decided.
+ * Idempotent: writing it again (a checkpoint, then the lease renewal) counts nothing twice. */
 export function checkpointState(p: InstalledPipeline, row: RowSnapshot, run: RowRun): RowState {
   return {
     ...row.state,
     version: p.version,
     stages: { ...row.state.stages, ...run.stages },
-    errors: keepErrors([...(row.state.errors ?? []), ...run.errors]),
-    usage: addUsage(row.state.usage, run.usage),
+    errors: keepErrors([...run.base.errors, ...run.errors]),
+    usage: addUsage(run.base.usage, run.usage),
   };
 }
 
@@ -101,7 +115,7 @@ export function settleRow(
   const attempt = row.attempts;
 
   if (run.failure) {
-    const { failure, stage } = run.failure;
+    const { failure } = run.failure;
     const exhausted = failure.permanent || attempt >= p.retry.maxAttempts;
     const status: RowStatus = exhausted ? "exhausted" : "failed";
     state.last_run = { attempt, started_at: run.startedAt, finished_at: now, outcome: status };
@@ -115,28 +129,27 @@ export function settleRow(
       confidence: null,
       enriched: false,
       attempts: attempt,
-      ...{ failedStage: stage },
     };
   }
 
-  let confidence = 1;
-  for (const name of counted) {
+  // An output's confidence: 0 when NULL, 1 when a user wrote it (no provenance), else the
+  // confidence of the answer that filled it.
+  const outputConfidence = (name: string): number => {
     const value = values[name];
-    const c =
-      value === null || value === undefined
-        ? 0
-        : columns[name]?.value === null || !columns[name]
-          ? 1 // written by a user: trusted as given
-          : (columns[name]?.confidence ?? 0);
-    confidence = Math.min(confidence, c);
-  }
+    if (value === null || value === undefined) return 0;
+    const provenance = columns[name];
+    if (!provenance || provenance.value === null) return 1;
+    return provenance.confidence;
+  };
+  let confidence = 1;
+  for (const name of counted) confidence = Math.min(confidence, outputConfidence(name));
   const low = confidence < p.minConfidence;
   const retryLow = low && attempt < p.retry.maxAttempts;
   if (retryLow) {
     // The next attempt must ask again from the first stage that left an output unsure; stages
     // before it keep their results, later ones may have used its answers and run again too.
     const first = p.stages.findIndex((s) =>
-      s.outputs.some((o) => counted.has(o) && (columns[o]?.confidence ?? 0) < p.minConfidence),
+      s.outputs.some((o) => counted.has(o) && outputConfidence(o) < p.minConfidence),
     );
     if (first >= 0) {
       const kept = { ...stages };
