@@ -1,4 +1,4 @@
-import { setMaxListeners } from "node:events";
+import { getMaxListeners, setMaxListeners } from "node:events";
 import type { Runtime } from "./runtime.ts";
 import type { EnrichPayload } from "../sql/claim-due-rows.ts";
 import { releaseClaimedRows } from "../sql/release-claimed-rows.ts";
@@ -8,6 +8,9 @@ import { evaluateWhen } from "./evaluate-when.ts";
 import { GuardedWriter } from "./guarded-writer.ts";
 import { addUsage, type RowSnapshot, type StageRecord } from "./row-state.ts";
 import { checkpointState, settleRow, startRun, type RowRun } from "./settle-row.ts";
+
+/** The config allows at most 1,000 jobs at once per process (worker.concurrency). */
+const MAX_CONCURRENT_JOBS = 1000;
 
 export interface BatchOutcome {
   rows: number;
@@ -46,6 +49,9 @@ export async function runClaimedBatch(
   const controller = new AbortController();
   const signal = controller.signal;
   const onAbort = () => controller.abort(workerSignal.reason);
+  // One listener per concurrent job is expected on the shared signal, not a leak.
+  if (getMaxListeners(workerSignal) < MAX_CONCURRENT_JOBS)
+    setMaxListeners(MAX_CONCURRENT_JOBS, workerSignal);
   if (workerSignal.aborted) onAbort();
   else workerSignal.addEventListener("abort", onAbort, { once: true });
   setMaxListeners(Math.max(10, 4 * Math.ceil(snapshots.length / p.batchSize) + 10), signal);
