@@ -8,6 +8,7 @@ const payloadSchema = z.object({
   pipeline: z.string(),
   claim: z.uuid(),
   keys: z.array(z.string()).min(1),
+  due: z.array(z.number()).optional(),
 }) satisfies z.ZodType<EnrichPayload>;
 
 /**

@@ -5,7 +5,7 @@ import { parseConfig } from "../src/config/load-config.ts";
 import { connectDatabase, type Database } from "../src/db/connect-database.ts";
 import { TableContractError } from "../src/db/install-pipeline-table.ts";
 import { migrate } from "../src/db/migrate.ts";
-import { createTableSql, stateColumnsSql } from "../src/db/pipeline-ddl.ts";
+import { STATUSES, createTableSql, stateColumnsSql } from "../src/db/pipeline-ddl.ts";
 import { compactRowCounts, readRowCounts } from "../src/sql/row-counts.ts";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
 
@@ -89,11 +89,13 @@ async function columnsOf(
   );
 }
 
-/** What the counters say, without the zero entries and the `complete` pseudo-status. */
+/** What the counters say per status, without the zero entries and the derived counters. */
 async function counterStatuses(pipeline: string, db: Database = database) {
   const counts = await readRowCounts(db.db, "gleaner", pipeline);
   return Object.fromEntries(
-    Object.entries(counts).filter(([status, n]) => status !== "complete" && n !== 0),
+    Object.entries(counts).filter(
+      ([status, n]) => (STATUSES as readonly string[]).includes(status) && n !== 0,
+    ),
   );
 }
 
@@ -359,9 +361,17 @@ describe("the row counters", () => {
         `select count(*)::int as n from counted
           where enrichment_status = 'done' and industry is not null and employees is not null`,
       );
-      expect((await readRowCounts(database.db, "gleaner", "counted")).complete ?? 0).toBe(
-        complete?.n,
+      const counts = await readRowCounts(database.db, "gleaner", "counted");
+      expect(counts.complete ?? 0).toBe(complete?.n);
+      // The derived counters behind /metrics: fill per column and low confidence (min 0.7).
+      const [actual] = await q<{ industry: number; employees: number; low: number }>(
+        `select count(industry)::int as industry, count(employees)::int as employees,
+           count(*) filter (where enrichment_status = 'done' and enrichment_confidence < 0.7)::int as low
+         from counted`,
       );
+      expect(counts["filled:industry"] ?? 0).toBe(actual?.industry);
+      expect(counts["filled:employees"] ?? 0).toBe(actual?.employees);
+      expect(counts.low_confidence ?? 0).toBe(actual?.low);
     };
 
     await q("insert into counted (name) select 'c' || i from generate_series(1, 50) i");
@@ -395,8 +405,9 @@ describe("the row counters", () => {
     const [rows] = await q<{ n: number }>(
       "select count(*)::int as n from gleaner.row_counts where pipeline = 'counted'",
     );
-    // One row per non-zero status plus `complete`.
-    expect(rows?.n).toBeLessThanOrEqual(6);
+    // One row per non-zero counter: statuses, complete, low_confidence, filled:<column>.
+    const counters = await readRowCounts(database.db, "gleaner", "counted");
+    expect(rows?.n).toBe(Object.values(counters).filter((n) => n !== 0).length);
 
     await q("truncate counted");
     await check();

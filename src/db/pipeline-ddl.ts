@@ -100,14 +100,9 @@ export function triggerSql(p: PipelineConfig, gleanerSchema: string): string[] {
     .map((col) => `new.${q(col)} := null;`)
     .join(" ");
 
-  const complete = (alias: string) =>
-    [
-      `${alias}.${q(c.status)} = 'done'`,
-      ...p.outputs.map((o) => `${alias}.${q(o.name)} is not null`),
-    ].join(" and ");
   const counts = (source: string, sign: 1 | -1) =>
     `select ${q(c.status)} as s, ${sign} as d from ${source}
-       union all select 'complete', ${sign} from ${source} r where ${complete("r")}`;
+       union all ${derivedCounts(p, source, String(sign))}`;
   const insertCounts = (parts: string) =>
     `insert into ${gs}.row_counts (pipeline, status, n)
        select ${name}, s, sum(d) from (${parts}) x group by s having sum(d) <> 0;`;
@@ -181,19 +176,39 @@ $fn$`,
   ];
 }
 
+/**
+ * Counters kept beside the per-status ones, one scan of the rows for all of them:
+ * `complete` (done with every output filled), `low_confidence` (done below min_confidence) and
+ * `filled:<column>` (the column is not NULL), for /metrics' completeness and fill ratios.
+ */
+function derivedCounts(p: PipelineConfig, source: string, value: string): string {
+  const c = stateColumns(p);
+  const complete = [
+    `r.${q(c.status)} = 'done'`,
+    ...p.outputs.map((o) => `r.${q(o.name)} is not null`),
+  ].join(" and ");
+  const labels = [
+    `case when ${complete} then 'complete' end`,
+    `case when r.${q(c.status)} = 'done' and r.${q(c.confidence)} < ${p.minConfidence} then 'low_confidence' end`,
+    ...p.outputs.map(
+      (o) => `case when r.${q(o.name)} is not null then ${quoteLiteral(`filled:${o.name}`)} end`,
+    ),
+  ];
+  // Qualified as u.counter: a user's table may well have a column named like the alias.
+  return `select u.counter as s, ${value} as d from ${source} r,
+         lateral unnest(array[${labels.join(", ")}]) as u(counter) where u.counter is not null`;
+}
+
 /** Recounts from scratch; run once when the triggers are (re)installed, under their lock. */
 export function recountSql(p: PipelineConfig, gleanerSchema: string): string[] {
   const c = stateColumns(p);
   const gs = q(gleanerSchema);
-  const complete = [
-    `${q(c.status)} = 'done'`,
-    ...p.outputs.map((o) => `${q(o.name)} is not null`),
-  ].join(" and ");
   return [
     `delete from ${gs}.row_counts where pipeline = ${quoteLiteral(p.name)}`,
     `insert into ${gs}.row_counts (pipeline, status, n)
       select ${quoteLiteral(p.name)}, ${q(c.status)}, count(*) from ${tableRef(p)} group by 2
       union all
-      select ${quoteLiteral(p.name)}, 'complete', count(*) from ${tableRef(p)} where ${complete}`,
+      select ${quoteLiteral(p.name)}, x.s, count(*)
+      from (${derivedCounts(p, tableRef(p), "1")}) x group by x.s`,
   ];
 }

@@ -1,5 +1,7 @@
 import { getMaxListeners, setMaxListeners } from "node:events";
 import type { Runtime } from "./runtime.ts";
+import type { RuntimeEvents } from "./runtime-events.ts";
+import type { RowWrite } from "../sql/write-row-states.ts";
 import type { EnrichPayload } from "../sql/claim-due-rows.ts";
 import { releaseClaimedRows } from "../sql/release-claimed-rows.ts";
 import { startClaimedRows } from "../sql/start-claimed-rows.ts";
@@ -115,7 +117,13 @@ export async function runClaimedBatch(
           toRun.push(input);
         }
       }
-      await runStage(stage, toRun, runs, writer.rows, p, signal, log);
+      if (toRun.length < ready.length)
+        runtime.events.emit("stage:skipped", {
+          pipeline: p.name,
+          stage: stage.config.name,
+          rows: ready.length - toRun.length,
+        });
+      await runStage(stage, toRun, runs, writer.rows, p, signal, log, runtime.events);
       if (i < stages.length - 1 && !signal.aborted) {
         await writer.write([...writer.rows.keys()], renew, false);
       }
@@ -132,25 +140,37 @@ export async function runClaimedBatch(
     await writer.write(keys, renew, false);
     outcome.released = await releaseClaimedRows(db, p, payload.claim, [...writer.rows.keys()]);
     log(`shutting down: handed ${outcome.released} rows back`);
+    runtime.events.emit("rows:released", { pipeline: p.name, rows: outcome.released });
     return outcome;
   }
-  const settled = new Map<string, string>();
+  const settled = new Map<string, RowWrite>();
   await writer.write(
     keys,
     (row) => {
       const write = settleRow(p, row, runs.get(row.key) as RowRun);
-      settled.set(row.key, write.status);
+      settled.set(row.key, write);
       return write;
     },
     true,
   );
+  const dueAt = new Map(payload.keys.map((k, i) => [k, payload.due?.[i]]));
+  const now = Date.now();
   for (const key of writer.rows.keys()) {
-    const status = settled.get(key);
-    if (status === "done") outcome.done++;
-    else if (status === "failed") outcome.failed++;
-    else if (status === "exhausted") outcome.exhausted++;
+    const write = settled.get(key);
+    if (!write) continue;
+    if (write.status === "done") outcome.done++;
+    else if (write.status === "failed") outcome.failed++;
+    else if (write.status === "exhausted") outcome.exhausted++;
+    const due = dueAt.get(key);
+    runtime.events.emit("row:settled", {
+      pipeline: p.name,
+      status: write.status,
+      confidence: write.confidence ?? null,
+      latencyMs: due === undefined ? null : Math.max(0, now - due),
+    });
   }
   outcome.lost = writer.lost.size;
+  if (outcome.lost > 0) runtime.events.emit("rows:lost", { pipeline: p.name, rows: outcome.lost });
   return outcome;
 }
 
@@ -177,6 +197,7 @@ async function runStage(
   pipeline: { name: string; version: string },
   signal: AbortSignal,
   log: (message: string) => void,
+  events: RuntimeEvents,
 ): Promise<void> {
   const size = stage.config.batchSize;
   const chunks: StageInputRow[][] = [];
@@ -206,6 +227,8 @@ async function runStage(
         };
       }
       const finishedAt = new Date().toISOString();
+      let ok = 0;
+      const failed: Record<string, number> = {};
       for (const row of chunk) {
         const run = runs.get(row.key) as RowRun;
         const attempt = snapshots.get(row.key)?.attempts ?? 0;
@@ -223,6 +246,7 @@ async function runStage(
         };
         run.usage = addUsage(run.usage, result.usagePerRow);
         if (got?.ok) {
+          ok++;
           run.stages[stage.config.name] = {
             ...base,
             status: "ok",
@@ -253,8 +277,18 @@ async function runStage(
             permanent: failure.permanent,
           });
           run.failure = { stage: stage.config.name, failure };
+          failed[failure.errorClass] = (failed[failure.errorClass] ?? 0) + 1;
         }
       }
+      events.emit("stage:chunk", {
+        pipeline: pipeline.name,
+        stage: stage.config.name,
+        kind: stage.config.kind,
+        durationMs: Date.now() - started,
+        ok,
+        failed,
+        calls: result.calls,
+      });
     }),
   );
 }

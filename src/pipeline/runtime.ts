@@ -6,12 +6,16 @@ import { createCustomStage } from "../stages/custom-stage.ts";
 import { createLlmStage } from "../stages/llm-stage.ts";
 import type { StageRunner } from "../stages/stage-runner.ts";
 import { loadInstalledPipelines, type InstalledPipeline } from "./installed-pipeline.ts";
+import { RuntimeEvents } from "./runtime-events.ts";
 
 /** Everything a job needs, built once per process: pipelines, their stages, the backends. */
 export interface Runtime {
   readonly config: GleanerConfig;
   readonly db: Db;
   readonly pipelines: ReadonlyMap<string, PipelineRuntime>;
+  readonly events: RuntimeEvents;
+  /** LLM backends by name, one per process (their concurrency limits are process-wide). */
+  readonly backends: ReadonlyMap<string, LlmBackend>;
 }
 
 export interface PipelineRuntime {
@@ -42,5 +46,5 @@ export async function createRuntime(config: GleanerConfig, db: Db): Promise<Runt
     }
     pipelines.set(pipeline.name, { pipeline, stages });
   }
-  return { config, db, pipelines };
+  return { config, db, pipelines, events: new RuntimeEvents(), backends };
 }

@@ -9,6 +9,8 @@ export interface EnrichPayload {
   /** Fencing token: only the job holding the row's current claim may write it. */
   claim: string;
   keys: string[];
+  /** When each row became due (epoch ms), in the order of `keys`: the start of its latency. */
+  due?: number[];
 }
 
 /**
@@ -39,15 +41,17 @@ export async function claimDueRows(
   const key = sql.ref(`t.${p.key}`);
   const result = await sql<{ claimed: number; jobs: number }>`
     with due as (
-      select ${key} as k from ${t} t
+      select ${key} as k, ${sql.ref(`t.${c.nextAt}`)} as due_at from ${t} t
       where ${sql.ref(`t.${c.nextAt}`)} <= now()
       order by ${sql.ref(`t.${c.nextAt}`)}
       limit ${limit}
       for update skip locked
     ), numbered as (
-      select k, (row_number() over () - 1) / ${p.jobSize} as b from due
+      select k, due_at, (row_number() over () - 1) / ${p.jobSize} as b from due
     ), batches as (
-      select b, gen_random_uuid() as claim, array_agg(k) as keys from numbered group by b
+      select b, gen_random_uuid() as claim, array_agg(k order by k) as keys,
+        array_agg((extract(epoch from due_at) * 1000)::bigint order by k) as due
+      from numbered group by b
     ), claimed as (
       update ${t} t set
         ${sql.id(c.status)} = 'queued',
@@ -60,7 +64,7 @@ export async function claimDueRows(
     ), jobs as (
       select ${sql.id(workerSchema, "add_jobs")}(array_agg(row(
         ${ENRICH_TASK}::text,
-        json_build_object('pipeline', ${p.name}::text, 'claim', bt.claim, 'keys', bt.keys::text[]),
+        json_build_object('pipeline', ${p.name}::text, 'claim', bt.claim, 'keys', bt.keys::text[], 'due', bt.due),
         null, null, 1, null, null, null
       )::${sql.id(workerSchema, "job_spec")})) as job
       from batches bt having count(*) > 0

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { STATUSES } from "../db/pipeline-ddl.ts";
 import type { Runtime } from "../pipeline/runtime.ts";
 import { oldestDue } from "../sql/has-due-rows.ts";
 import { readRowCounts } from "../sql/row-counts.ts";
@@ -45,9 +46,7 @@ export async function drain(options: {
       for (const p of pipelines) {
         const counts = await readRowCounts(db, config.schema, p.name);
         const inFlight = (counts.queued ?? 0) + (counts.running ?? 0);
-        const total = Object.entries(counts)
-          .filter(([s]) => s !== "complete")
-          .reduce((sum, [, n]) => sum + n, 0);
+        const total = STATUSES.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
         const settled = (counts.done ?? 0) + (counts.failed ?? 0) + (counts.exhausted ?? 0);
         progress.push({ pipeline: p.name, total, settled, inFlight });
         if (inFlight > 0 || (await oldestDue(db, p)).due) busy = true;

@@ -5,6 +5,7 @@ import { makeEnrichBatchTask } from "../../jobs/enrich-batch.ts";
 import { workerLogger } from "../log/create-logger.ts";
 import type { Runtime } from "../pipeline/runtime.ts";
 import { ENRICH_TASK } from "../sql/claim-due-rows.ts";
+import { startWorkerHeartbeat } from "./worker-heartbeat.ts";
 
 /**
  * Starts graphile-worker with Gleaner's tasks. The worker gets a pool of its own so a burst of
@@ -47,10 +48,14 @@ export async function startWorker(options: {
       },
     },
   });
+  const heartbeat = await startWorkerHeartbeat(runtime.db, runtime.config.schema, (m) =>
+    options.logger.warn(m),
+  );
   return {
     runner,
     stop: async () => {
       await runner.stop();
+      await heartbeat.stop();
       await pool.end();
     },
   };

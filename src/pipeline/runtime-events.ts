@@ -1,0 +1,54 @@
+import { EventEmitter } from "node:events";
+import type { LlmAttempt } from "../llm/llm-types.ts";
+import type { RowStatus } from "../db/pipeline-ddl.ts";
+
+/**
+ * What the stage machine reports as it works: the seam where metrics (and anything else that
+ * watches) attach, so the machine itself knows nothing about Prometheus.
+ */
+export interface RuntimeEventMap {
+  /** One chunk of rows went through one stage. */
+  "stage:chunk": {
+    pipeline: string;
+    stage: string;
+    kind: string;
+    durationMs: number;
+    ok: number;
+    /** Failed rows by error class. */
+    failed: Record<string, number>;
+    /** Every external call made for the chunk. */
+    calls: readonly LlmAttempt[];
+  };
+  /** Rows skipped by a stage's `when`. */
+  "stage:skipped": { pipeline: string; stage: string; rows: number };
+  /** A row's final write for this attempt. */
+  "row:settled": {
+    pipeline: string;
+    status: RowStatus;
+    confidence: number | null;
+    /** From the row becoming due (insert, reset or retry time) to now; null when unknown. */
+    latencyMs: number | null;
+  };
+  /** A job handed rows back on shutdown. */
+  "rows:released": { pipeline: string; rows: number };
+  /** A job's rows were taken back or reset while it ran; its writes to them were fenced off. */
+  "rows:lost": { pipeline: string; rows: number };
+}
+
+export class RuntimeEvents {
+  private readonly emitter = new EventEmitter();
+
+  on<K extends keyof RuntimeEventMap>(event: K, listener: (e: RuntimeEventMap[K]) => void): this {
+    this.emitter.on(event, listener);
+    return this;
+  }
+
+  off<K extends keyof RuntimeEventMap>(event: K, listener: (e: RuntimeEventMap[K]) => void): this {
+    this.emitter.off(event, listener);
+    return this;
+  }
+
+  emit<K extends keyof RuntimeEventMap>(event: K, payload: RuntimeEventMap[K]): void {
+    this.emitter.emit(event, payload);
+  }
+}
