@@ -1,0 +1,179 @@
+/**
+ * Every metric Gleaner exports: the contract between /metrics, the alert rules in
+ * ops/prometheus/ and the dashboards in ops/grafana/. Tests check all three against this list.
+ */
+export interface MetricSpec {
+  name: string;
+  type: "counter" | "gauge" | "histogram";
+  labels: readonly string[];
+  help: string;
+}
+
+export const METRICS = [
+  // Rows, read from the trigger-kept counters and the due index at scrape time.
+  {
+    name: "gleaner_rows",
+    type: "gauge",
+    labels: ["pipeline", "status"],
+    help: "Rows per pipeline and status.",
+  },
+  {
+    name: "gleaner_completeness_ratio",
+    type: "gauge",
+    labels: ["pipeline"],
+    help: "Done rows with every output filled, over all rows (1 when the table is empty).",
+  },
+  {
+    name: "gleaner_column_fill_ratio",
+    type: "gauge",
+    labels: ["pipeline", "column"],
+    help: "Rows whose output column is not NULL, over all rows.",
+  },
+  {
+    name: "gleaner_low_confidence_rows",
+    type: "gauge",
+    labels: ["pipeline"],
+    help: "Done rows below the pipeline's min_confidence.",
+  },
+  {
+    name: "gleaner_backlog_rows",
+    type: "gauge",
+    labels: ["pipeline"],
+    help: "Rows due now and not yet claimed.",
+  },
+  {
+    name: "gleaner_oldest_due_age_seconds",
+    type: "gauge",
+    labels: ["pipeline"],
+    help: "Age of the oldest row due and not yet claimed (0 when none).",
+  },
+  // The stage machine, from runtime events.
+  {
+    name: "gleaner_stage_rows_total",
+    type: "counter",
+    labels: ["pipeline", "stage", "outcome", "error_class"],
+    help: "Rows through a stage by outcome (ok, error, skipped) and error class ('' unless error).",
+  },
+  {
+    name: "gleaner_stage_duration_seconds",
+    type: "histogram",
+    labels: ["pipeline", "stage"],
+    help: "Duration of one stage call over a chunk of rows.",
+  },
+  {
+    name: "gleaner_rows_settled_total",
+    type: "counter",
+    labels: ["pipeline", "status"],
+    help: "Rows settled by jobs: done, failed or exhausted.",
+  },
+  {
+    name: "gleaner_row_latency_seconds",
+    type: "histogram",
+    labels: ["pipeline"],
+    help: "From a row becoming due (insert, reset or retry time) to its settled write.",
+  },
+  {
+    name: "gleaner_row_confidence",
+    type: "histogram",
+    labels: ["pipeline"],
+    help: "Confidence of rows settled done.",
+  },
+  {
+    name: "gleaner_rows_released_total",
+    type: "counter",
+    labels: ["pipeline"],
+    help: "Rows handed back by jobs on shutdown.",
+  },
+  // LLM calls.
+  {
+    name: "gleaner_llm_calls_total",
+    type: "counter",
+    labels: ["backend", "model", "outcome", "error_class"],
+    help: "LLM calls by outcome (ok, error) and error class ('' when ok).",
+  },
+  {
+    name: "gleaner_llm_call_duration_seconds",
+    type: "histogram",
+    labels: ["backend", "model"],
+    help: "Duration of one LLM call.",
+  },
+  {
+    name: "gleaner_llm_tokens_total",
+    type: "counter",
+    labels: ["backend", "model", "direction"],
+    help: "Tokens sent (input) and received (output).",
+  },
+  {
+    name: "gleaner_llm_cost_usd_total",
+    type: "counter",
+    labels: ["backend", "model"],
+    help: "Cost in US dollars, from the config's price table.",
+  },
+  {
+    name: "gleaner_llm_budget_usd_per_hour",
+    type: "gauge",
+    labels: [],
+    help: "The configured LLM budget (llm.budget_usd_per_hour); absent when none.",
+  },
+  // Concurrency per endpoint (LLM backends now; search providers and hosts later).
+  {
+    name: "gleaner_concurrency_limit",
+    type: "gauge",
+    labels: ["endpoint"],
+    help: "Calls allowed at once to an endpoint.",
+  },
+  {
+    name: "gleaner_calls_in_flight",
+    type: "gauge",
+    labels: ["endpoint"],
+    help: "Calls to an endpoint in flight now.",
+  },
+  {
+    name: "gleaner_throttle_events_total",
+    type: "counter",
+    labels: ["endpoint"],
+    help: "Times an endpoint asked us to slow down (429).",
+  },
+  // Queue, sweeps, workers.
+  {
+    name: "gleaner_queue_jobs",
+    type: "gauge",
+    labels: ["state"],
+    help: "graphile-worker jobs: ready, scheduled (run_at in the future), locked, failed (no attempts left).",
+  },
+  {
+    name: "gleaner_job_failures_total",
+    type: "counter",
+    labels: [],
+    help: "graphile-worker jobs that failed in this process.",
+  },
+  {
+    name: "gleaner_sweep_rows_claimed_total",
+    type: "counter",
+    labels: ["pipeline"],
+    help: "Rows claimed and enqueued by this process's sweeps.",
+  },
+  {
+    name: "gleaner_sweep_duration_seconds",
+    type: "histogram",
+    labels: ["pipeline"],
+    help: "Duration of one sweep tick.",
+  },
+  {
+    name: "gleaner_workers_alive",
+    type: "gauge",
+    labels: [],
+    help: "Worker processes whose heartbeat is under 30 s old.",
+  },
+  {
+    name: "gleaner_worker_heartbeat_age_seconds",
+    type: "gauge",
+    labels: ["worker"],
+    help: "Seconds since each registered worker's last heartbeat.",
+  },
+] as const satisfies readonly MetricSpec[];
+
+export type MetricName = (typeof METRICS)[number]["name"];
+
+/** Default process metrics carry this prefix (gleaner_process_cpu_seconds_total, ...). */
+export const PROCESS_METRICS_PREFIX = "gleaner_process_";
