@@ -234,6 +234,8 @@ export const configSchema = z.strictObject({
   llm: z
     .strictObject({
       backends: z.array(backend).default([]),
+      /** Exported as gleaner_llm_budget_usd_per_hour; the cost alert fires above it. */
+      budget_usd_per_hour: z.number().positive().optional(),
     })
     .prefault({}),
   pipelines: z

@@ -15,6 +15,8 @@ export interface GleanerConfig {
     readonly localQueue: number;
   };
   readonly backends: readonly LlmBackendConfig[];
+  /** llm.budget_usd_per_hour, when set. */
+  readonly llmBudgetUsdPerHour: number | undefined;
   readonly pipelines: readonly PipelineConfig[];
   /** Strings that came from the environment; masked wherever Gleaner prints text. */
   readonly secrets: readonly string[];

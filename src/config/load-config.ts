@@ -136,6 +136,7 @@ function resolveConfig(
       localQueue: raw.worker.local_queue,
     },
     backends,
+    llmBudgetUsdPerHour: raw.llm.budget_usd_per_hour,
     pipelines,
     secrets: [...new Set(secrets)],
   };
