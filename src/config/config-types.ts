@@ -9,6 +9,11 @@ export interface GleanerConfig {
   readonly workerSchema: string;
   readonly embedded: { readonly dataDir: string; readonly port: number };
   readonly http: { readonly host: string; readonly port: number };
+  readonly api: {
+    readonly tokens: readonly string[];
+    readonly maxRowsPerJob: number;
+    readonly maxBodyBytes: number;
+  };
   readonly worker: {
     readonly concurrency: number;
     readonly pollIntervalMs: number;

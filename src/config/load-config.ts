@@ -130,6 +130,11 @@ function resolveConfig(
     workerSchema: raw.worker_schema,
     embedded: { dataDir: resolve(baseDir, raw.embedded.data_dir), port: raw.embedded.port },
     http: raw.http,
+    api: {
+      tokens: raw.api.tokens,
+      maxRowsPerJob: raw.api.max_rows_per_job,
+      maxBodyBytes: raw.api.max_body_bytes,
+    },
     worker: {
       concurrency: raw.worker.concurrency,
       pollIntervalMs: raw.worker.poll_interval,
@@ -138,7 +143,8 @@ function resolveConfig(
     backends,
     llmBudgetUsdPerHour: raw.llm.budget_usd_per_hour,
     pipelines,
-    secrets: [...new Set(secrets)],
+    // API tokens are secrets even when written into the file itself.
+    secrets: [...new Set([...secrets, ...raw.api.tokens])],
   };
 }
 

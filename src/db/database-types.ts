@@ -35,7 +35,24 @@ export interface WorkersTable {
   heartbeat_at: Generated<Date>;
 }
 
+export interface ApiJobsTable {
+  id: Generated<string>;
+  pipeline: string;
+  status: Generated<"active" | "cancelled">;
+  total: number;
+  created_at: Generated<Date>;
+  cancelled_at: Date | null;
+  resumed_at: Date | null;
+}
+
+export interface ApiJobRowsTable {
+  job_id: string;
+  row_key: string;
+}
+
 export interface GleanerDatabase {
+  api_jobs: ApiJobsTable;
+  api_job_rows: ApiJobRowsTable;
   migrations: MigrationsTable;
   pipelines: PipelinesTable;
   row_counts: RowCountsTable;

@@ -78,6 +78,8 @@ export function stateColumnsSql(p: PipelineConfig): string[] {
     // The sweep reads only rows with a due time; done and exhausted rows have none and cost nothing.
     `create index if not exists ${q(objectName(p.name, "due"))} on ${t} (${q(c.nextAt)}) where ${q(c.nextAt)} is not null`,
     `create index if not exists ${q(objectName(p.name, "pending"))} on ${t} (${q(c.nextAt)}) where ${q(c.status)} = 'pending'`,
+    // Failure reports read failed and exhausted rows only; few, and never worth a scan.
+    `create index if not exists ${q(objectName(p.name, "failures"))} on ${t} (${q(p.key)}) where ${q(c.status)} in ('failed', 'exhausted')`,
   ];
 }
 

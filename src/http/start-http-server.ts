@@ -1,11 +1,11 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
 import type { Database } from "../db/connect-database.ts";
 import { pendingMigrations } from "../db/migrate.ts";
 
 /**
- * The operations port: /metrics for Prometheus, /healthz (the process is up) and /readyz (the
- * database answers and migrations are current).
+ * The HTTP port: /metrics for Prometheus, /healthz (the process is up), /readyz (the database
+ * answers and migrations are current), and the REST API when one is given.
  */
 export async function startHttpServer(options: {
   host: string;
@@ -13,6 +13,8 @@ export async function startHttpServer(options: {
   registry: Registry;
   database: Database;
   schema: string;
+  /** The REST API (src/api/): answers /v1/* and /openapi.json, false for anything else. */
+  api?: { handle: (req: IncomingMessage, res: ServerResponse) => Promise<boolean> };
 }): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
@@ -20,6 +22,12 @@ export async function startHttpServer(options: {
       res.writeHead(status, { "content-type": type });
       res.end(body);
     };
+    if (options.api && (path?.startsWith("/v1/") || path === "/openapi.json")) {
+      options.api.handle(req, res).catch((error: Error) => {
+        if (!res.headersSent) send(500, `internal error: ${error.message}\n`);
+      });
+      return;
+    }
     if (req.method !== "GET") return send(405, "method not allowed\n");
     if (path === "/healthz") return send(200, "ok\n");
     if (path === "/readyz") {
@@ -39,7 +47,7 @@ export async function startHttpServer(options: {
         .catch((error: Error) => send(500, `metrics failed: ${error.message}\n`));
       return;
     }
-    send(404, "not found: try /metrics, /healthz or /readyz\n");
+    send(404, "not found: try /metrics, /healthz, /readyz or /openapi.json\n");
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
