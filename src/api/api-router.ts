@@ -1,16 +1,20 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { parse as parseCsv } from "csv-parse/sync";
 import { stringify as toCsv } from "csv-stringify/sync";
 import type { Runtime } from "../pipeline/runtime.ts";
-import { readRowCounts } from "../sql/row-counts.ts";
-import { oldestDue } from "../sql/has-due-rows.ts";
-import { failureReport } from "../sql/failure-report.ts";
-import { STATUSES } from "../db/pipeline-ddl.ts";
+import { pipelineReport } from "./pipeline-report.ts";
 import { ApiError } from "./api-error.ts";
 import { ApiJobsService } from "./api-jobs-service.ts";
 import { OPENAPI_DOCUMENT } from "./openapi-document.ts";
 import { readBody } from "./read-body.ts";
+
+const STATUS_PAGE = readFileSync(
+  fileURLToPath(new URL("./status-page/status-page.html", import.meta.url)),
+  "utf8",
+);
 
 interface Context {
   req: IncomingMessage;
@@ -45,7 +49,7 @@ export function isLoopback(address: string | undefined): boolean {
 }
 
 /**
- * The REST API: /v1/* and /openapi.json. Returns a handler that answers its own paths and
+ * The REST API (/v1/*, /openapi.json) and the status page (/). Returns a handler that answers its own paths and
  * returns false for the others (metrics and health are served next to it).
  */
 export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
@@ -198,31 +202,19 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
     },
     {
       method: "GET",
-      path: "/v1/pipelines/{name}/report",
-      handle: async ({ res, params }) => {
-        const p = jobs.pipeline(params[0]);
-        const counts = await readRowCounts(runtime.db, runtime.config.schema, p.name);
-        const total = STATUSES.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
-        const due = await oldestDue(runtime.db, p);
-        const failures = await failureReport(runtime.db, p);
-        sendJson(res, 200, {
-          pipeline: p.name,
-          table: `${p.table.schema}.${p.table.name}`,
-          total,
-          by_status: Object.fromEntries(STATUSES.map((s) => [s, counts[s] ?? 0])),
-          completeness: total === 0 ? 1 : (counts.complete ?? 0) / total,
-          fill: Object.fromEntries(
-            p.outputs.map((o) => [
-              o.name,
-              total === 0 ? 1 : (counts[`filled:${o.name}`] ?? 0) / total,
-            ]),
-          ),
-          low_confidence: counts.low_confidence ?? 0,
-          oldest_due_age_seconds: due.ageSeconds,
-          failures_by_class: failures.byClass,
-          worst_rows: failures.worst,
-        });
+      path: "/v1/pipelines",
+      handle: async ({ res }) => {
+        const reports = [];
+        for (const { pipeline } of runtime.pipelines.values())
+          reports.push(await pipelineReport(runtime, pipeline));
+        sendJson(res, 200, reports);
       },
+    },
+    {
+      method: "GET",
+      path: "/v1/pipelines/{name}/report",
+      handle: async ({ res, params }) =>
+        sendJson(res, 200, await pipelineReport(runtime, jobs.pipeline(params[0]))),
     },
   ];
   const compiled = routes.map((r) => ({ ...r, regex: pattern(r.path) }));
@@ -241,6 +233,15 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
     const url = new URL(req.url ?? "/", "http://gleaner");
     if (url.pathname === "/openapi.json" && req.method === "GET") {
       sendJson(res, 200, OPENAPI_DOCUMENT);
+      return true;
+    }
+    if (url.pathname === "/" && req.method === "GET") {
+      // The page itself holds no data; it reads the API with the caller's own credentials.
+      res.writeHead(200, {
+        "content-type": "text/html; charset=utf-8",
+        "cache-control": "no-cache",
+      });
+      res.end(STATUS_PAGE);
       return true;
     }
     if (!url.pathname.startsWith("/v1/")) return false;

@@ -120,6 +120,17 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
+    "/v1/pipelines": {
+      get: {
+        summary: "Every pipeline's report (as /v1/pipelines/{name}/report)",
+        responses: {
+          "200": {
+            description: "reports",
+            content: json({ type: "array", items: { type: "object" } }),
+          },
+        },
+      },
+    },
     "/v1/pipelines/{name}/report": {
       get: {
         summary: "Completeness, backlog, failures by class and the worst rows",
@@ -149,6 +160,13 @@ export const OPENAPI_DOCUMENT = {
         summary: "Prometheus metrics",
         security: [],
         responses: { "200": { description: "metrics" } },
+      },
+    },
+    "/": {
+      get: {
+        summary: "The status page (HTML)",
+        security: [],
+        responses: { "200": { description: "HTML" } },
       },
     },
     "/openapi.json": {

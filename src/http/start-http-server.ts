@@ -22,7 +22,7 @@ export async function startHttpServer(options: {
       res.writeHead(status, { "content-type": type });
       res.end(body);
     };
-    if (options.api && (path?.startsWith("/v1/") || path === "/openapi.json")) {
+    if (options.api && (path?.startsWith("/v1/") || path === "/openapi.json" || path === "/")) {
       options.api.handle(req, res).catch((error: Error) => {
         if (!res.headersSent) send(500, `internal error: ${error.message}\n`);
       });
