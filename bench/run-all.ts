@@ -11,6 +11,7 @@ const runs: [string, string[]][] = [
   ["bench/throughput.ts", ["20000", "500", "64"]],
   ["bench/insert-latency.ts", ["200"]],
   ["bench/sweep-tick.ts", ["10000000", "10000"]],
+  ["bench/metrics-scrape.ts", ["10000000", "10000"]],
 ];
 
 for (const [script, args] of runs) {

@@ -162,7 +162,7 @@ describe("migrate", () => {
 
   it("creates Gleaner's schema, graphile-worker's and the pipeline table on a fresh database", async () => {
     const report = await migrate(database, companies());
-    expect(report.applied).toEqual(["000001_gleaner_schema.sql"]);
+    expect(report.applied).toEqual(["000001_gleaner_schema.sql", "000002_api_jobs.sql"]);
     expect(report.pipelines).toEqual([
       { name: "companies", table: "public.companies", outcome: "created" },
     ]);
@@ -170,7 +170,10 @@ describe("migrate", () => {
     const migrations = await q<{ id: number; name: string }>(
       "select id, name from gleaner.migrations order by id",
     );
-    expect(migrations).toEqual([{ id: 1, name: "000001_gleaner_schema.sql" }]);
+    expect(migrations).toEqual([
+      { id: 1, name: "000001_gleaner_schema.sql" },
+      { id: 2, name: "000002_api_jobs.sql" },
+    ]);
     const schemas = await q<{ schema_name: string }>(
       "select schema_name from information_schema.schemata where schema_name in ('gleaner', 'graphile_worker') order by 1",
     );
@@ -204,6 +207,7 @@ describe("migrate", () => {
     );
     expect(indexes.map((i) => i.indexname)).toEqual([
       "gleaner_companies_due",
+      "gleaner_companies_failures",
       "gleaner_companies_pending",
     ]);
     const [installed] = await q(
@@ -226,7 +230,7 @@ describe("migrate", () => {
       { name: "companies", table: "public.companies", outcome: "unchanged" },
     ]);
     const [m] = await q<{ n: number }>("select count(*)::int as n from gleaner.migrations");
-    expect(m?.n).toBe(1);
+    expect(m?.n).toBe(2);
   });
 });
 
@@ -639,6 +643,7 @@ describe("names", () => {
     );
     expect(indexes.map((i) => i.indexname)).toEqual([
       "gleaner_crm_leads_due",
+      "gleaner_crm_leads_failures",
       "gleaner_crm_leads_pending",
     ]);
     await q("insert into crm.leads (name) values ('a'), ('b'), ('c')");
@@ -670,11 +675,15 @@ describe("concurrency", () => {
       const results = await Promise.allSettled([migrate(a, config), migrate(b, config)]);
       for (const r of results) expect(r).toMatchObject({ status: "fulfilled" });
       const reports = results.map((r) => (r.status === "fulfilled" ? r.value : undefined));
-      expect(reports.flatMap((r) => r?.applied ?? [])).toEqual(["000001_gleaner_schema.sql"]);
+      // Each migration applied by exactly one of the two.
+      expect(reports.flatMap((r) => r?.applied ?? []).sort()).toEqual([
+        "000001_gleaner_schema.sql",
+        "000002_api_jobs.sql",
+      ]);
       expect(reports.map((r) => r?.pipelines[0]?.outcome).sort()).toEqual(["created", "unchanged"]);
 
-      const migrations = await a.pool.query("select id from gleaner.migrations");
-      expect(migrations.rows).toEqual([{ id: 1 }]);
+      const migrations = await a.pool.query("select id from gleaner.migrations order by id");
+      expect(migrations.rows).toEqual([{ id: 1 }, { id: 2 }]);
       const installed = await a.pool.query("select name from gleaner.pipelines");
       expect(installed.rows).toEqual([{ name: "raced" }]);
       // The triggers exist once: a statement counts once.

@@ -226,7 +226,12 @@ export const configSchema = z.strictObject({
       /** Bearer tokens accepted by /v1/*. With none, only loopback clients may use the API. */
       tokens: z.array(z.string().min(16, "a token needs at least 16 characters")).default([]),
       max_rows_per_job: z.number().int().min(1).max(1_000_000).default(10_000),
-      max_body_bytes: z.number().int().min(1024).max(1_073_741_824).default(10 * 1024 * 1024),
+      max_body_bytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(1_073_741_824)
+        .default(10 * 1024 * 1024),
     })
     .prefault({}),
   worker: z

@@ -1,79 +1,53 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { WorkerEvents } from "graphile-worker";
+import { Registry, type Counter, type Histogram } from "prom-client";
 import type { Runtime } from "../pipeline/runtime.ts";
-import { readRowCounts } from "../sql/row-counts.ts";
-import { oldestDue } from "../sql/has-due-rows.ts";
-import { STATUSES } from "../db/pipeline-ddl.ts";
+import { registerConcurrencyCollectors } from "./concurrency-collectors.ts";
+import { registerLlmBudgetGauge } from "./llm-budget-gauge.ts";
+import { registerProcessMetrics } from "./process-metrics.ts";
+import { registerQueueCollectors } from "./queue-collectors.ts";
+import { registerRowStateCollectors } from "./row-state-collectors.ts";
+import { attachRuntimeEventMetrics } from "./runtime-event-metrics.ts";
+import { createSweepMetrics } from "./sweep-metrics.ts";
+import { registerWorkerCollectors } from "./worker-collectors.ts";
 
 export interface Metrics {
   registry: Registry;
+  /** Fed by the scheduler's onSweep callback. */
   sweepClaimed: Counter<"pipeline">;
   sweepDuration: Histogram<"pipeline">;
+  /** Hand to startWorker({ events }) so jobs that fail for good are counted. */
+  workerEvents: WorkerEvents;
+  /** Unsubscribes from the runtime's and the worker's events; the registry stays readable. */
+  close(): void;
 }
 
 /**
- * The /metrics registry. Row counts come from the trigger-kept counters and the due index, so a
- * scrape costs a few index probes whatever the table size.
+ * The /metrics registry: every metric of src/metrics/metric-catalogue.ts plus the default
+ * process metrics. Database-backed gauges are read at scrape time from counters and index
+ * probes, so a scrape costs the same on a table of any size; the rest is counted in memory from
+ * the runtime's and graphile-worker's events.
  */
 export function createMetrics(runtime: Runtime): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "gleaner_process_" });
+  registerProcessMetrics(registry);
   const { db, config } = runtime;
   const pipelines = [...runtime.pipelines.values()].map((e) => e.pipeline);
 
-  new Gauge({
-    name: "gleaner_rows",
-    help: "Rows per pipeline and status.",
-    labelNames: ["pipeline", "status"] as const,
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const p of pipelines) {
-        const counts = await readRowCounts(db, config.schema, p.name);
-        for (const status of STATUSES) this.set({ pipeline: p.name, status }, counts[status] ?? 0);
-      }
-    },
-  });
-  new Gauge({
-    name: "gleaner_completeness_ratio",
-    help: "Done rows with every output filled, over all rows.",
-    labelNames: ["pipeline"] as const,
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const p of pipelines) {
-        const counts = await readRowCounts(db, config.schema, p.name);
-        const total = STATUSES.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
-        this.set({ pipeline: p.name }, total === 0 ? 1 : (counts.complete ?? 0) / total);
-      }
-    },
-  });
-  new Gauge({
-    name: "gleaner_oldest_due_age_seconds",
-    help: "Age of the oldest row that is due and not yet claimed (0 when none).",
-    labelNames: ["pipeline"] as const,
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const p of pipelines) {
-        const { ageSeconds } = await oldestDue(db, p);
-        this.set({ pipeline: p.name }, Math.max(0, ageSeconds ?? 0));
-      }
-    },
-  });
+  registerRowStateCollectors(registry, db, config.schema, pipelines);
+  const detachRuntime = attachRuntimeEventMetrics(registry, runtime);
+  registerLlmBudgetGauge(registry, config);
+  registerConcurrencyCollectors(registry, runtime);
+  const queue = registerQueueCollectors(registry, db, config.workerSchema);
+  const sweep = createSweepMetrics(registry);
+  registerWorkerCollectors(registry, db, config.schema);
+
   return {
     registry,
-    sweepClaimed: new Counter({
-      name: "gleaner_sweep_rows_claimed_total",
-      help: "Rows claimed and enqueued by sweeps.",
-      labelNames: ["pipeline"] as const,
-      registers: [registry],
-    }),
-    sweepDuration: new Histogram({
-      name: "gleaner_sweep_duration_seconds",
-      help: "Duration of one sweep tick.",
-      labelNames: ["pipeline"] as const,
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 5],
-      registers: [registry],
-    }),
+    ...sweep,
+    workerEvents: queue.workerEvents,
+    close() {
+      detachRuntime();
+      queue.detach();
+    },
   };
 }

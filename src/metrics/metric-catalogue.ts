@@ -39,7 +39,7 @@ export const METRICS = [
     name: "gleaner_backlog_rows",
     type: "gauge",
     labels: ["pipeline"],
-    help: "Rows due now and not yet claimed.",
+    help: "Rows due now and not yet claimed; counted up to 10,000, so it saturates there.",
   },
   {
     name: "gleaner_oldest_due_age_seconds",
@@ -175,5 +175,8 @@ export const METRICS = [
 
 export type MetricName = (typeof METRICS)[number]["name"];
 
-/** Default process metrics carry this prefix (gleaner_process_cpu_seconds_total, ...). */
+/**
+ * Default process metrics carry this prefix before prom-client's own names:
+ * gleaner_process_process_cpu_seconds_total, gleaner_process_nodejs_eventloop_lag_seconds, ...
+ */
 export const PROCESS_METRICS_PREFIX = "gleaner_process_";

@@ -1,4 +1,4 @@
-import { run, type Runner } from "graphile-worker";
+import { run, type Runner, type WorkerEvents } from "graphile-worker";
 import type { Logger } from "pino";
 import pg from "pg";
 import { makeEnrichBatchTask } from "../../jobs/enrich-batch.ts";
@@ -16,6 +16,8 @@ export async function startWorker(options: {
   url: string;
   logger: Logger;
   concurrency?: number;
+  /** graphile-worker's event emitter, e.g. createMetrics().workerEvents to count job failures. */
+  events?: WorkerEvents;
 }): Promise<{ runner: Runner; stop: () => Promise<void> }> {
   const { runtime } = options;
   const concurrency = options.concurrency ?? runtime.config.worker.concurrency;
@@ -32,6 +34,7 @@ export async function startWorker(options: {
     pollInterval: runtime.config.worker.pollIntervalMs,
     noHandleSignals: true,
     logger: workerLogger(options.logger),
+    ...(options.events ? { events: options.events } : {}),
     taskList: { [ENRICH_TASK]: makeEnrichBatchTask(runtime) },
     // Gleaner schedules its own sweeps; graphile-worker's cron is not used.
     parsedCronItems: [],

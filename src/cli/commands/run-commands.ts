@@ -1,4 +1,5 @@
 import type { Gleaner } from "../../app/open-gleaner.ts";
+import { createApiRouter } from "../../api/api-router.ts";
 import { startHttpServer } from "../../http/start-http-server.ts";
 import { createMetrics, type Metrics } from "../../metrics/create-metrics.ts";
 import { startScheduler } from "../../sweep/scheduler.ts";
@@ -6,6 +7,7 @@ import { sweepPipeline } from "../../sweep/sweep-pipeline.ts";
 import { drain } from "../../worker/drain.ts";
 import { startWorker } from "../../worker/start-worker.ts";
 import { openFromCli, untilSignal } from "../cli-context.ts";
+import { createProgressReporter } from "../progress-reporter.ts";
 
 interface RunOptions {
   config: string;
@@ -21,8 +23,15 @@ async function serveHttp(app: Gleaner, metrics: Metrics) {
     registry: metrics.registry,
     database: app.database,
     schema: app.config.schema,
+    api: createApiRouter(app.runtime, (m) => app.logger.warn(m)),
   });
-  app.logger.info(`metrics and health on ${http.url}/metrics, /healthz, /readyz`);
+  app.logger.info(
+    `status page ${http.url}/, API ${http.url}/v1 (${http.url}/openapi.json), metrics and health on /metrics, /healthz, /readyz`,
+  );
+  if (app.config.api.tokens.length === 0)
+    app.logger.info(
+      "no api.tokens configured: the API and status page answer clients on 127.0.0.1 only; /metrics and health stay open",
+    );
   return http;
 }
 
@@ -47,6 +56,7 @@ export async function startCommand(options: RunOptions): Promise<number> {
     runtime: app.runtime,
     url: app.database.url,
     logger,
+    events: metrics.workerEvents,
     ...(options.concurrency ? { concurrency: Number(options.concurrency) } : {}),
   });
   const scheduler = await startScheduler({
@@ -67,6 +77,7 @@ export async function startCommand(options: RunOptions): Promise<number> {
   await scheduler.stop();
   await worker.stop();
   await http?.close();
+  metrics.close();
   await app.close();
   return 0;
 }
@@ -81,11 +92,13 @@ export async function workerCommand(options: RunOptions): Promise<number> {
     runtime: app.runtime,
     url: app.database.url,
     logger: app.logger,
+    ...(metrics ? { events: metrics.workerEvents } : {}),
     ...(options.concurrency ? { concurrency: Number(options.concurrency) } : {}),
   });
   await untilSignal(app.logger);
   await worker.stop();
   await http?.close();
+  metrics?.close();
   await app.close();
   return 0;
 }
@@ -123,20 +136,16 @@ export async function sweepCommand(options: RunOptions & { once?: boolean }): Pr
 export async function drainCommand(options: RunOptions & { timeout?: string }): Promise<number> {
   const app = await openFromCli(options);
   try {
-    let last = 0;
+    const reporter = createProgressReporter();
     const result = await drain({
       runtime: app.runtime,
       url: app.database.url,
       logger: app.logger,
       ...(options.concurrency ? { concurrency: Number(options.concurrency) } : {}),
       ...(options.timeout ? { timeoutMs: Number(options.timeout) * 1000 } : {}),
-      onProgress: (progress) => {
-        if (Date.now() - last < 1000) return;
-        last = Date.now();
-        for (const p of progress)
-          console.error(`${p.pipeline}: ${p.settled}/${p.total} settled, ${p.inFlight} in flight`);
-      },
+      onProgress: (progress) => reporter.update(progress),
     });
+    reporter.done();
     for (const p of result.progress)
       console.log(`${p.pipeline}: ${p.settled}/${p.total} rows settled`);
     if (result.timedOut) {

@@ -26,7 +26,7 @@ export async function readStatus(app: Gleaner): Promise<PipelineStatus[]> {
     const counts = await readRowCounts(app.database.db, app.config.schema, p.name);
     const total = STATUSES.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
     const complete = counts.complete ?? 0;
-    const { ageSeconds } = await oldestDue(app.database.db, p, "pending");
+    const { ageSeconds } = await oldestDue(app.database.db, p, { status: "pending" });
     out.push({
       pipeline: p.name,
       table: `${p.table.schema}.${p.table.name}`,
