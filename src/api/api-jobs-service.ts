@@ -119,33 +119,30 @@ export class ApiJobsService {
     return { job: await this.progressOf(job), rows, pipeline: p };
   }
 
-  /** Cancel and resume change the job and its rows in one transaction. */
-  async cancel(id: string): Promise<JobProgress> {
-    const job = await this.find(id);
-    const p = this.pipeline(job.pipeline);
-    await this.runtime.db.transaction().execute(async (trx) => {
-      await trx
-        .withSchema(this.schema)
-        .updateTable("api_jobs")
-        .set({ status: "cancelled", cancelled_at: new Date() })
-        .where("id", "=", job.id)
-        .execute();
-      await cancelJobRows(trx, this.schema, p, job.id);
-    });
-    return this.get(id);
+  cancel(id: string): Promise<JobProgress> {
+    return this.change(id, { status: "cancelled", cancelled_at: new Date() }, cancelJobRows);
   }
 
-  async resume(id: string): Promise<JobProgress> {
+  resume(id: string): Promise<JobProgress> {
+    return this.change(id, { status: "active", resumed_at: new Date() }, resumeJobRows);
+  }
+
+  /** Cancel and resume change the job and its rows in one transaction. */
+  private async change(
+    id: string,
+    jobChange: { status: "active" | "cancelled"; cancelled_at?: Date; resumed_at?: Date },
+    changeRows: typeof cancelJobRows,
+  ): Promise<JobProgress> {
     const job = await this.find(id);
     const p = this.pipeline(job.pipeline);
     await this.runtime.db.transaction().execute(async (trx) => {
       await trx
         .withSchema(this.schema)
         .updateTable("api_jobs")
-        .set({ status: "active", resumed_at: new Date() })
+        .set(jobChange)
         .where("id", "=", job.id)
         .execute();
-      await resumeJobRows(trx, this.schema, p, job.id);
+      await changeRows(trx, this.schema, p, job.id);
     });
     return this.get(id);
   }

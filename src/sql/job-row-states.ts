@@ -10,6 +10,13 @@ function jobRows(schema: string, p: InstalledPipeline, jobId: string) {
     where jr.job_id = ${jobId}::uuid`;
 }
 
+/** For an UPDATE of the pipeline's table `t`: restricts it to one job's rows. */
+function ofJob(schema: string, p: InstalledPipeline, jobId: string) {
+  return sql`from ${sql.id(schema, "api_job_rows")} jr
+    where jr.job_id = ${jobId}::uuid
+      and ${sql.ref(`t.${p.key}`)} = jr.row_key::${sql.raw(p.keyType)}`;
+}
+
 /** Per-status counts of one job's rows, and when the last of them settled. */
 export async function jobStatusCounts(
   db: Db,
@@ -88,9 +95,7 @@ export async function cancelJobRows(
       ${sql.id(c.claim)} = null,
       ${sql.id(c.state)} = jsonb_set(coalesce(${sql.ref(`t.${c.state}`)}, '{}'), '{cancelled}',
         jsonb_build_object('at', now(), 'job', ${jobId}::text))
-    from ${sql.id(schema, "api_job_rows")} jr
-    where jr.job_id = ${jobId}::uuid
-      and ${sql.ref(`t.${p.key}`)} = jr.row_key::${sql.raw(p.keyType)}
+    ${ofJob(schema, p, jobId)}
       and ${sql.ref(`t.${c.status}`)} in ('pending', 'queued', 'running', 'failed')
   `.execute(db);
   return Number(result.numAffectedRows ?? 0);
@@ -111,9 +116,7 @@ export async function resumeJobRows(
       ${sql.id(c.nextAt)} = now(),
       ${sql.id(c.claim)} = null,
       ${sql.id(c.state)} = ${sql.ref(`t.${c.state}`)} - 'cancelled'
-    from ${sql.id(schema, "api_job_rows")} jr
-    where jr.job_id = ${jobId}::uuid
-      and ${sql.ref(`t.${p.key}`)} = jr.row_key::${sql.raw(p.keyType)}
+    ${ofJob(schema, p, jobId)}
       and ${sql.ref(`t.${c.status}`)} = 'exhausted'
       and ${sql.ref(`t.${c.state}`)} ? 'cancelled'
   `.execute(db);
