@@ -16,6 +16,12 @@ export async function startWorkerHeartbeat(
 ): Promise<{ id: string; stop: () => Promise<void> }> {
   const id = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
   const table = db.withSchema(schema);
+  // Workers that died without a word leave their row; an hour of silence is long enough to say
+  // they are gone, and keeps dead workers from lingering in /metrics.
+  await table
+    .deleteFrom("workers")
+    .where("heartbeat_at", "<", new Date(Date.now() - 3_600_000))
+    .execute();
   await table.insertInto("workers").values({ id, host: hostname(), pid: process.pid }).execute();
   const timer = setInterval(() => {
     table
