@@ -5,12 +5,21 @@ import { createApiRouter, isLoopback } from "../src/api/api-router.ts";
 import { OPENAPI_DOCUMENT } from "../src/api/openapi-document.ts";
 import { startHttpServer } from "../src/http/start-http-server.ts";
 import type { Runtime } from "../src/pipeline/runtime.ts";
-import { answerRows, reply, startFakeLlm, type FakeLlm } from "./support/fake-llm-server.ts";
-import { startHarness, type Harness } from "./support/gleaner-harness.ts";
+import { openGleaner } from "../src/app/open-gleaner.ts";
+import { startWorker } from "../src/worker/start-worker.ts";
+import {
+  answerRows,
+  reply,
+  rowSection,
+  startFakeLlm,
+  type FakeLlm,
+} from "./support/fake-llm-server.ts";
+import { quietLogger, startHarness, type Harness } from "./support/gleaner-harness.ts";
 
 /** The fields the tests read from the API's JSON answers. */
 interface ApiBody {
   id: string;
+  pipeline: string;
   error: string;
   total: number;
   done: number;
@@ -300,6 +309,67 @@ describe("the REST API", () => {
     expect(report.json.by_status.exhausted).toBeGreaterThanOrEqual(1);
     expect(report.json.completeness).toBeGreaterThan(0);
     expect((await call("GET", "/v1/pipelines/nope/report")).status).toBe(404);
+  });
+
+  it("runs an ad-hoc request as a pipeline of its own, in any process", async () => {
+    llm.handle(
+      answerRows((id, prompt) => ({
+        sentiment: {
+          value: rowSection(prompt, id).includes("awful") ? "negative" : "positive",
+          confidence: 0.9,
+        },
+      })),
+    );
+    // Another process, started before the request existed.
+    const other = await openGleaner(h.app.config, {
+      env: { DATABASE_URL: h.testDb.url },
+      logger: quietLogger,
+    });
+    const worker = await startWorker({
+      runtime: other.runtime,
+      url: h.testDb.url,
+      logger: quietLogger,
+    });
+    try {
+      const created = await call("POST", "/v1/jobs", {
+        request: {
+          inputs: ["title"],
+          outputs: { sentiment: { type: "text", description: "positive or negative" } },
+          search_context: "Customer reviews of {{toasters}}",
+        },
+        rows: [{ title: "great toaster" }, { title: "awful toaster" }],
+      });
+      expect(created.status).toBe(201);
+      const id = created.json.id;
+      expect(other.runtime.pipelines.has(created.json.pipeline)).toBe(false);
+      expect(await h.sweep(created.json.pipeline)).toBe(2);
+      await expect
+        .poll(async () => (await call("GET", `/v1/jobs/${id}`)).json.done, { timeout: 10_000 })
+        .toBe(2);
+      expect(other.runtime.pipelines.has(created.json.pipeline)).toBe(true);
+      const result = await call("GET", `/v1/jobs/${id}/result`);
+      expect(result.json.rows.map((r) => [r.title, r.sentiment])).toEqual([
+        ["great toaster", "positive"],
+        ["awful toaster", "negative"],
+      ]);
+      const prompt = llm.requests.at(-1)?.prompt ?? "";
+      expect(prompt).toContain("Context: Customer reviews of { {toasters} }");
+      expect(prompt).toContain("title: great toaster");
+    } finally {
+      await worker.stop();
+      await other.close();
+    }
+    const bad = await call("POST", "/v1/jobs", {
+      request: { inputs: ["title"], outputs: { score: { type: "float", description: "x" } } },
+      rows: [{ title: "t" }],
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toMatch(/outputs\.score\.type.*one of text, integer/);
+    const extra = await call("POST", "/v1/jobs", {
+      request: { inputs: ["t"], outputs: { s: { type: "text", description: "x" } }, model: "x" },
+      rows: [{ t: "t" }],
+    });
+    expect(extra.json.error).toMatch(/request\.model is not allowed/);
   });
 
   it("requires a bearer token when tokens are configured, and loopback otherwise", async () => {

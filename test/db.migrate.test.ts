@@ -1,3 +1,4 @@
+import { readdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../src/config/config-error.ts";
 import type { GleanerConfig } from "../src/config/config-types.ts";
@@ -8,6 +9,11 @@ import { migrate } from "../src/db/migrate.ts";
 import { STATUSES, createTableSql, stateColumnsSql } from "../src/db/pipeline-ddl.ts";
 import { compactRowCounts, readRowCounts } from "../src/sql/row-counts.ts";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
+
+/** Every migration file, in order: each must be applied exactly once. */
+const MIGRATION_FILES = readdirSync(new URL("../migrations/", import.meta.url))
+  .filter((f) => f.endsWith(".sql"))
+  .sort();
 
 /**
  * `migrate` against a real PostgreSQL: Gleaner's schema, graphile-worker's, and the table
@@ -162,7 +168,7 @@ describe("migrate", () => {
 
   it("creates Gleaner's schema, graphile-worker's and the pipeline table on a fresh database", async () => {
     const report = await migrate(database, companies());
-    expect(report.applied).toEqual(["000001_gleaner_schema.sql", "000002_api_jobs.sql"]);
+    expect(report.applied).toEqual(MIGRATION_FILES);
     expect(report.pipelines).toEqual([
       { name: "companies", table: "public.companies", outcome: "created" },
     ]);
@@ -170,10 +176,9 @@ describe("migrate", () => {
     const migrations = await q<{ id: number; name: string }>(
       "select id, name from gleaner.migrations order by id",
     );
-    expect(migrations).toEqual([
-      { id: 1, name: "000001_gleaner_schema.sql" },
-      { id: 2, name: "000002_api_jobs.sql" },
-    ]);
+    expect(migrations).toEqual(
+      MIGRATION_FILES.map((name) => ({ id: Number(name.slice(0, 6)), name })),
+    );
     const schemas = await q<{ schema_name: string }>(
       "select schema_name from information_schema.schemata where schema_name in ('gleaner', 'graphile_worker') order by 1",
     );
@@ -230,7 +235,7 @@ describe("migrate", () => {
       { name: "companies", table: "public.companies", outcome: "unchanged" },
     ]);
     const [m] = await q<{ n: number }>("select count(*)::int as n from gleaner.migrations");
-    expect(m?.n).toBe(2);
+    expect(m?.n).toBe(MIGRATION_FILES.length);
   });
 });
 
@@ -676,14 +681,11 @@ describe("concurrency", () => {
       for (const r of results) expect(r).toMatchObject({ status: "fulfilled" });
       const reports = results.map((r) => (r.status === "fulfilled" ? r.value : undefined));
       // Each migration applied by exactly one of the two.
-      expect(reports.flatMap((r) => r?.applied ?? []).sort()).toEqual([
-        "000001_gleaner_schema.sql",
-        "000002_api_jobs.sql",
-      ]);
+      expect(reports.flatMap((r) => r?.applied ?? []).sort()).toEqual(MIGRATION_FILES);
       expect(reports.map((r) => r?.pipelines[0]?.outcome).sort()).toEqual(["created", "unchanged"]);
 
       const migrations = await a.pool.query("select id from gleaner.migrations order by id");
-      expect(migrations.rows).toEqual([{ id: 1 }, { id: 2 }]);
+      expect(migrations.rows).toEqual(MIGRATION_FILES.map((f) => ({ id: Number(f.slice(0, 6)) })));
       const installed = await a.pool.query("select name from gleaner.pipelines");
       expect(installed.rows).toEqual([{ name: "raced" }]);
       // The triggers exist once: a statement counts once.

@@ -8,6 +8,8 @@ import {
   resumeJobRows,
   type JobResultRow,
 } from "../sql/job-row-states.ts";
+import { ConfigError } from "../config/config-error.ts";
+import { createAdhocPipeline, type AdhocRequest } from "../pipeline/adhoc-pipelines.ts";
 import { ApiError } from "./api-error.ts";
 import { jobProgress, type JobProgress } from "./job-progress.ts";
 
@@ -25,6 +27,52 @@ export class ApiJobsService {
       throw new ApiError(400, `name the pipeline: "pipeline" must be one of ${names.join(", ")}`);
     const entry = this.runtime.pipelines.get(name);
     if (!entry) throw new ApiError(404, `no pipeline "${name}" (pipelines: ${names.join(", ")})`);
+    return entry.pipeline;
+  }
+
+  private async adhoc(request: unknown): Promise<InstalledPipeline> {
+    if (this.runtime.config.backends.length === 0)
+      throw new ApiError(400, "ad-hoc requests need an LLM: configure llm.backends");
+    if (request === null || typeof request !== "object" || Array.isArray(request))
+      throw new ApiError(
+        400,
+        '"request" must be {inputs: [...], outputs: {name: {type, description}}, search_context?}',
+      );
+    const r = request as Record<string, unknown>;
+    const unknownKeys = Object.keys(r).filter(
+      (k) => !["inputs", "outputs", "search_context"].includes(k),
+    );
+    if (unknownKeys.length > 0)
+      throw new ApiError(
+        400,
+        `request.${unknownKeys[0]} is not allowed (allowed: inputs, outputs, search_context)`,
+      );
+    let created;
+    try {
+      created = await createAdhocPipeline(
+        this.runtime.db,
+        this.runtime.config,
+        r as unknown as AdhocRequest,
+      );
+    } catch (error) {
+      if (error instanceof ConfigError)
+        throw new ApiError(
+          400,
+          error.message
+            .replace(/^config pipelines\.adhoc_[0-9a-f]+\.?/, "request.")
+            .replace(/^config /, "request."),
+          { cause: error },
+        );
+      throw error;
+    }
+    return this.jobPipeline(created.name);
+  }
+
+  /** A job's pipeline: configured, or ad-hoc (possibly created by another process). */
+  private async jobPipeline(name: string): Promise<InstalledPipeline> {
+    const entry = await this.runtime.ensurePipeline(name);
+    if (!entry)
+      throw new ApiError(404, `the job's pipeline ${name} no longer exists in the config`);
     return entry.pipeline;
   }
 
@@ -66,8 +114,12 @@ export class ApiJobsService {
     });
   }
 
-  async create(pipelineName: unknown, rows: unknown): Promise<JobProgress> {
-    const p = this.pipeline(pipelineName);
+  /**
+   * Submits rows to a configured pipeline, or, for an ad-hoc request, to a pipeline created for
+   * this job alone (validated like one in gleaner.yaml; a bad request is a 400 naming the key).
+   */
+  async create(pipelineName: unknown, rows: unknown, request?: unknown): Promise<JobProgress> {
+    const p = request === undefined ? this.pipeline(pipelineName) : await this.adhoc(request);
     const valid = this.validateRows(p, rows);
     const db = this.runtime.db;
     const job = await db
@@ -114,7 +166,7 @@ export class ApiJobsService {
     id: string,
   ): Promise<{ job: JobProgress; rows: JobResultRow[]; pipeline: InstalledPipeline }> {
     const job = await this.find(id);
-    const p = this.pipeline(job.pipeline);
+    const p = await this.jobPipeline(job.pipeline);
     const rows = await jobResultRows(this.runtime.db, this.schema, p, job.id);
     return { job: await this.progressOf(job), rows, pipeline: p };
   }
@@ -134,7 +186,7 @@ export class ApiJobsService {
     changeRows: typeof cancelJobRows,
   ): Promise<JobProgress> {
     const job = await this.find(id);
-    const p = this.pipeline(job.pipeline);
+    const p = await this.jobPipeline(job.pipeline);
     await this.runtime.db.transaction().execute(async (trx) => {
       await trx
         .withSchema(this.schema)
@@ -166,7 +218,7 @@ export class ApiJobsService {
     created_at: Date;
     total: number;
   }): Promise<JobProgress> {
-    const entry = this.runtime.pipelines.get(job.pipeline);
+    const entry = await this.runtime.ensurePipeline(job.pipeline);
     if (!entry) return jobProgress(job, {}, null);
     const { counts, lastSettledAt } = await jobStatusCounts(
       this.runtime.db,

@@ -73,6 +73,7 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
         const body = await readBody(req, maxBodyBytes);
         let pipeline: unknown;
         let rows: unknown;
+        let request: unknown;
         if (type === "text/csv") {
           pipeline = query.get("pipeline");
           try {
@@ -94,20 +95,18 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
           if (parsed === null || typeof parsed !== "object")
             throw new ApiError(400, 'body must be an object {"pipeline": ..., "rows": [...]}');
           const o = parsed as Record<string, unknown>;
-          if ("request" in o)
-            throw new ApiError(
-              400,
-              'ad-hoc requests are not supported yet: name a configured "pipeline"',
-            );
+          if ("request" in o && "pipeline" in o)
+            throw new ApiError(400, 'give either "pipeline" or an ad-hoc "request", not both');
           pipeline = o.pipeline ?? query.get("pipeline");
           rows = o.rows;
+          request = o.request;
         } else {
           throw new ApiError(
             415,
             "send application/json ({pipeline, rows}) or text/csv (?pipeline=NAME)",
           );
         }
-        sendJson(res, 201, await jobs.create(pipeline, rows));
+        sendJson(res, 201, await jobs.create(pipeline, rows, request));
       },
     },
     {

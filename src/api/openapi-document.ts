@@ -41,9 +41,26 @@ export const OPENAPI_DOCUMENT = {
             "application/json": {
               schema: {
                 type: "object",
-                required: ["pipeline", "rows"],
+                required: ["rows"],
+                description: "Either pipeline (a configured one) or request (an ad-hoc one).",
                 properties: {
                   pipeline: { type: "string" },
+                  request: {
+                    type: "object",
+                    required: ["inputs", "outputs"],
+                    properties: {
+                      inputs: { type: "array", items: { type: "string" } },
+                      outputs: {
+                        type: "object",
+                        additionalProperties: {
+                          type: "object",
+                          required: ["type", "description"],
+                          properties: { type: { type: "string" }, description: { type: "string" } },
+                        },
+                      },
+                      search_context: { type: "string" },
+                    },
+                  },
                   rows: { type: "array", items: { type: "object" } },
                 },
               },

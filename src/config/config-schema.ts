@@ -149,7 +149,7 @@ const cronExpression = z.string().refine((s) => cron.validate(s), {
   message: 'must be a cron expression such as "*/1 * * * *" (minute hour day month weekday)',
 });
 
-const pipeline = z.strictObject({
+export const pipelineSchema = z.strictObject({
   /** `table` or `schema.table`; created by `gleaner migrate` when it does not exist. */
   table: z
     .string()
@@ -252,11 +252,11 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   pipelines: z
-    .record(identifier, pipeline)
+    .record(identifier, pipelineSchema)
     .refine((p) => Object.keys(p).length > 0, { message: "declare at least one pipeline" }),
 });
 
 export type RawConfig = z.output<typeof configSchema>;
-export type RawPipeline = z.output<typeof pipeline>;
+export type RawPipeline = z.output<typeof pipelineSchema>;
 export type RawStage = z.output<typeof stage>;
 export type RawBackend = z.output<typeof backend>;

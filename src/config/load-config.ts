@@ -7,6 +7,7 @@ import type { LlmBackendConfig, OutputSpec } from "../llm/llm-types.ts";
 import { ConfigError } from "./config-error.ts";
 import {
   configSchema,
+  pipelineSchema,
   type RawConfig,
   type RawPipeline,
   type WhenCondition,
@@ -146,6 +147,20 @@ function resolveConfig(
     // API tokens are secrets even when written into the file itself.
     secrets: [...new Set([...secrets, ...raw.api.tokens])],
   };
+}
+
+/**
+ * Validates and resolves one pipeline definition outside a config file, exactly as if it were
+ * written under `pipelines.<name>`: the API's ad-hoc requests use it. Throws ConfigError.
+ */
+export function resolvePipelineDefinition(
+  name: string,
+  definition: unknown,
+  backends: readonly LlmBackendConfig[],
+): PipelineConfig {
+  const parsed = pipelineSchema.safeParse(definition);
+  if (!parsed.success) throw issuesToError(parsed.error, definition, undefined);
+  return deepFreeze(resolvePipeline(name, parsed.data, backends, process.cwd()));
 }
 
 function resolvePipeline(

@@ -50,7 +50,14 @@ export interface ApiJobRowsTable {
   row_key: string;
 }
 
+export interface AdhocPipelinesTable {
+  name: string;
+  definition: unknown;
+  created_at: Generated<Date>;
+}
+
 export interface GleanerDatabase {
+  adhoc_pipelines: AdhocPipelinesTable;
   api_jobs: ApiJobsTable;
   api_job_rows: ApiJobRowsTable;
   migrations: MigrationsTable;

@@ -4,6 +4,7 @@ import { Logger, runMigrations } from "graphile-worker";
 import { sql } from "kysely";
 import type { GleanerConfig } from "../config/config-types.ts";
 import type { Database } from "./connect-database.ts";
+import { loadAdhocPipelines } from "../pipeline/adhoc-pipelines.ts";
 import { installPipelineTable } from "./install-pipeline-table.ts";
 import { quoteIdent } from "./quote-identifier.ts";
 
@@ -39,7 +40,9 @@ export async function migrate(database: Database, config: GleanerConfig): Promis
   const applied = await migrateGleanerSchema(database, config.schema);
   await runMigrations({ pgPool: database.pool, schema: config.workerSchema, logger: silentLogger });
   const pipelines: MigrateReport["pipelines"] = [];
-  for (const pipeline of config.pipelines) {
+  // Ad-hoc pipelines (created through the API) get the same upgrades as configured ones.
+  const adhoc = await loadAdhocPipelines(database.db, config);
+  for (const pipeline of [...config.pipelines, ...adhoc]) {
     const outcome = await database.db.transaction().execute(async (trx) => {
       // One installer per pipeline at a time; the DDL itself also locks the table.
       await sql`select pg_advisory_xact_lock(hashtext(${"gleaner:install:" + pipeline.name}))`.execute(

@@ -18,9 +18,11 @@ export class NotMigratedError extends Error {
   }
 }
 
+/** The configured pipelines, plus every ad-hoc pipeline created through the API. */
 export async function loadInstalledPipelines(
   db: Db,
   config: GleanerConfig,
+  adhoc: readonly PipelineConfig[] = [],
 ): Promise<InstalledPipeline[]> {
   const rows = await db
     .withSchema(config.schema)
@@ -32,7 +34,7 @@ export async function loadInstalledPipelines(
         cause: error,
       });
     });
-  return config.pipelines.map((p) => {
+  return [...config.pipelines, ...adhoc].map((p) => {
     const row = rows.find((r) => r.name === p.name);
     if (!row) throw new NotMigratedError(p.name, "is not installed");
     if (row.table_schema !== p.table.schema || row.table_name !== p.table.name)

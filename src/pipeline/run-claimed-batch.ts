@@ -35,7 +35,7 @@ export async function runClaimedBatch(
   workerSignal: AbortSignal,
   log: (message: string) => void,
 ): Promise<BatchOutcome> {
-  const entry = runtime.pipelines.get(payload.pipeline);
+  const entry = await runtime.ensurePipeline(payload.pipeline);
   if (!entry) throw new Error(`job for unknown pipeline ${payload.pipeline}: check the config`);
   const { pipeline: p, stages } = entry;
   const db = runtime.db;

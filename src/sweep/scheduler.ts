@@ -24,11 +24,19 @@ export async function startScheduler(options: {
   log: (message: string) => void;
   onSweep?: (result: SweepResult) => void;
   listen?: boolean;
+  /** Finds a pipeline this scheduler was not started with (see Runtime.ensurePipeline). */
+  resolve?: (name: string) => Promise<InstalledPipeline | undefined>;
 }): Promise<Scheduler> {
   const { db, config, log } = options;
   const running = new Map<string, Promise<void>>();
   const again = new Set<string>();
-  const byName = new Map(options.pipelines.map((p) => [p.name, p]));
+  const byName = new Map<string, InstalledPipeline>();
+
+  const tasks: ScheduledTask[] = [];
+  const schedule = (p: InstalledPipeline) => {
+    byName.set(p.name, p);
+    tasks.push(cron.schedule(p.schedule, () => void tick(p.name), { name: `gleaner-sweep-${p.name}` }));
+  };
 
   const tick = (name: string): Promise<void> => {
     const current = running.get(name);
@@ -38,7 +46,18 @@ export async function startScheduler(options: {
       return current;
     }
     const pipeline = byName.get(name);
-    if (!pipeline) return Promise.resolve();
+    if (!pipeline) {
+      // A pipeline created after this scheduler started (an ad-hoc API job): learn it once.
+      if (!options.resolve) return Promise.resolve();
+      return options
+        .resolve(name)
+        .then((found) => {
+          if (!found || byName.has(found.name)) return;
+          schedule(found);
+          return tick(found.name);
+        })
+        .catch((error: Error) => log(`cannot load pipeline ${name}: ${error.message}`));
+    }
     const run = (async () => {
       try {
         do {
@@ -60,9 +79,7 @@ export async function startScheduler(options: {
     return run;
   };
 
-  const tasks: ScheduledTask[] = options.pipelines.map((p) =>
-    cron.schedule(p.schedule, () => void tick(p.name), { name: `gleaner-sweep-${p.name}` }),
-  );
+  for (const p of options.pipelines) schedule(p);
 
   let listener: pg.PoolClient | undefined;
   if (options.listen !== false) {

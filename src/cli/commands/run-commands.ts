@@ -64,6 +64,7 @@ export async function startCommand(options: RunOptions): Promise<number> {
     pool: app.database.pool,
     config: app.config,
     pipelines: [...app.runtime.pipelines.values()].map((e) => e.pipeline),
+    resolve: async (name) => (await app.runtime.ensurePipeline(name))?.pipeline,
     log: (m) => logger.warn(m),
     onSweep: sweeps(app, metrics),
   });
@@ -121,6 +122,7 @@ export async function sweepCommand(options: RunOptions & { once?: boolean }): Pr
       pool: app.database.pool,
       config: app.config,
       pipelines: [...app.runtime.pipelines.values()].map((e) => e.pipeline),
+      resolve: async (name) => (await app.runtime.ensurePipeline(name))?.pipeline,
       log: (m) => app.logger.warn(m),
       onSweep: sweeps(app, undefined),
     });
