@@ -1,4 +1,5 @@
 import type { ColumnType, Generated } from "kysely";
+import type { PageCacheDatabase } from "../crawl/page-cache-table.ts";
 
 /** Kysely table interfaces for Gleaner's own schema (see migrations/). Pipeline tables belong to
  * users and are addressed by name through sql.id, so they have no interface here. */
@@ -56,7 +57,7 @@ export interface AdhocPipelinesTable {
   created_at: Generated<Date>;
 }
 
-export interface GleanerDatabase {
+export interface GleanerDatabase extends PageCacheDatabase {
   adhoc_pipelines: AdhocPipelinesTable;
   api_jobs: ApiJobsTable;
   api_job_rows: ApiJobRowsTable;

@@ -35,7 +35,9 @@ export async function startScheduler(options: {
   const tasks: ScheduledTask[] = [];
   const schedule = (p: InstalledPipeline) => {
     byName.set(p.name, p);
-    tasks.push(cron.schedule(p.schedule, () => void tick(p.name), { name: `gleaner-sweep-${p.name}` }));
+    tasks.push(
+      cron.schedule(p.schedule, () => void tick(p.name), { name: `gleaner-sweep-${p.name}` }),
+    );
   };
 
   const tick = (name: string): Promise<void> => {

@@ -1,0 +1,207 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/**
+ * A small web site on 127.0.0.1 for the crawler's tests: every kind of page the fetch path has to
+ * handle, and a log of the requests it received so tests can prove what was (not) fetched.
+ */
+
+export interface FixtureRequest {
+  path: string;
+  headers: IncomingMessage["headers"];
+}
+
+export interface FixtureSite {
+  /** `http://127.0.0.1:<port>` */
+  origin: string;
+  port: number;
+  url(path: string): string;
+  requests: FixtureRequest[];
+  /** How many requests asked for this path (query string included when given). */
+  hits(path: string): number;
+  /** Bytes of /huge written before the client went away, and whether it did. */
+  huge: { sent: number; aborted: boolean };
+  setRobots(text: string | null, status?: number): void;
+  close(): Promise<void>;
+}
+
+export const HUGE_BYTES = 20 * 1024 * 1024;
+export const METADATA_URL = "http://169.254.169.254/latest/meta-data";
+
+export const ABOUT_JSON_LD = {
+  "@context": "https://schema.org",
+  "@type": "Organization",
+  name: "Fixture Works",
+  foundingDate: "1998",
+  numberOfEmployees: 42,
+};
+
+export function htmlPage(title: string, body: string, head = ""): string {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>${head}</head><body>${body}</body></html>`;
+}
+
+const CACHED_ETAG = '"cached-v1"';
+const CACHED_LAST_MODIFIED = "Wed, 01 Jan 2025 00:00:00 GMT";
+
+export async function startFixtureSite(): Promise<FixtureSite> {
+  const requests: FixtureRequest[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const huge = { sent: 0, aborted: false };
+  let robots: { text: string | null; status: number } = {
+    text: "User-agent: *\nDisallow: /private/\n",
+    status: 200,
+  };
+
+  function send(res: ServerResponse, status: number, type: string, body: string | Buffer) {
+    res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? "/", "http://fixture");
+    requests.push({ path: url.pathname + url.search, headers: req.headers });
+    const path = url.pathname;
+
+    if (path === "/robots.txt") {
+      if (robots.text === null) return send(res, robots.status, "text/plain", "no");
+      return send(res, robots.status, "text/plain", robots.text);
+    }
+    const numbered = /^\/page\/(\d+)$/.exec(path);
+    if (numbered) {
+      return send(
+        res,
+        200,
+        "text/html; charset=utf-8",
+        htmlPage(`Page ${numbered[1]}`, `<p>Page ${numbered[1]}</p>`),
+      );
+    }
+    switch (path) {
+      case "/about.html":
+        return send(
+          res,
+          200,
+          "text/html; charset=utf-8",
+          htmlPage(
+            "About Fixture Works",
+            "<h1>Fixture Works</h1><p>Founded in 1998, 42 people.</p>",
+            `<script type="application/ld+json">${JSON.stringify(ABOUT_JSON_LD)}</script>`,
+          ),
+        );
+      case "/private/secret.html":
+        return send(res, 200, "text/html", htmlPage("Secret", "<p>robots say no</p>"));
+      case "/redirect/1":
+        res.writeHead(302, { location: "/redirect/2" });
+        return void res.end();
+      case "/redirect/2":
+        // Relative to the current URL: /redirect/3.
+        res.writeHead(301, { location: "3" });
+        return void res.end();
+      case "/redirect/3":
+        res.writeHead(307, { location: "../about.html" });
+        return void res.end();
+      case "/loop":
+        res.writeHead(302, { location: "/loop" });
+        return void res.end();
+      case "/to-metadata":
+        res.writeHead(302, { location: METADATA_URL });
+        return void res.end();
+      case "/slow": {
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          send(res, 200, "text/html", htmlPage("Slow", "<p>finally</p>"));
+        }, 5_000);
+        timers.add(timer);
+        return;
+      }
+      case "/huge":
+        return streamHuge(res);
+      case "/huge-declared":
+        // Declares its size: the crawler can refuse it before reading a byte.
+        res.writeHead(200, { "content-type": "text/html", "content-length": HUGE_BYTES });
+        return void res.end();
+      case "/latin.html":
+        // windows-1252: é is 0xE9 and € is 0x80, neither valid UTF-8 on its own.
+        return send(
+          res,
+          200,
+          "text/html",
+          Buffer.concat([
+            Buffer.from('<html><head><meta charset="windows-1252"><title>Caf'),
+            Buffer.from([0xe9]),
+            Buffer.from("</title></head><body><p>Prix : 5 "),
+            Buffer.from([0x80]),
+            Buffer.from("</p></body></html>"),
+          ]),
+        );
+      case "/cached.html": {
+        const validators = { etag: CACHED_ETAG, "last-modified": CACHED_LAST_MODIFIED };
+        if (
+          req.headers["if-none-match"] === CACHED_ETAG ||
+          req.headers["if-modified-since"] === CACHED_LAST_MODIFIED
+        ) {
+          res.writeHead(304, validators);
+          return void res.end();
+        }
+        res.writeHead(200, { ...validators, "content-type": "text/html; charset=utf-8" });
+        return void res.end(htmlPage("Cached", "<p>same as before</p>"));
+      }
+      case "/rate-limited":
+        res.writeHead(429, { "retry-after": "7", "content-type": "text/plain" });
+        return void res.end("slow down");
+      case "/error":
+        return send(res, 500, "text/plain", "boom");
+      case "/text.txt":
+        return send(res, 200, "text/plain; charset=utf-8", "plain words\n");
+      case "/image.png":
+        return send(
+          res,
+          200,
+          "image/png",
+          Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+        );
+      default:
+        return send(res, 404, "text/html", htmlPage("Not found", "<p>no such page</p>"));
+    }
+  }
+
+  function streamHuge(res: ServerResponse): void {
+    huge.sent = 0;
+    huge.aborted = false;
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    const chunk = Buffer.alloc(64 * 1024, "a");
+    res.on("close", () => {
+      if (huge.sent < HUGE_BYTES) huge.aborted = true;
+    });
+    const pump = () => {
+      while (huge.sent < HUGE_BYTES && !res.destroyed) {
+        huge.sent += chunk.length;
+        if (!res.write(chunk)) return void res.once("drain", pump);
+      }
+      if (!res.destroyed) res.end();
+    };
+    pump();
+  }
+
+  const server = createServer(handle);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  const origin = `http://127.0.0.1:${port}`;
+  return {
+    origin,
+    port,
+    url: (path) => origin + path,
+    requests,
+    hits: (path) => requests.filter((r) => r.path === path).length,
+    huge,
+    setRobots: (text, status = 200) => {
+      robots = { text, status };
+    },
+    close: async () => {
+      for (const timer of timers) clearTimeout(timer);
+      server.closeAllConnections();
+      await new Promise<void>((resolve, reject) =>
+        server.close((error) => (error ? reject(error) : resolve())),
+      );
+    },
+  };
+}
