@@ -13,6 +13,8 @@ const runs: [string, string[]][] = [
   ["bench/sweep-tick.ts", ["10000000", "10000"]],
   ["bench/metrics-scrape.ts", ["10000000", "10000"]],
   ["bench/crawl-fetch.ts", ["2000", "16"]],
+  ["bench/page-content.ts", ["500"]],
+  ["bench/crawl-browser.ts", []],
 ];
 
 for (const [script, args] of runs) {

@@ -61,6 +61,7 @@ export async function startFixtureSite(): Promise<FixtureSite> {
     const url = new URL(req.url ?? "/", "http://fixture");
     requests.push({ path: url.pathname + url.search, headers: req.headers });
     const path = url.pathname;
+    if (serveBrowserRoute(path, res)) return;
 
     if (path === "/robots.txt") {
       if (robots.text === null) return send(res, robots.status, "text/plain", "no");
@@ -204,4 +205,129 @@ export async function startFixtureSite(): Promise<FixtureSite> {
       );
     },
   };
+}
+
+// --- Pages for the browser path (src/crawl/browser-pool.ts), all under /browser/. ---
+
+/** Where the fixture's pages send the cloud metadata request (never connected to). */
+export const BROWSER_METADATA_URL = "http://169.254.169.254/latest/meta-data/";
+
+/** The words /browser/js/<n> shows once its script ran; they are in no HTML the server sends. */
+export function jsItemText(n: string | number): string {
+  return `Rendered item ${n}: this paragraph was fetched as JSON and inserted by a script, so a plain HTTP fetch of the page never sees it. It is long enough to count as real content for the crawler's thin-text rule, which wants some two hundred visible characters.`;
+}
+
+/** The shell of /browser/js/<n>: an empty root and a script bundle, like any SPA. */
+export function jsShellHtml(n: string | number): string {
+  return htmlPage(`Shell ${n}`, `<div id="root"></div><script src="/browser/app.js"></script>`);
+}
+
+const BROWSER_APP_JS = `(async () => {
+  const n = location.pathname.split("/").pop();
+  const item = await (await fetch("/browser/data/" + n + ".json")).json();
+  document.title = item.title;
+  const root = document.getElementById("root");
+  root.innerHTML = "<h1></h1><p></p>";
+  root.querySelector("h1").textContent = item.title;
+  root.querySelector("p").textContent = item.text;
+})();`;
+
+function serveBrowserRoute(path: string, res: ServerResponse): boolean {
+  const send = (status: number, type: string, body: string | Buffer, headers = {}) => {
+    res.writeHead(status, {
+      "content-type": type,
+      "content-length": Buffer.byteLength(body),
+      ...headers,
+    });
+    res.end(body);
+    return true;
+  };
+  const html = "text/html; charset=utf-8";
+  const js = /^\/browser\/js\/(\d+)$/.exec(path);
+  if (js) return send(200, html, jsShellHtml(js[1] as string));
+  const data = /^\/browser\/data\/(\d+)\.json$/.exec(path);
+  if (data) {
+    const n = data[1] as string;
+    return send(
+      200,
+      "application/json",
+      JSON.stringify({ title: `Item ${n}`, text: jsItemText(n) }),
+    );
+  }
+  switch (path) {
+    case "/browser/app.js":
+      return send(200, "text/javascript", BROWSER_APP_JS, { "cache-control": "max-age=3600" });
+    case "/browser/assets":
+      // An image, a font (forced to load by the script), a video and a stylesheet.
+      return send(
+        200,
+        html,
+        htmlPage(
+          "Assets",
+          `<p class="f">Text in a web font.</p><img src="/image.png" alt="logo"><video src="/browser/clip.mp4" autoplay muted></video>
+<script>document.fonts.load('16px "Fixture Font"').catch(() => {});</script>`,
+          `<link rel="stylesheet" href="/browser/style.css"><style>@font-face { font-family: "Fixture Font"; src: url(/browser/font.woff2) format("woff2"); } .f { font-family: "Fixture Font"; }</style>`,
+        ),
+      );
+    case "/browser/style.css":
+      return send(200, "text/css", "body { margin: 0; }");
+    case "/browser/font.woff2":
+      return send(200, "font/woff2", Buffer.from("wOF2 not really"));
+    case "/browser/clip.mp4":
+      return send(200, "video/mp4", Buffer.alloc(64));
+    case "/browser/fetch-metadata":
+      // The page's own script asks for the cloud metadata; the result shows what it got.
+      return send(
+        200,
+        html,
+        htmlPage(
+          "Metadata",
+          `<p id="result">pending</p><script>
+fetch(${JSON.stringify(BROWSER_METADATA_URL)}).then(
+  (r) => { document.getElementById("result").textContent = "reached " + r.status; },
+  () => { document.getElementById("result").textContent = "blocked"; },
+);</script>`,
+        ),
+      );
+    case "/browser/fetch-redirect-metadata":
+      // Same origin at first, then a 302 to the metadata: a hop the page's route never sees.
+      return send(
+        200,
+        html,
+        htmlPage(
+          "Metadata by redirect",
+          `<p id="result">pending</p><script>
+fetch("/browser/redirect-forbidden").then(
+  (r) => { document.getElementById("result").textContent = "answer " + r.status; },
+  () => { document.getElementById("result").textContent = "blocked"; },
+);</script>`,
+        ),
+      );
+    case "/browser/redirect-forbidden":
+      res.writeHead(302, { location: BROWSER_METADATA_URL, "content-length": 0 });
+      res.end();
+      return true;
+    case "/browser/redirect-loopback-2":
+      // 127.0.0.2 is loopback too, so even a broken guard keeps the traffic on this machine.
+      res.writeHead(302, { location: "http://127.0.0.2:8080/forbidden", "content-length": 0 });
+      res.end();
+      return true;
+    case "/browser/storage":
+      // Shows what an earlier page of the same origin left behind, then leaves its own traces.
+      return send(
+        200,
+        html,
+        htmlPage(
+          "Storage",
+          `<p id="seen"></p><script>
+document.getElementById("seen").textContent =
+  "local=" + localStorage.getItem("mark") + " cookie=" + (document.cookie || "none");
+localStorage.setItem("mark", "left");
+document.cookie = "mark=left; path=/";
+</script>`,
+        ),
+      );
+    default:
+      return false;
+  }
 }

@@ -1,0 +1,171 @@
+import { isProbablyReaderable, Readability } from "@mozilla/readability";
+import {
+  absoluteHttpUrl,
+  collapseWhitespace,
+  documentBaseUrl,
+  parseHtmlDocument,
+  type DomDocument,
+  type DomElement,
+} from "./extract-dom.ts";
+import { capMarkdown, htmlToMarkdown } from "./extract-markdown.ts";
+import { extractStructuredData, type StructuredData } from "./extract-structured-data.ts";
+
+export type {
+  JsonLdObject,
+  MicrodataItem,
+  MicrodataValue,
+  StructuredData,
+} from "./extract-structured-data.ts";
+
+/**
+ * What the extract stage needs from a fetched page: the main text as Markdown (Readability's
+ * article, or the whole body when the page has no article), the links to follow, and the
+ * structured data. One parse with linkedom; the structured data and links are read before
+ * Readability rewrites the DOM.
+ */
+
+export interface PageLink {
+  /** Absolute http(s) URL without its fragment; each URL appears once, in page order. */
+  url: string;
+  /** The anchor's text (else its aria-label, title or image alt), whitespace collapsed. */
+  text: string;
+}
+
+export interface PageContent {
+  title: string;
+  markdown: string;
+  /** Where the Markdown came from: Readability's article, or the whole <body> as a fallback. */
+  source: "article" | "body";
+  /** The Markdown was cut at `maxMarkdownChars`. */
+  truncated: boolean;
+  links: PageLink[];
+  structured: StructuredData;
+}
+
+export interface PageContentOptions {
+  /** Default 100,000; the Markdown is cut at a paragraph boundary below it. */
+  maxMarkdownChars?: number;
+}
+
+export const DEFAULT_MAX_MARKDOWN_CHARS = 100_000;
+
+export function extractPageContent(
+  html: string,
+  url: string,
+  options: PageContentOptions = {},
+): PageContent {
+  const maxChars = options.maxMarkdownChars ?? DEFAULT_MAX_MARKDOWN_CHARS;
+  const document = parseHtmlDocument(html);
+  const baseUrl = documentBaseUrl(document, url);
+  const structured = extractStructuredData(document, baseUrl);
+  const links = extractLinks(document, baseUrl, absoluteHttpUrl(url, url));
+  const fallbackTitle =
+    collapseWhitespace(document.title) ||
+    structured.openGraph["og:title"] ||
+    collapseWhitespace(document.querySelector("h1")?.textContent);
+
+  const reading = readArticle(document);
+  const article = reading.article;
+  let title: string;
+  let body: string;
+  let source: PageContent["source"];
+  if (article) {
+    title = article.title || fallbackTitle;
+    body = htmlToMarkdown(article.content, baseUrl);
+    source = "article";
+  } else {
+    // When Readability ran, it has rewritten the DOM: the fallback reads a fresh one.
+    const bodyElement = reading.touched ? parseHtmlDocument(html).body : document.body;
+    title = fallbackTitle;
+    body = bodyElement ? htmlToMarkdown(bodyElement, baseUrl) : "";
+    source = "body";
+  }
+  const markdown = withTitleHeading(title, body);
+  const capped = capMarkdown(markdown, maxChars);
+  return {
+    title,
+    markdown: capped.markdown,
+    source,
+    truncated: capped.truncated,
+    links,
+    structured,
+  };
+}
+
+interface ArticleReading {
+  /** Readability's article; none when the page has no article (Firefox's reader-view test). */
+  article?: { title: string; content: DomElement };
+  /** Readability ran, and so rewrote the DOM. */
+  touched: boolean;
+}
+
+function readArticle(document: DomDocument): ArticleReading {
+  // Readability's typings name the DOM lib's Document, which this project does not load.
+  try {
+    if (!isProbablyReaderable(document)) return { touched: false };
+  } catch {
+    return { touched: false };
+  }
+  try {
+    const parsed = new Readability<DomElement>(document, {
+      serializer: (node) => node as DomElement,
+    }).parse();
+    if (!parsed?.content || collapseWhitespace(parsed.textContent) === "") return { touched: true };
+    return {
+      article: { title: collapseWhitespace(parsed.title), content: parsed.content },
+      touched: true,
+    };
+  } catch {
+    // Readability on a DOM it cannot walk: the body fallback still gives the text.
+    return { touched: true };
+  }
+}
+
+/** The title as a level-1 heading on top, unless the text already has it as a heading. */
+function withTitleHeading(title: string, markdown: string): string {
+  if (title === "") return markdown;
+  const wanted = title.toLowerCase();
+  for (const line of markdown.split("\n", 40)) {
+    const heading = /^#{1,6}\s+(.*)$/.exec(line);
+    if (heading && collapseWhitespace(heading[1]!.replace(/\\/g, "")).toLowerCase() === wanted) {
+      return markdown;
+    }
+  }
+  return markdown === "" ? `# ${title}` : `# ${title}\n\n${markdown}`;
+}
+
+/** Every http(s) link but the page's own URL (`#top`, `#section` links). */
+function extractLinks(
+  document: DomDocument,
+  baseUrl: string,
+  pageUrl: string | undefined,
+): PageLink[] {
+  const anchors = document.querySelectorAll("a[href], area[href]");
+  const links: PageLink[] = [];
+  const seen = new Map<string, PageLink>();
+  for (let i = 0; i < anchors.length; i++) {
+    const anchor = anchors[i]!;
+    const url = absoluteHttpUrl(anchor.getAttribute("href"), baseUrl);
+    if (!url || url === pageUrl) continue;
+    const text = linkText(anchor);
+    const existing = seen.get(url);
+    if (existing) {
+      if (existing.text === "" && text !== "") existing.text = text;
+      continue;
+    }
+    const link = { url, text };
+    seen.set(url, link);
+    links.push(link);
+  }
+  return links;
+}
+
+function linkText(anchor: DomElement): string {
+  return (
+    collapseWhitespace(anchor.textContent) ||
+    collapseWhitespace(anchor.getAttribute("aria-label")) ||
+    collapseWhitespace(anchor.getAttribute("title")) ||
+    collapseWhitespace(anchor.getAttribute("alt")) ||
+    collapseWhitespace(anchor.querySelector("img[alt]")?.getAttribute("alt"))
+  );
+}
