@@ -49,6 +49,8 @@ interface HostState {
   active: number;
   waiters: (() => void)[];
   nextStartAt: number;
+  /** When the last call actually started. */
+  lastStartAt: number;
   pausedUntil: number;
   failures: number;
   openUntil: number;
@@ -80,6 +82,7 @@ export function createHostPoliteness(options: HostPolitenessOptions = {}): HostP
         active: 0,
         waiters: [],
         nextStartAt: 0,
+        lastStartAt: Number.NEGATIVE_INFINITY,
         pausedUntil: 0,
         failures: 0,
         openUntil: 0,
@@ -130,8 +133,16 @@ export function createHostPoliteness(options: HostPolitenessOptions = {}): HostP
     state.nextStartAt = startAt + delayMs;
     let wait = startAt - now();
     if (wait > 0) await sleep(wait);
-    // A pause (Retry-After) may have arrived while we waited: honour it too.
-    while ((wait = state.pausedUntil - now()) > 0) await sleep(wait);
+    // Timers fire late under load, and an earlier waiter woken late would leave less than
+    // delayMs before this one: space the actual starts, not only the reserved ones. A pause
+    // (Retry-After) may also have arrived while we waited.
+    for (;;) {
+      wait = Math.max(state.lastStartAt + delayMs, state.pausedUntil) - now();
+      if (wait <= 0) break;
+      await sleep(wait);
+    }
+    // No await between the last check and this: two waiters cannot both pass it.
+    state.lastStartAt = now();
   }
 
   async function schedule<T>(
