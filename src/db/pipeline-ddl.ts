@@ -183,22 +183,24 @@ $fn$`,
  * `complete` (done with every output filled), `low_confidence` (done below min_confidence) and
  * `filled:<column>` (the column is not NULL), for /metrics' completeness and fill ratios.
  */
-function derivedCounts(p: PipelineConfig, source: string, value: string): string {
+function derivedCounts(p: PipelineConfig, source: string, sign: string): string {
   const c = stateColumns(p);
   const complete = [
     `r.${q(c.status)} = 'done'`,
     ...p.outputs.map((o) => `r.${q(o.name)} is not null`),
   ].join(" and ");
-  const labels = [
-    `case when ${complete} then 'complete' end`,
-    `case when r.${q(c.status)} = 'done' and r.${q(c.confidence)} < ${p.minConfidence} then 'low_confidence' end`,
-    ...p.outputs.map(
-      (o) => `case when r.${q(o.name)} is not null then ${quoteLiteral(`filled:${o.name}`)} end`,
-    ),
+  // One aggregate pass over the rows, then one (counter, count) pair per counter: cheaper per
+  // statement than a label per row and counter, which every worker write would pay.
+  const aggregates = [
+    `count(*) filter (where ${complete})`,
+    `count(*) filter (where r.${q(c.status)} = 'done' and r.${q(c.confidence)} < ${p.minConfidence})`,
+    ...p.outputs.map((o) => `count(r.${q(o.name)})`),
   ];
-  // Qualified as u.counter: a user's table may well have a column named like the alias.
-  return `select u.counter as s, ${value} as d from ${source} r,
-         lateral unnest(array[${labels.join(", ")}]) as u(counter) where u.counter is not null`;
+  const names = ["complete", "low_confidence", ...p.outputs.map((o) => `filled:${o.name}`)];
+  const pairs = names.map((n, i) => `(${quoteLiteral(n)}, a.c${i})`).join(", ");
+  return `select v.s, v.n * ${sign} as d from (
+           select ${aggregates.map((agg, i) => `${agg} as c${i}`).join(", ")} from ${source} r
+         ) a cross join lateral (values ${pairs}) as v(s, n)`;
 }
 
 /** Recounts from scratch; run once when the triggers are (re)installed, under their lock. */
@@ -210,7 +212,7 @@ export function recountSql(p: PipelineConfig, gleanerSchema: string): string[] {
     `insert into ${gs}.row_counts (pipeline, status, n)
       select ${quoteLiteral(p.name)}, ${q(c.status)}, count(*) from ${tableRef(p)} group by 2
       union all
-      select ${quoteLiteral(p.name)}, x.s, count(*)
+      select ${quoteLiteral(p.name)}, x.s, sum(x.d)
       from (${derivedCounts(p, tableRef(p), "1")}) x group by x.s`,
   ];
 }
