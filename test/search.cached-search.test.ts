@@ -8,6 +8,7 @@ import { createSearchProvider } from "../src/search/create-search-provider.ts";
 import { SearchError, type SearchProvider } from "../src/search/search-provider.ts";
 import { startFakeSearchServer, type FakeSearchServer } from "./support/fake-search-server.ts";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
+import { MINIMAL_CONFIG_YAML } from "./support/minimal-config.ts";
 
 /**
  * The cache in front of a provider (Serper, against the fake on loopback), on a real
@@ -17,21 +18,7 @@ import { createTestDatabase, type TestDatabase } from "./support/test-database.t
 
 const HOUR = 3_600_000;
 
-// The smallest config `migrate` accepts; the pipeline's table is incidental here.
-const CONFIG_YAML = JSON.stringify({
-  llm: { backends: [{ name: "primary", base_url: "http://127.0.0.1:9/v1", model: "fake" }] },
-  pipelines: {
-    orgs: {
-      table: "public.orgs",
-      key: "id",
-      inputs: ["name"],
-      outputs: { city: { type: "text", description: "the city" } },
-      stages: [
-        { name: "fill", kind: "llm", backends: ["primary"], prompt: "{{name}}", outputs: ["city"] },
-      ],
-    },
-  },
-});
+const CONFIG_YAML = MINIMAL_CONFIG_YAML;
 
 let testDb: TestDatabase;
 let database: Database;

@@ -12,6 +12,7 @@ import { createLocalSearchProvider } from "../src/search/local-search-provider.t
 import { MAX_BODY_CHARS, toDocument } from "../src/search/read-corpus-folder.ts";
 import { SearchError, type SearchProvider } from "../src/search/search-provider.ts";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
+import { MINIMAL_CONFIG_YAML } from "./support/minimal-config.ts";
 
 /**
  * The `local` provider on a real PostgreSQL: test/fixtures/corpus (eight pages about fictional
@@ -21,21 +22,7 @@ import { createTestDatabase, type TestDatabase } from "./support/test-database.t
 const CORPUS_DIR = fileURLToPath(new URL("./fixtures/corpus/", import.meta.url));
 const BASE = "http://127.0.0.1:9464/corpus/";
 
-// The smallest config `migrate` accepts; the pipeline's table is incidental here.
-const CONFIG_YAML = JSON.stringify({
-  llm: { backends: [{ name: "primary", base_url: "http://127.0.0.1:9/v1", model: "fake" }] },
-  pipelines: {
-    orgs: {
-      table: "public.orgs",
-      key: "id",
-      inputs: ["name"],
-      outputs: { city: { type: "text", description: "the city" } },
-      stages: [
-        { name: "fill", kind: "llm", backends: ["primary"], prompt: "{{name}}", outputs: ["city"] },
-      ],
-    },
-  },
-});
+const CONFIG_YAML = MINIMAL_CONFIG_YAML;
 
 let testDb: TestDatabase;
 let database: Database;
