@@ -626,7 +626,9 @@ describe("parseConfig: rejected configs", () => {
   it("rejects a stage of unknown kind", () => {
     const error = configError(variant((d) => d.setIn([...STAGES, 0, "kind"], "python")));
     expect(error.path).toBe("pipelines.companies.stages[0].kind");
-    expect(error.message).toContain('kind must be "llm" or "custom"');
+    expect(error.message).toContain(
+      "kind must be one of llm, custom, queries, search, select, crawl, extract",
+    );
   });
 });
 
@@ -635,6 +637,24 @@ describe("loadConfigFile", () => {
     const config = loadConfigFile(resolve(import.meta.dirname, "../gleaner.yaml"), ENV);
     expect(config.pipelines.length).toBeGreaterThan(0);
     expect(config.secrets).toContain(ENV.OPENAI_API_KEY);
+    expect(config.backends.map((b) => b.name)).toEqual(["primary"]);
+    const extract = config.pipelines[0]?.stages.find((s) => s.kind === "extract");
+    expect(extract?.kind === "extract" && extract.backends).toEqual(["primary"]);
+  });
+
+  it("loads the example gleaner.yaml with no key at all: the LLM is off, the demo runs without it", () => {
+    const config = loadConfigFile(resolve(import.meta.dirname, "../gleaner.yaml"), {});
+    expect(config.backends).toEqual([]);
+    expect(config.backendsOff).toEqual([
+      { name: "primary", reason: expect.stringContaining("has no api_key") as string },
+    ]);
+    const extract = config.pipelines[0]?.stages.find((s) => s.kind === "extract");
+    expect(extract?.kind === "extract" && extract.backends).toEqual([]);
+    // A local server needs no key: with OPENAI_BASE_URL on loopback the LLM is on.
+    const local = loadConfigFile(resolve(import.meta.dirname, "../gleaner.yaml"), {
+      OPENAI_BASE_URL: "http://127.0.0.1:11434/v1",
+    });
+    expect(local.backends.map((b) => b.name)).toEqual(["primary"]);
   });
 
   const dir = mkdtempSync(join(tmpdir(), "gleaner-config-test-"));
@@ -723,5 +743,52 @@ describe("parseDuration", () => {
 
   it.each(["", "   ", "5", "5x", "m", "1h 30m", "-5m", "5m3"])("rejects %j", (text) => {
     expect(parseDuration(text)).toBeUndefined();
+  });
+});
+
+describe("parseConfig: adaptive concurrency", () => {
+  it("defaults to limits shared through PostgreSQL, synced every second", () => {
+    const config = parse(BASE);
+    expect(config.concurrency).toEqual({
+      shared: true,
+      syncIntervalMs: 1000,
+      increaseAbove: 0.95,
+      decreaseFactor: 0.5,
+    });
+    expect(config.backends[0]?.min_concurrency).toBeUndefined();
+  });
+
+  it("reads the concurrency block and a backend's min_concurrency", () => {
+    const config = parse(
+      variant((d) => {
+        d.set("concurrency", {
+          shared: false,
+          sync_interval: "250ms",
+          increase_above: 0.9,
+          decrease_factor: 0.7,
+        });
+        d.setIn(["llm", "backends", 0, "min_concurrency"], 2);
+      }),
+    );
+    expect(config.concurrency).toEqual({
+      shared: false,
+      syncIntervalMs: 250,
+      increaseAbove: 0.9,
+      decreaseFactor: 0.7,
+    });
+    expect(config.backends[0]?.min_concurrency).toBe(2);
+  });
+
+  it("rejects a min_concurrency above max_concurrency and a decrease_factor of 1", () => {
+    const above = configError(
+      variant((d) => {
+        d.setIn(["llm", "backends", 0, "min_concurrency"], 8);
+        d.setIn(["llm", "backends", 0, "max_concurrency"], 4);
+      }),
+    );
+    expect(above.message).toContain("llm.backends[0].min_concurrency");
+    expect(above.message).toContain("above max_concurrency 4");
+    const factor = configError(variant((d) => d.set("concurrency", { decrease_factor: 1 })));
+    expect(factor.message).toContain("concurrency.decrease_factor");
   });
 });

@@ -35,10 +35,10 @@ beforeAll(async () => {
   testDb = await createTestDatabase("crawl_crawler");
   pool = new pg.Pool({ connectionString: testDb.url, max: 4 });
   db = new Kysely<GleanerDatabase>({ dialect: new PostgresDialect({ pool }) });
-  const migration = readFileSync(
-    new URL("../migrations/000003_page_cache.sql", import.meta.url),
-    "utf8",
-  );
+  // The page cache table and the content columns the crawl stage added to it.
+  const migration = ["000003_page_cache.sql", "000007_page_content.sql"]
+    .map((file) => readFileSync(new URL(`../migrations/${file}`, import.meta.url), "utf8"))
+    .join("\n");
   await sql
     .raw(`create schema ${SCHEMA}; ${migration.replaceAll(":GLEANER_SCHEMA", SCHEMA)}`)
     .execute(db);

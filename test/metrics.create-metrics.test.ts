@@ -220,6 +220,8 @@ describe("createMetrics", () => {
     await h.drain();
     const { samples } = await scrape();
     expect(value(samples, "gleaner_throttle_events_total", { endpoint: "llm:primary" })).toBe(1);
+    // The 429 halved the adaptive limit of 3 (this process is the only one: all of it is ours).
+    expect(value(samples, "gleaner_concurrency_limit", { endpoint: "llm:primary" })).toBe(1);
     expect(
       value(samples, "gleaner_llm_calls_total", {
         backend: "primary",

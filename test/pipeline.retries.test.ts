@@ -74,9 +74,14 @@ llm:
       base_url: ${llm.url}
       model: fake-slow
       timeout: 300ms
+    # A backend of its own for the 429 test: its Retry-After pauses the backend for later calls.
+    - name: throttled
+      base_url: ${llm.url}
+      model: fake-main
+      timeout: 5s
 pipelines:
 ${PIPELINE("retrying", "[main]")}
-${PIPELINE("rate_limited", "[main]")}
+${PIPELINE("rate_limited", "[throttled]")}
 ${PIPELINE("unauthorized", "[main]")}
 ${PIPELINE("partial", "[main]")}
 ${PIPELINE("fallback", "[dead, spare]")}

@@ -1,8 +1,10 @@
 import type { Logger } from "pino";
+import { createConfiguredConcurrency } from "../concurrency/configured-concurrency.ts";
 import type { GleanerConfig } from "../config/config-types.ts";
 import { connectDatabase, type Database } from "../db/connect-database.ts";
 import { migrate, type MigrateReport } from "../db/migrate.ts";
 import { createLogger } from "../log/create-logger.ts";
+import { ownCorpusOrigins } from "../search/corpus-folders.ts";
 import { createRuntime, type Runtime } from "../pipeline/runtime.ts";
 
 export interface Gleaner {
@@ -25,11 +27,32 @@ export async function openGleaner(
     ...(options.poolSize ? { poolSize: options.poolSize } : {}),
     log: (line) => logger.warn(line),
   });
+  const concurrency = createConfiguredConcurrency(config, database.db, (line) => logger.warn(line));
   try {
     const migration = options.migrate ? await migrate(database, config) : undefined;
-    const runtime = await createRuntime(config, database.db);
-    return { config, database, runtime, logger, migration, close: () => database.close() };
+    const runtime = await createRuntime(config, database.db, {
+      concurrency,
+      ownOrigins: ownCorpusOrigins(config),
+    });
+    runtime.events.on("research:warning", ({ message }) => logger.warn(message));
+    for (const off of config.backendsOff)
+      logger.info(`${off.reason}: the stages that name it run without it`);
+    // Before any call: a process joining a busy fleet starts at its share of what the fleet
+    // has learnt, not at max_concurrency. A failure is not fatal; the loop keeps trying.
+    await concurrency
+      .sync()
+      .catch((error: Error) =>
+        logger.warn(`concurrency limits: first sync failed: ${error.message}`),
+      );
+    concurrency.start();
+    const close = async (): Promise<void> => {
+      await runtime.research.close();
+      await concurrency.stop();
+      await database.close();
+    };
+    return { config, database, runtime, logger, migration, close };
   } catch (error) {
+    await concurrency.stop();
     await database.close();
     throw error;
   }

@@ -116,6 +116,83 @@ const stageCommon = {
   batch_size: z.number().int().min(1).max(500).optional(),
 };
 
+/** Research stages (queries, search, select, crawl) fill no column: they feed later stages. */
+const researchCommon = {
+  name: identifier,
+  when: when.optional(),
+  batch_size: z.number().int().min(1).max(500).optional(),
+};
+
+const llmHelper = z.strictObject({
+  backends: z.array(z.string().min(1)).min(1, "name at least one backend from llm.backends"),
+});
+
+const queriesStage = z.strictObject({
+  ...researchCommon,
+  kind: z.literal("queries"),
+  /** Query templates with {{column}} fields (and {{search_context}}). Default: the inputs. */
+  templates: z.array(z.string().min(1)).min(1).optional(),
+  /** Words added to every query (unless a template places {{search_context}} itself). */
+  search_context: z.string().default(""),
+  /** Queries written by an LLM instead of (before) the templates. */
+  llm: llmHelper
+    .extend({ count: z.number().int().min(1).max(10).default(3), prompt: z.string().optional() })
+    .optional(),
+  max_queries: z.number().int().min(1).max(20).default(3),
+});
+
+const searchStage = z.strictObject({
+  ...researchCommon,
+  kind: z.literal("search"),
+  /** A provider named under search.providers. */
+  provider: z.string().min(1),
+  results_per_query: z.number().int().min(1).max(50).default(8),
+});
+
+const selectStage = z.strictObject({
+  ...researchCommon,
+  kind: z.literal("select"),
+  max_urls: z.number().int().min(1).max(50).default(4),
+  /** The input column holding the row's own domain or website; its pages rank first. */
+  domain_input: identifier.optional(),
+  /** Extra words that make a result more likely to hold the answer. */
+  keywords: z.array(z.string().min(1)).default([]),
+  /** Rank with an LLM after the keyword pass. */
+  llm: llmHelper.optional(),
+});
+
+const crawlStage = z.strictObject({
+  ...researchCommon,
+  kind: z.literal("crawl"),
+  /** Links followed from the selected pages, within their site; 0 fetches only the selected. */
+  max_depth: z.number().int().min(0).max(5).default(1),
+  strategy: z.enum(["breadth_first", "depth_first", "selective"]).default("selective"),
+  /** Pages fetched per row, followed links included. */
+  max_pages: z.number().int().min(1).max(100).default(8),
+  /** An input column holding a URL to crawl as well (a row's own website). */
+  url_input: identifier.optional(),
+  /** Overrides crawl.javascript for this stage. */
+  javascript: z.enum(["always", "never", "auto"]).optional(),
+  /** Time for all of a row's pages; what was fetched by then is kept. */
+  row_timeout: durationAtLeast(1000, "1s").prefault("60s"),
+  /** Words of link texts the `selective` strategy follows, added to the outputs' own words. */
+  follow_keywords: z.array(z.string().min(1)).default([]),
+});
+
+const extractStage = z.strictObject({
+  ...stageCommon,
+  kind: z.literal("extract"),
+  /** LLM backends for what the structured data does not answer; none: structured data only. */
+  backends: z.array(z.string().min(1)).default([]),
+  /** Read JSON-LD, microdata, OpenGraph and meta tags first, at no LLM cost. */
+  structured_data: z.boolean().default(true),
+  /** Tokens of page text per row in the prompt (about 4 characters a token). */
+  token_budget: z.number().int().min(200).max(100_000).default(1500),
+  /** Extra instructions for the model. */
+  prompt: z.string().optional(),
+  system: z.string().optional(),
+});
+
 const llmStage = z.strictObject({
   ...stageCommon,
   kind: z.literal("llm"),
@@ -132,9 +209,21 @@ const customStage = z.strictObject({
   export: z.string().default("default"),
 });
 
-const stage = z.discriminatedUnion("kind", [llmStage, customStage], {
-  message: 'kind must be "llm" or "custom"',
-});
+export const STAGE_KINDS = [
+  "llm",
+  "custom",
+  "queries",
+  "search",
+  "select",
+  "crawl",
+  "extract",
+] as const;
+
+const stage = z.discriminatedUnion(
+  "kind",
+  [llmStage, customStage, queriesStage, searchStage, selectStage, crawlStage, extractStage],
+  { message: `kind must be one of ${STAGE_KINDS.join(", ")}` },
+);
 
 const retry = z
   .strictObject({
@@ -182,6 +271,8 @@ export const pipelineSchema = z.strictObject({
   queue_timeout: durationAtLeast(1000, "1s").prefault("30m"),
   retry,
   stages: z.array(stage).min(1, "a pipeline needs at least one stage"),
+  /** A CSV file (header = column names) loaded into the table when `gleaner migrate` creates it. */
+  seed: z.string().min(1).optional(),
 });
 
 const backend = z.strictObject({
@@ -191,6 +282,8 @@ const backend = z.strictObject({
   model: z.string().min(1),
   timeout: durationAtLeast(100, "100ms").prefault("60s"),
   max_concurrency: z.number().int().min(1).max(1024).default(16),
+  /** The lowest the adaptive limit goes on 429s and errors; 1 when unset. */
+  min_concurrency: z.number().int().min(1).max(1024).optional(),
   structured_output: z.enum(["auto", "json_schema", "json_object", "none"]).default("auto"),
   temperature: z.number().min(0).max(2).optional(),
   headers: z.record(z.string(), z.string()).optional(),
@@ -201,7 +294,59 @@ const backend = z.strictObject({
       output_per_million: z.number().min(0),
     })
     .optional(),
+  /**
+   * An optional backend that cannot work — a hosted API (not loopback or a private address) with
+   * no api_key and no headers — is switched off instead of failing every call: stages run without
+   * it (see docs/configuration.md). The offline demo relies on it.
+   */
+  optional: z.boolean().default(false),
 });
+
+const searchProvider = z.strictObject({
+  provider: z.enum(["serper", "brave", "tavily", "searxng", "local"], {
+    message: "must be one of serper, brave, tavily, searxng, local",
+  }),
+  /** Defaults to the public API for serper, brave and tavily; required for searxng. */
+  base_url: z.string().optional(),
+  api_key: z.string().optional(),
+  timeout: durationAtLeast(100, "100ms").prefault("15s"),
+  /** The most results asked per query (some providers bill by it). */
+  limit: z.number().int().min(1).max(100).default(10),
+  max_concurrency: z.number().int().min(1).max(256).default(4),
+  /** `local`: the corpus searched; defaults to the provider's name. */
+  corpus: identifier.optional(),
+  /** `local`: a folder of .html/.md/.txt files indexed at start and served on the HTTP port. */
+  folder: z.string().min(1).optional(),
+});
+
+const crawl = z
+  .strictObject({
+    user_agent: z.string().min(1).optional(),
+    /** Hosts (`intranet.corp`, `*.corp.example`), addresses and CIDR ranges the SSRF guard lets
+     * through. Everything non-public is refused otherwise. */
+    allow: z.array(z.string().min(1)).default([]),
+    javascript: z.enum(["always", "never", "auto"]).default("auto"),
+    timeout: durationAtLeast(100, "100ms").prefault("15s"),
+    max_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(100 * 1024 * 1024)
+      .default(5 * 1024 * 1024),
+    max_redirects: z.number().int().min(0).max(20).default(5),
+    /** Pages fetched within this time are served from the shared page cache. */
+    cache_ttl: duration.prefault("1d"),
+    robots: z.boolean().default(true),
+    per_host_concurrency: z.number().int().min(1).max(64).default(2),
+    per_host_delay: duration.prefault("500ms"),
+    browser: z
+      .strictObject({
+        executable_path: z.string().min(1).default("/usr/bin/chromium"),
+        contexts: z.number().int().min(1).max(32).default(4),
+      })
+      .prefault({}),
+  })
+  .prefault({});
 
 export const configSchema = z.strictObject({
   /** Falls back to the DATABASE_URL variable, then to an embedded PostgreSQL. */
@@ -251,6 +396,31 @@ export const configSchema = z.strictObject({
       budget_usd_per_hour: z.number().positive().optional(),
     })
     .prefault({}),
+  /** Adaptive (AIMD) concurrency per endpoint: LLM backends, search providers, crawled hosts. */
+  concurrency: z
+    .strictObject({
+      /** Share each endpoint's limit among all Gleaner processes through PostgreSQL. */
+      shared: z.boolean().default(true),
+      sync_interval: durationAtLeast(100, "100ms").prefault("1s"),
+      /** A window of calls with at least this success ratio raises the limit by 1. */
+      increase_above: z.number().gt(0).max(1).default(0.95),
+      /** A 429 or 503 multiplies the limit by this. */
+      decrease_factor: z.number().gt(0).lt(1).default(0.5),
+    })
+    .prefault({}),
+  search: z
+    .strictObject({
+      providers: z
+        .record(
+          z.string().regex(/^[a-z][a-z0-9_-]{0,40}$/, "must be lower-case letters, digits, _ or -"),
+          searchProvider,
+        )
+        .default({}),
+      /** Answers are reused for this long: reprocessing a row does not pay again. */
+      cache_ttl: duration.prefault("7d"),
+    })
+    .prefault({}),
+  crawl,
   pipelines: z
     .record(identifier, pipelineSchema)
     .refine((p) => Object.keys(p).length > 0, { message: "declare at least one pipeline" }),
@@ -260,3 +430,5 @@ export type RawConfig = z.output<typeof configSchema>;
 export type RawPipeline = z.output<typeof pipelineSchema>;
 export type RawStage = z.output<typeof stage>;
 export type RawBackend = z.output<typeof backend>;
+export type RawSearchProvider = z.output<typeof searchProvider>;
+export type RawCrawl = z.output<typeof crawl>;

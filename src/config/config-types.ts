@@ -20,11 +20,53 @@ export interface GleanerConfig {
     readonly localQueue: number;
   };
   readonly backends: readonly LlmBackendConfig[];
+  /** Optional backends switched off (no key for a hosted API), with why; stages run without them. */
+  readonly backendsOff: readonly { readonly name: string; readonly reason: string }[];
   /** llm.budget_usd_per_hour, when set. */
   readonly llmBudgetUsdPerHour: number | undefined;
+  /** Adaptive concurrency per endpoint (src/concurrency/). */
+  readonly concurrency: {
+    /** Share the limits among all processes through <schema>.concurrency_limits. */
+    readonly shared: boolean;
+    readonly syncIntervalMs: number;
+    readonly increaseAbove: number;
+    readonly decreaseFactor: number;
+  };
+  readonly search: {
+    readonly providers: readonly SearchProviderSettings[];
+    readonly cacheTtlMs: number;
+  };
+  readonly crawl: CrawlSettings;
   readonly pipelines: readonly PipelineConfig[];
   /** Strings that came from the environment; masked wherever Gleaner prints text. */
   readonly secrets: readonly string[];
+}
+
+export interface SearchProviderSettings {
+  readonly name: string;
+  readonly provider: "serper" | "brave" | "tavily" | "searxng" | "local";
+  readonly baseUrl: string | undefined;
+  readonly apiKey: string | undefined;
+  readonly timeoutMs: number;
+  readonly limit: number;
+  readonly maxConcurrency: number;
+  /** `local` only: the corpus name, and the folder indexed at start and served over HTTP. */
+  readonly corpus: string | undefined;
+  readonly folder: string | undefined;
+}
+
+export interface CrawlSettings {
+  readonly userAgent: string | undefined;
+  readonly allow: readonly string[];
+  readonly javascript: "always" | "never" | "auto";
+  readonly timeoutMs: number;
+  readonly maxBytes: number;
+  readonly maxRedirects: number;
+  readonly cacheTtlMs: number;
+  readonly robots: boolean;
+  readonly perHostConcurrency: number;
+  readonly perHostDelayMs: number;
+  readonly browser: { readonly executablePath: string; readonly contexts: number };
 }
 
 export interface RetryPolicy {
@@ -51,12 +93,15 @@ export interface PipelineConfig {
   readonly queueTimeoutMs: number;
   readonly retry: RetryPolicy;
   readonly stages: readonly StageConfig[];
+  /** Absolute path of a CSV loaded into the table when migrate creates it. */
+  readonly seed: string | undefined;
   /** Hash of stages, prompts, models and output schema: which recipe produced a row's values. */
   readonly version: string;
 }
 
 interface StageCommon {
   readonly name: string;
+  /** Columns the stage fills; empty for research stages (queries, search, select, crawl). */
   readonly outputs: readonly string[];
   readonly when: WhenCondition | undefined;
   readonly batchSize: number;
@@ -76,4 +121,65 @@ export interface CustomStageConfig extends StageCommon {
   readonly exportName: string;
 }
 
-export type StageConfig = LlmStageConfig | CustomStageConfig;
+export interface QueriesStageConfig extends StageCommon {
+  readonly kind: "queries";
+  readonly templates: readonly string[];
+  readonly searchContext: string;
+  readonly llm:
+    | {
+        readonly backends: readonly string[];
+        readonly count: number;
+        readonly prompt: string | undefined;
+      }
+    | undefined;
+  readonly maxQueries: number;
+}
+
+export interface SearchStageConfig extends StageCommon {
+  readonly kind: "search";
+  readonly provider: string;
+  readonly resultsPerQuery: number;
+  /** The earlier `queries` stage this one reads. */
+  readonly queriesStage: string;
+}
+
+export interface SelectStageConfig extends StageCommon {
+  readonly kind: "select";
+  readonly maxUrls: number;
+  readonly domainInput: string | undefined;
+  readonly keywords: readonly string[];
+  readonly llm: { readonly backends: readonly string[] } | undefined;
+  readonly searchStage: string;
+}
+
+export interface CrawlStageConfig extends StageCommon {
+  readonly kind: "crawl";
+  readonly maxDepth: number;
+  readonly strategy: "breadth_first" | "depth_first" | "selective";
+  readonly maxPages: number;
+  readonly urlInput: string | undefined;
+  readonly javascript: "always" | "never" | "auto";
+  readonly rowTimeoutMs: number;
+  readonly followKeywords: readonly string[];
+  /** The earlier `select` (or `search`) stage whose URLs are crawled, if any. */
+  readonly urlsStage: string | undefined;
+}
+
+export interface ExtractStageConfig extends StageCommon {
+  readonly kind: "extract";
+  readonly backends: readonly string[];
+  readonly structuredData: boolean;
+  readonly tokenBudget: number;
+  readonly prompt: string | undefined;
+  readonly system: string | undefined;
+  /** The earlier `crawl` stage whose pages are read, if any. */
+  readonly pagesStage: string | undefined;
+  /** The earlier `search` stage whose snippets are evidence too, if any. */
+  readonly searchStage: string | undefined;
+}
+
+export type ResearchStageConfig =
+  QueriesStageConfig | SearchStageConfig | SelectStageConfig | CrawlStageConfig;
+
+export type StageConfig =
+  LlmStageConfig | CustomStageConfig | ResearchStageConfig | ExtractStageConfig;

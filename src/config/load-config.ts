@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { basename, dirname, resolve } from "node:path";
+import { classifyAddress, parseAllowList } from "../crawl/ssrf-guard.ts";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import type { LlmBackendConfig, OutputSpec } from "../llm/llm-types.ts";
@@ -10,9 +12,15 @@ import {
   pipelineSchema,
   type RawConfig,
   type RawPipeline,
+  type RawSearchProvider,
   type WhenCondition,
 } from "./config-schema.ts";
-import type { GleanerConfig, PipelineConfig, StageConfig } from "./config-types.ts";
+import type {
+  GleanerConfig,
+  PipelineConfig,
+  SearchProviderSettings,
+  StageConfig,
+} from "./config-types.ts";
 import { interpolateEnv } from "./interpolate-env.ts";
 import { templateFields } from "./template-fields.ts";
 
@@ -108,6 +116,7 @@ function resolveConfig(
     model: b.model,
     timeout_ms: b.timeout,
     max_concurrency: b.max_concurrency,
+    min_concurrency: b.min_concurrency,
     structured_output: b.structured_output,
     temperature: b.temperature,
     headers: b.headers,
@@ -118,10 +127,41 @@ function resolveConfig(
   backends.forEach((b, i) => {
     if (names.has(b.name))
       throw new ConfigError(`llm.backends[${i}].name`, `"${b.name}" is used twice`);
+    if (b.min_concurrency !== undefined && b.min_concurrency > b.max_concurrency)
+      throw new ConfigError(
+        `llm.backends[${i}].min_concurrency`,
+        `${b.min_concurrency} is above max_concurrency ${b.max_concurrency}: lower it or raise max_concurrency`,
+      );
     names.add(b.name);
   });
+  const backendsOff = new Map<string, string>();
+  raw.llm.backends.forEach((b, i) => {
+    const resolved = backends[i] as LlmBackendConfig;
+    if (
+      b.optional &&
+      resolved.api_key === undefined &&
+      !b.headers &&
+      !isLocalUrl(resolved.base_url)
+    )
+      backendsOff.set(
+        b.name,
+        `optional backend ${b.name} is off: ${resolved.base_url} is a hosted API and it has no api_key`,
+      );
+  });
+  const activeBackends = backends.filter((b) => !backendsOff.has(b.name));
+  const searchProviders: SearchProviderSettings[] = Object.entries(raw.search.providers).map(
+    ([name, sp]) => resolveSearchProvider(name, sp, baseDir),
+  );
   const pipelines = Object.entries(raw.pipelines).map(([name, p]) =>
-    resolvePipeline(name, p, backends, baseDir),
+    resolvePipeline(
+      name,
+      p,
+      backends,
+      baseDir,
+      backendsOff,
+      searchProviders.map((sp) => sp.name),
+      raw.crawl.javascript,
+    ),
   );
   checkSharedTables(pipelines);
   return {
@@ -141,11 +181,122 @@ function resolveConfig(
       pollIntervalMs: raw.worker.poll_interval,
       localQueue: raw.worker.local_queue,
     },
-    backends,
+    backends: activeBackends,
+    backendsOff: [...backendsOff].map(([name, reason]) => ({ name, reason })),
     llmBudgetUsdPerHour: raw.llm.budget_usd_per_hour,
+    concurrency: {
+      shared: raw.concurrency.shared,
+      syncIntervalMs: raw.concurrency.sync_interval,
+      increaseAbove: raw.concurrency.increase_above,
+      decreaseFactor: raw.concurrency.decrease_factor,
+    },
+    search: { providers: searchProviders, cacheTtlMs: raw.search.cache_ttl },
+    ...checkCrawlAndCorpora(raw, searchProviders),
+    crawl: {
+      userAgent: raw.crawl.user_agent,
+      allow: raw.crawl.allow,
+      javascript: raw.crawl.javascript,
+      timeoutMs: raw.crawl.timeout,
+      maxBytes: raw.crawl.max_bytes,
+      maxRedirects: raw.crawl.max_redirects,
+      cacheTtlMs: raw.crawl.cache_ttl,
+      robots: raw.crawl.robots,
+      perHostConcurrency: raw.crawl.per_host_concurrency,
+      perHostDelayMs: raw.crawl.per_host_delay,
+      browser: {
+        executablePath: raw.crawl.browser.executable_path,
+        contexts: raw.crawl.browser.contexts,
+      },
+    },
     pipelines,
     // API tokens are secrets even when written into the file itself.
     secrets: [...new Set([...secrets, ...raw.api.tokens])],
+  };
+}
+
+/**
+ * Checks what would otherwise fail at the first crawl: the allow list's syntax, and a corpus
+ * folder served by Gleaner itself on a port that is not fixed. Returns nothing to merge.
+ */
+function checkCrawlAndCorpora(
+  raw: RawConfig,
+  providers: readonly SearchProviderSettings[],
+): object {
+  raw.crawl.allow.forEach((entry, i) => {
+    try {
+      parseAllowList([entry]);
+    } catch (error) {
+      throw new ConfigError(
+        `crawl.allow[${i}]`,
+        `"${entry}" is neither a host name, *.suffix, an IP address nor a CIDR range such as 10.0.0.0/8`,
+        { cause: error },
+      );
+    }
+  });
+  const served = providers.find((p) => p.provider === "local" && p.folder && !p.baseUrl);
+  if (served && raw.http.port === 0)
+    throw new ConfigError(
+      "http.port",
+      `search provider ${served.name} serves its folder on the HTTP port, so the port must be fixed (not 0): its documents are indexed under that address`,
+    );
+  return {};
+}
+
+/** Loopback, private or single-label hosts (`ollama` in docker-compose) need no key to work. */
+function isLocalUrl(url: string): boolean {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+  if (host === "localhost" || !host.includes(".")) return true;
+  return isIP(host) !== 0 && !classifyAddress(host).allowed;
+}
+
+const HOSTED_NEEDS_KEY = new Set(["serper", "brave", "tavily"]);
+
+function resolveSearchProvider(
+  name: string,
+  sp: RawSearchProvider,
+  baseDir: string,
+): SearchProviderSettings {
+  const at = `search.providers.${name}`;
+  const apiKey = sp.api_key === "" ? undefined : sp.api_key;
+  if (sp.provider === "local") {
+    if (sp.base_url !== undefined || apiKey !== undefined)
+      throw new ConfigError(
+        at,
+        "a local provider has no base_url or api_key: it searches a corpus",
+      );
+  } else {
+    if (sp.corpus !== undefined || sp.folder !== undefined)
+      throw new ConfigError(at, `corpus and folder belong to local providers, not ${sp.provider}`);
+    if (sp.provider === "searxng" && sp.base_url === undefined)
+      throw new ConfigError(`${at}.base_url`, "searxng is self-hosted: set its base_url");
+    if (HOSTED_NEEDS_KEY.has(sp.provider) && apiKey === undefined)
+      throw new ConfigError(
+        `${at}.api_key`,
+        `${sp.provider} needs an API key (e.g. api_key: \${${sp.provider.toUpperCase()}_API_KEY})`,
+      );
+    if (sp.base_url !== undefined) {
+      let url: URL;
+      try {
+        url = new URL(sp.base_url);
+      } catch (error) {
+        throw new ConfigError(`${at}.base_url`, "must be a URL", { cause: error });
+      }
+      if (url.protocol !== "http:" && url.protocol !== "https:")
+        throw new ConfigError(`${at}.base_url`, `must be an http(s) URL, not ${url.protocol}`);
+      if (url.username || url.password)
+        throw new ConfigError(`${at}.base_url`, "must not contain credentials: use api_key");
+    }
+  }
+  return {
+    name,
+    provider: sp.provider,
+    baseUrl: sp.base_url,
+    apiKey,
+    timeoutMs: sp.timeout,
+    limit: sp.limit,
+    maxConcurrency: sp.max_concurrency,
+    corpus: sp.provider === "local" ? (sp.corpus ?? name.replace(/-/g, "_")) : undefined,
+    folder: sp.folder === undefined ? undefined : resolve(baseDir, sp.folder),
   };
 }
 
@@ -157,10 +308,21 @@ export function resolvePipelineDefinition(
   name: string,
   definition: unknown,
   backends: readonly LlmBackendConfig[],
+  config?: Pick<GleanerConfig, "search" | "crawl" | "backendsOff">,
 ): PipelineConfig {
   const parsed = pipelineSchema.safeParse(definition);
   if (!parsed.success) throw issuesToError(parsed.error, definition, undefined);
-  return deepFreeze(resolvePipeline(name, parsed.data, backends, process.cwd()));
+  return deepFreeze(
+    resolvePipeline(
+      name,
+      parsed.data,
+      backends,
+      process.cwd(),
+      new Map((config?.backendsOff ?? []).map((b) => [b.name, b.reason])),
+      config?.search.providers.map((p) => p.name) ?? [],
+      config?.crawl.javascript ?? "auto",
+    ),
+  );
 }
 
 function resolvePipeline(
@@ -168,6 +330,9 @@ function resolvePipeline(
   p: RawPipeline,
   backends: readonly LlmBackendConfig[],
   baseDir: string,
+  backendsOff: ReadonlyMap<string, string> = new Map(),
+  searchProviders: readonly string[] = [],
+  crawlJavascript: "always" | "never" | "auto" = "auto",
 ): PipelineConfig {
   const at = `pipelines.${name}`;
   const [schemaName, tableName] = p.table.includes(".")
@@ -204,11 +369,38 @@ function resolvePipeline(
 
   const filled = new Set<string>();
   const stageNames = new Set<string>();
+  /** The latest earlier stage of each kind, which a research stage reads from. */
+  const latest = new Map<string, string>();
+  const checkBackends = (names: readonly string[], path: string) =>
+    names.forEach((b) => {
+      if (!backends.some((known) => known.name === b))
+        throw new ConfigError(
+          path,
+          `backend "${b}" is not declared in llm.backends (declared: ${backends.map((k) => k.name).join(", ") || "none"})`,
+        );
+    });
+  /** The named backends that are on; an optional backend switched off is left out. */
+  const usable = (names: readonly string[]) => names.filter((n) => !backendsOff.has(n));
+  const checkInput = (column: string | undefined, path: string) => {
+    if (column !== undefined && !p.inputs.includes(column) && column !== p.key)
+      throw new ConfigError(path, `"${column}" is not an input (inputs: ${p.inputs.join(", ")})`);
+  };
+  const needEarlier = (kinds: string[], sat: string, kind: string): string => {
+    for (const k of kinds) {
+      const found = latest.get(k);
+      if (found) return found;
+    }
+    throw new ConfigError(
+      `${sat}.kind`,
+      `a ${kind} stage reads the output of an earlier ${kinds.join(" or ")} stage: add one before it`,
+    );
+  };
   const stages: StageConfig[] = p.stages.map((s, i) => {
     const sat = `${at}.stages[${i}]`;
     if (stageNames.has(s.name)) throw new ConfigError(`${sat}.name`, `"${s.name}" is used twice`);
     stageNames.add(s.name);
-    s.outputs.forEach((o) => {
+    const outputsOfStage = "outputs" in s ? s.outputs : [];
+    outputsOfStage.forEach((o) => {
       if (!outputNames.has(o))
         throw new ConfigError(
           `${sat}.outputs`,
@@ -218,48 +410,152 @@ function resolvePipeline(
     if (s.when) checkWhen(s.when, filled, `${sat}.when`);
     const common = {
       name: s.name,
-      outputs: s.outputs,
+      outputs: outputsOfStage,
       when: s.when,
       batchSize: s.batch_size ?? p.batch_size,
     };
+    const allowed = new Set([...p.inputs, p.key, ...filled]);
+    const checkTemplate = (template: string, path: string, extra: string[] = []) => {
+      for (const ref of templateFields(template)) {
+        if (!allowed.has(ref) && !extra.includes(ref))
+          throw new ConfigError(
+            path,
+            `{{${ref}}} is neither an input nor an output of an earlier stage (allowed: ${[...allowed, ...extra].join(", ")})`,
+          );
+      }
+    };
     let resolved: StageConfig;
-    if (s.kind === "llm") {
-      s.backends.forEach((b) => {
-        if (!backends.some((known) => known.name === b))
+    switch (s.kind) {
+      case "llm":
+        checkBackends(s.backends, `${sat}.backends`);
+        if (usable(s.backends).length === 0)
           throw new ConfigError(
             `${sat}.backends`,
-            `backend "${b}" is not declared in llm.backends (declared: ${backends.map((k) => k.name).join(", ") || "none"})`,
+            `every backend it names is off: ${s.backends.map((b) => backendsOff.get(b)).join("; ")}. Set the key, or name another backend`,
           );
-      });
-      const allowed = new Set([...p.inputs, p.key, ...filled]);
-      for (const [field, template] of [
-        ["prompt", s.prompt],
-        ["system", s.system ?? ""],
-      ] as const) {
-        for (const ref of templateFields(template)) {
-          if (!allowed.has(ref))
-            throw new ConfigError(
-              `${sat}.${field}`,
-              `{{${ref}}} is neither an input nor an output of an earlier stage (allowed: ${[...allowed].join(", ")})`,
-            );
-        }
+        checkTemplate(s.prompt, `${sat}.prompt`);
+        checkTemplate(s.system ?? "", `${sat}.system`);
+        resolved = {
+          ...common,
+          kind: "llm",
+          backends: usable(s.backends),
+          system: s.system,
+          prompt: s.prompt,
+        };
+        break;
+      case "custom":
+        resolved = {
+          ...common,
+          kind: "custom",
+          module: resolve(baseDir, s.module),
+          exportName: s.export,
+        };
+        break;
+      case "queries": {
+        const templates = s.templates ?? [
+          p.inputs.map((input) => `{{${input}}}`).join(" ") + " {{search_context}}",
+        ];
+        templates.forEach((t, j) => checkTemplate(t, `${sat}.templates[${j}]`, ["search_context"]));
+        if (s.llm) checkBackends(s.llm.backends, `${sat}.llm.backends`);
+        if (s.llm?.prompt) checkTemplate(s.llm.prompt, `${sat}.llm.prompt`, ["search_context"]);
+        resolved = {
+          ...common,
+          kind: "queries",
+          templates,
+          searchContext: s.search_context,
+          llm:
+            s.llm && usable(s.llm.backends).length > 0
+              ? { backends: usable(s.llm.backends), count: s.llm.count, prompt: s.llm.prompt }
+              : undefined,
+          maxQueries: s.max_queries,
+        };
+        break;
       }
-      resolved = {
-        ...common,
-        kind: "llm",
-        backends: s.backends,
-        system: s.system,
-        prompt: s.prompt,
-      };
-    } else {
-      resolved = {
-        ...common,
-        kind: "custom",
-        module: resolve(baseDir, s.module),
-        exportName: s.export,
-      };
+      case "search":
+        if (!searchProviders.includes(s.provider))
+          throw new ConfigError(
+            `${sat}.provider`,
+            `search provider "${s.provider}" is not declared under search.providers (declared: ${searchProviders.join(", ") || "none"})`,
+          );
+        resolved = {
+          ...common,
+          kind: "search",
+          provider: s.provider,
+          resultsPerQuery: s.results_per_query,
+          queriesStage: needEarlier(["queries"], sat, "search"),
+        };
+        break;
+      case "select":
+        checkInput(s.domain_input, `${sat}.domain_input`);
+        if (s.llm) checkBackends(s.llm.backends, `${sat}.llm.backends`);
+        resolved = {
+          ...common,
+          kind: "select",
+          maxUrls: s.max_urls,
+          domainInput: s.domain_input ?? p.inputs.find((c) => /domain|website|url|site/.test(c)),
+          keywords: s.keywords,
+          llm:
+            s.llm && usable(s.llm.backends).length > 0
+              ? { backends: usable(s.llm.backends) }
+              : undefined,
+          searchStage: needEarlier(["search"], sat, "select"),
+        };
+        break;
+      case "crawl": {
+        checkInput(s.url_input, `${sat}.url_input`);
+        const urlsStage = latest.get("select") ?? latest.get("search");
+        if (!urlsStage && s.url_input === undefined)
+          throw new ConfigError(
+            `${sat}.url_input`,
+            "a crawl stage needs URLs: add a select (or search) stage before it, or name the input column holding a URL in url_input",
+          );
+        resolved = {
+          ...common,
+          kind: "crawl",
+          maxDepth: s.max_depth,
+          strategy: s.strategy,
+          maxPages: s.max_pages,
+          urlInput: s.url_input,
+          javascript: s.javascript ?? crawlJavascript,
+          rowTimeoutMs: s.row_timeout,
+          followKeywords: s.follow_keywords,
+          urlsStage,
+        };
+        break;
+      }
+      case "extract": {
+        checkBackends(s.backends, `${sat}.backends`);
+        const pagesStage = latest.get("crawl");
+        const searchStage = latest.get("search");
+        if (!pagesStage && !searchStage)
+          throw new ConfigError(
+            `${sat}.kind`,
+            "an extract stage reads pages or search results: add a crawl or search stage before it",
+          );
+        if (usable(s.backends).length === 0 && !s.structured_data)
+          throw new ConfigError(
+            `${sat}.backends`,
+            s.backends.length === 0
+              ? "with structured_data off, name at least one LLM backend: nothing would extract"
+              : `with structured_data off, an LLM must do the work, but ${s.backends.map((b) => backendsOff.get(b)).join("; ")}`,
+          );
+        if (s.prompt) checkTemplate(s.prompt, `${sat}.prompt`);
+        resolved = {
+          ...common,
+          kind: "extract",
+          backends: usable(s.backends),
+          structuredData: s.structured_data,
+          tokenBudget: s.token_budget,
+          prompt: s.prompt,
+          system: s.system,
+          pagesStage,
+          searchStage,
+        };
+        break;
+      }
     }
-    s.outputs.forEach((o) => filled.add(o));
+    outputsOfStage.forEach((o) => filled.add(o));
+    latest.set(s.kind, s.name);
     return resolved;
   });
   const unfilled = [...outputNames].filter((o) => !filled.has(o));
@@ -290,6 +586,7 @@ function resolvePipeline(
     queueTimeoutMs: p.queue_timeout,
     retry: { maxAttempts: p.retry.max_attempts, delaysMs: p.retry.delays, jitter: p.retry.jitter },
     stages,
+    seed: p.seed === undefined ? undefined : resolve(baseDir, p.seed),
     version,
   };
 }
@@ -335,17 +632,22 @@ function pipelineVersion(
 ): string {
   const recipe = {
     outputs,
-    stages: stages.map((s) =>
-      s.kind === "llm"
-        ? {
-            ...s,
-            backends: s.backends.map((b) => {
-              const found = backends.find((k) => k.name === b);
-              return { name: b, model: found?.model };
-            }),
-          }
-        : { ...s, module: moduleFingerprint(s.module) },
-    ),
+    stages: stages.map((s) => {
+      const models = (names: readonly string[]) =>
+        names.map((b) => ({ name: b, model: backends.find((k) => k.name === b)?.model }));
+      switch (s.kind) {
+        case "llm":
+        case "extract":
+          return { ...s, backends: models(s.backends) };
+        case "custom":
+          return { ...s, module: moduleFingerprint(s.module) };
+        case "queries":
+        case "select":
+          return s.llm ? { ...s, llm: { ...s.llm, backends: models(s.llm.backends) } } : s;
+        default:
+          return s;
+      }
+    }),
   };
   return createHash("sha256").update(JSON.stringify(recipe)).digest("hex").slice(0, 12);
 }

@@ -15,6 +15,8 @@ export interface CrawlerOptions {
   userAgent?: string;
   /** `crawl.allow`: hostnames and CIDR ranges the SSRF guard lets through. */
   allow?: readonly string[];
+  /** Exact origins let through the guard (Gleaner's own corpus server). */
+  allowOrigins?: readonly string[];
   timeoutMs?: number;
   /** All redirect hops of one fetch together. Default 2 × timeoutMs. */
   deadlineMs?: number;
@@ -49,7 +51,11 @@ export function createCrawler(options: CrawlerOptions = {}): Crawler {
   const userAgent = options.userAgent ?? DEFAULT_USER_AGENT;
   const perHostConcurrency = options.perHostConcurrency ?? 2;
   const guard = createSsrfGuard(
-    { allow: options.allow ?? [], ...(options.resolver ? { resolver: options.resolver } : {}) },
+    {
+      allow: options.allow ?? [],
+      allowOrigins: options.allowOrigins ?? [],
+      ...(options.resolver ? { resolver: options.resolver } : {}),
+    },
     { connections: perHostConcurrency },
   );
   const baseFetch: FetchPageOptions = {
@@ -79,6 +85,7 @@ export function createCrawler(options: CrawlerOptions = {}): Crawler {
     delayMs: options.perHostDelayMs ?? 500,
     ...options.circuit,
   });
+  const ownOrigins = new Set((options.allowOrigins ?? []).map((o) => new URL(o).origin));
   const cacheTtlMs = options.cacheTtlMs ?? 0;
   const cache = cacheTtlMs > 0 ? options.cache : undefined;
 
@@ -91,8 +98,10 @@ export function createCrawler(options: CrawlerOptions = {}): Crawler {
     const cached = cache ? await getCachedPage(cache.db, cache.schema, url, cacheTtlMs) : undefined;
     if (cached?.fresh) return { ...cached.page, cache: "hit", redirects: [], durationMs: 0 };
 
+    // Gleaner's own corpus server: no robots.txt to ask and no one to be polite to.
+    const own = ownOrigins.has(parsed.origin);
     let crawlDelayMs: number | undefined;
-    if (robotsEnabled) {
+    if (robotsEnabled && !own) {
       const verdict = await robots.check(parsed.href);
       if (!verdict.allowed) {
         throw new CrawlError(
@@ -106,16 +115,19 @@ export function createCrawler(options: CrawlerOptions = {}): Crawler {
       crawlDelayMs = verdict.crawlDelayMs;
     }
 
-    const outcome = await politeness.schedule(
-      parsed.host,
-      () =>
-        fetchPage(url, {
-          ...baseFetch,
-          etag: cached?.page.etag ?? null,
-          lastModified: cached?.page.lastModified ?? null,
-        }),
-      crawlDelayMs !== undefined ? { delayMs: crawlDelayMs } : {},
-    );
+    const request = () =>
+      fetchPage(url, {
+        ...baseFetch,
+        etag: cached?.page.etag ?? null,
+        lastModified: cached?.page.lastModified ?? null,
+      });
+    const outcome = own
+      ? await request()
+      : await politeness.schedule(
+          parsed.host,
+          request,
+          crawlDelayMs !== undefined ? { delayMs: crawlDelayMs } : {},
+        );
 
     if (outcome.kind === "not_modified") {
       if (!cached) {

@@ -17,6 +17,11 @@ export interface PageCacheTable {
   last_modified: string | null;
   fetched_at: ColumnType<Date, Date, Date>;
   bytes: number;
+  /** Filled by the crawl stage (migrations/000007_page_content.sql); NULL until then. */
+  title: ColumnType<string | null, string | null | undefined, string | null>;
+  markdown: ColumnType<string | null, string | null | undefined, string | null>;
+  links: ColumnType<unknown, string | null | undefined, string | null>;
+  rendered: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface PageCacheDatabase {

@@ -17,6 +17,15 @@ export interface CachedPage {
   lastModified: string | null;
   fetchedAt: Date;
   bytes: number;
+  /** What the crawl stage extracted, when it has (see page-content-store.ts). */
+  content?: StoredContent | undefined;
+}
+
+export interface StoredContent {
+  title: string;
+  markdown: string;
+  links: Array<{ url: string; text: string }>;
+  rendered: boolean;
 }
 
 export interface CacheLookup {
@@ -51,6 +60,15 @@ export async function getCachedPage(
     lastModified: row.last_modified,
     fetchedAt: row.fetched_at,
     bytes: row.bytes,
+    content:
+      row.markdown === null
+        ? undefined
+        : {
+            title: row.title ?? "",
+            markdown: row.markdown,
+            links: (row.links ?? []) as StoredContent["links"],
+            rendered: row.rendered,
+          },
   };
   return { page, fresh: now - row.fetched_at.getTime() < maxAgeMs };
 }
@@ -69,6 +87,11 @@ export async function putCachedPage(db: Db, schema: string, page: CachedPage): P
     last_modified: page.lastModified,
     fetched_at: page.fetchedAt,
     bytes: page.bytes,
+    // A new fetch makes any content extracted from the old body stale.
+    title: page.content?.title ?? null,
+    markdown: page.content ? page.content.markdown.replaceAll("\u0000", "") : null,
+    links: page.content ? JSON.stringify(page.content.links) : null,
+    rendered: page.content?.rendered ?? false,
   };
   const { url: _url, ...update } = values;
   await db
@@ -97,4 +120,39 @@ export async function touchCachedPage(
     }))
     .where("url", "=", url)
     .execute();
+}
+
+export interface PageForExtraction {
+  url: string;
+  finalUrl: string;
+  title: string;
+  markdown: string;
+  structured: unknown;
+}
+
+/** The extracted content of the given URLs (pages never extracted are left out). */
+export async function getPageContents(
+  db: Db,
+  schema: string,
+  urls: readonly string[],
+): Promise<Map<string, PageForExtraction>> {
+  const found = new Map<string, PageForExtraction>();
+  if (urls.length === 0) return found;
+  const rows = await db
+    .withSchema(schema)
+    .selectFrom("page_cache")
+    .select(["url", "final_url", "title", "markdown", "structured"])
+    .where("url", "in", [...new Set(urls)])
+    .where("markdown", "is not", null)
+    .execute();
+  for (const row of rows) {
+    found.set(row.url, {
+      url: row.url,
+      finalUrl: row.final_url,
+      title: row.title ?? "",
+      markdown: row.markdown ?? "",
+      structured: row.structured,
+    });
+  }
+  return found;
 }

@@ -30,6 +30,11 @@ export const systemResolver: Resolver = async (hostname) => {
 export interface SsrfGuardOptions {
   /** Hostnames (`fixture.test`, `*.corp.example`), addresses and CIDR ranges let through. */
   allow?: readonly string[];
+  /**
+   * Exact origins (`http://127.0.0.1:9464`) let through whatever they resolve to: Gleaner's own
+   * corpus server, without opening every port of the loopback address with `allow`.
+   */
+  allowOrigins?: readonly string[];
   resolver?: Resolver;
 }
 
@@ -85,6 +90,14 @@ export function createSsrfGuard(
 ): SsrfGuard {
   const resolver = options.resolver ?? systemResolver;
   const allow = parseAllowList(options.allow ?? []);
+  const origins = new Set((options.allowOrigins ?? []).map((o) => new URL(o).origin));
+  const originAllowed = (protocol: string, host: string, port: string | number | undefined) => {
+    if (origins.size === 0) return false;
+    const defaultPort = protocol === "https:" ? "443" : "80";
+    const p = port === undefined || port === "" ? defaultPort : String(port);
+    const hostPart = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+    return origins.has(new URL(`${protocol}//${hostPart}:${p}`).origin);
+  };
 
   function checkAddress(address: string, host?: string): AddressVerdict {
     if (host !== undefined && allow.hostAllowed(host))
@@ -123,6 +136,12 @@ export function createSsrfGuard(
 
   async function assertUrlAllowed(input: string | URL): Promise<ResolvedAddress[]> {
     const url = typeof input === "string" ? parseHttpUrl(input) : input;
+    if (originAllowed(url.protocol, url.hostname, url.port)) {
+      // Allowed as an origin: resolved, not judged (callers connect to the address returned).
+      const host = stripBrackets(url.hostname);
+      if (isIP(host)) return [{ address: host, family: isIP(host) === 6 ? 6 : 4 }];
+      return resolver(host);
+    }
     return resolveChecked(url.hostname, url.href);
   }
 
@@ -132,6 +151,10 @@ export function createSsrfGuard(
   const baseConnect = buildConnector({});
   const guardedConnect: buildConnector.connector = (connectOptions, callback) => {
     const url = `${connectOptions.protocol}//${connectOptions.host}`;
+    if (originAllowed(connectOptions.protocol, connectOptions.hostname, connectOptions.port)) {
+      baseConnect(connectOptions, callback);
+      return;
+    }
     resolveChecked(connectOptions.hostname, url).then(
       (addresses) => {
         const first = addresses[0] as ResolvedAddress;
@@ -171,12 +194,13 @@ export function parseHttpUrl(input: string): URL {
   return url;
 }
 
-interface AllowList {
+export interface AllowList {
   hostAllowed(host: string): boolean;
   addressAllowed(address: string): boolean;
 }
 
-function parseAllowList(entries: readonly string[]): AllowList {
+/** Parses `crawl.allow`; throws on an entry that is not a host, *.suffix, address or CIDR. */
+export function parseAllowList(entries: readonly string[]): AllowList {
   const hosts = new Set<string>();
   const suffixes: string[] = [];
   const ranges: [ipaddr.IPv4 | ipaddr.IPv6, number][] = [];
@@ -191,6 +215,8 @@ function parseAllowList(entries: readonly string[]): AllowList {
     } else if (ipaddr.isValid(entry)) {
       const address = ipaddr.parse(entry);
       ranges.push([address, address.kind() === "ipv4" ? 32 : 128]);
+    } else if (!/^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?$/.test(entry)) {
+      throw new Error(`crawl.allow: "${raw}" is not a host name, *.suffix, address or CIDR range`);
     } else if (entry.startsWith("*.")) {
       suffixes.push(entry.slice(1));
     } else {

@@ -57,10 +57,21 @@ export interface AdhocPipelinesTable {
   created_at: Generated<Date>;
 }
 
+/** One row per endpoint: the fleet-wide adaptive concurrency limit (src/concurrency/). */
+export interface ConcurrencyLimitsTable {
+  endpoint: string;
+  global_limit: number;
+  min_limit: number;
+  max_limit: number;
+  paused_until: Date | null;
+  updated_at: Generated<Date>;
+}
+
 export interface GleanerDatabase extends PageCacheDatabase {
   adhoc_pipelines: AdhocPipelinesTable;
   api_jobs: ApiJobsTable;
   api_job_rows: ApiJobRowsTable;
+  concurrency_limits: ConcurrencyLimitsTable;
   migrations: MigrationsTable;
   pipelines: PipelinesTable;
   row_counts: RowCountsTable;

@@ -5,6 +5,10 @@ import { sql } from "kysely";
 import type { GleanerConfig } from "../config/config-types.ts";
 import type { Database } from "./connect-database.ts";
 import { loadAdhocPipelines } from "../pipeline/adhoc-pipelines.ts";
+import { indexCorpusFolder } from "../search/index-corpus-folder.ts";
+import { servedCorpora } from "../search/corpus-folders.ts";
+import { forgetProviderAnswers } from "../search/search-cache.ts";
+import { seedTable } from "./seed-table.ts";
 import { installPipelineTable } from "./install-pipeline-table.ts";
 import { quoteIdent } from "./quote-identifier.ts";
 
@@ -29,7 +33,14 @@ function readMigrations(): Migration[] {
 
 export interface MigrateReport {
   applied: string[];
-  pipelines: { name: string; table: string; outcome: "created" | "updated" | "unchanged" }[];
+  pipelines: {
+    name: string;
+    table: string;
+    outcome: "created" | "updated" | "unchanged";
+    /** Rows loaded from the pipeline's seed CSV (only when the table was created). */
+    seeded?: number;
+  }[];
+  corpora: { provider: string; documents: number; changed: number }[];
 }
 
 /**
@@ -48,15 +59,38 @@ export async function migrate(database: Database, config: GleanerConfig): Promis
       await sql`select pg_advisory_xact_lock(hashtext(${"gleaner:install:" + pipeline.name}))`.execute(
         trx,
       );
-      return installPipelineTable(trx, pipeline, config.schema);
+      const installed = await installPipelineTable(trx, pipeline, config.schema);
+      const seeded = installed === "created" ? await seedTable(trx, pipeline) : 0;
+      return { installed, seeded };
     });
     pipelines.push({
       name: pipeline.name,
       table: `${pipeline.table.schema}.${pipeline.table.name}`,
-      outcome,
+      outcome: outcome.installed,
+      ...(outcome.seeded > 0 ? { seeded: outcome.seeded } : {}),
     });
   }
-  return { applied, pipelines };
+  // Corpus folders of `local` search providers: re-indexed at every migrate (unchanged files
+  // cost a read, no write), under the URL Gleaner serves them at.
+  const corpora: MigrateReport["corpora"] = [];
+  for (const corpus of servedCorpora(config)) {
+    const report = await indexCorpusFolder(
+      database.db,
+      config.schema,
+      corpus.corpus,
+      corpus.folder,
+      corpus.baseUrl,
+    );
+    // Answers cached before the corpus changed may name documents that changed or went away.
+    if (report.inserted + report.updated + report.removed > 0)
+      await forgetProviderAnswers(database.db, config.schema, corpus.provider);
+    corpora.push({
+      provider: corpus.provider,
+      documents: report.files,
+      changed: report.inserted + report.updated + report.removed,
+    });
+  }
+  return { applied, pipelines, corpora };
 }
 
 async function migrateGleanerSchema(database: Database, schema: string): Promise<string[]> {

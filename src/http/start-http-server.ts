@@ -2,6 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Registry } from "prom-client";
 import type { Database } from "../db/connect-database.ts";
 import { pendingMigrations } from "../db/migrate.ts";
+import type { ServedCorpus } from "../search/corpus-folders.ts";
+import { serveCorpus } from "./serve-corpus.ts";
 
 /**
  * The HTTP port: /metrics for Prometheus, /healthz (the process is up), /readyz (the database
@@ -15,6 +17,8 @@ export async function startHttpServer(options: {
   schema: string;
   /** The REST API (src/api/): answers /v1/* and /openapi.json, false for anything else. */
   api?: { handle: (req: IncomingMessage, res: ServerResponse) => Promise<boolean> };
+  /** Corpus folders served under /corpus/<provider>/ (see src/search/corpus-folders.ts). */
+  corpora?: readonly ServedCorpus[];
 }): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
@@ -29,6 +33,7 @@ export async function startHttpServer(options: {
       return;
     }
     if (req.method !== "GET") return send(405, "method not allowed\n");
+    if (options.corpora?.length && serveCorpus(options.corpora, path ?? "/", res)) return;
     if (path === "/healthz") return send(200, "ok\n");
     if (path === "/readyz") {
       pendingMigrations(options.database, options.schema)

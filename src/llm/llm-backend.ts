@@ -7,8 +7,11 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionMessageParam,
 } from "openai/resources/chat/completions";
+import { AdaptiveLimiter } from "../concurrency/adaptive-limiter.ts";
+import type { ReleaseSlot } from "../concurrency/call-outcome.ts";
+import { llmEndpoint } from "../concurrency/endpoint-key.ts";
 import { classifyLlmError } from "./classify-llm-error.ts";
-import { ConcurrencyLimit, type Release } from "./concurrency-limit.ts";
+import { llmCallVerdict } from "./llm-call-verdict.ts";
 import { LlmError } from "./llm-error.ts";
 import type {
   LlmBackend,
@@ -23,6 +26,12 @@ import { parseJsonAnswer } from "./parse-json-answer.ts";
 export interface LlmBackendOptions {
   /** Replaces the global fetch, e.g. to route through a proxy agent. */
   fetch?: typeof globalThis.fetch;
+  /**
+   * The backend's adaptive concurrency limit, usually from the runtime's registry so it is
+   * shared with the other processes; by default one of its own, between min_concurrency and
+   * max_concurrency, starting at max_concurrency.
+   */
+  limiter?: AdaptiveLimiter;
 }
 
 type WireMode = Exclude<StructuredOutputMode, "auto">;
@@ -89,7 +98,12 @@ export function createLlmBackend(
   options: LlmBackendOptions = {},
 ): LlmBackend {
   checkConfig(config);
-  const limit = new ConcurrencyLimit(config.max_concurrency);
+  const limit =
+    options.limiter ??
+    new AdaptiveLimiter(llmEndpoint(config.name), {
+      min: config.min_concurrency ?? 1,
+      max: config.max_concurrency,
+    });
   // Values that must never reach logs or attempt records, even if a server echoes them back.
   const secrets = [config.api_key, ...Object.values(config.headers ?? {})].filter(
     (s): s is string => typeof s === "string" && s.length > 0,
@@ -196,7 +210,17 @@ export function createLlmBackend(
   }
 
   async function complete(req: LlmRequest): Promise<LlmCompletion> {
-    let release: Release;
+    // A Retry-After pause no longer than a slow answer is waited out in acquire(); a longer one
+    // fails the call now, so a cascade moves on to its next backend and the row is retried
+    // after the pause instead of holding its job.
+    const pausedForMs = limit.pausedForMs();
+    if (pausedForMs > config.timeout_ms) {
+      throw new LlmError(
+        `backend asked to pause for ${Math.ceil(pausedForMs / 1000)}s more (Retry-After); not called`,
+        { errorClass: "rate_limited", retryAfterMs: pausedForMs, backend: config.name },
+      );
+    }
+    let release: ReleaseSlot;
     try {
       release = await limit.acquire(req.signal);
     } catch (err) {
@@ -204,13 +228,19 @@ export function createLlmBackend(
     }
     // Measured after getting a slot: this is the backend's latency, not our queueing.
     const started = performance.now();
+    // Whatever escapes below without a verdict (it cannot, but a bug must not leak a slot).
+    let verdict: ReturnType<typeof llmCallVerdict> = { outcome: "neutral" };
     try {
       let completion: ChatCompletion;
       try {
         completion = await sendWithFallback(req);
       } catch (err) {
-        throw fail(err, req);
+        const error = fail(err, req);
+        verdict = llmCallVerdict(error);
+        throw error;
       }
+      // The backend answered: whatever the answer is worth, that is a success for its load.
+      verdict = { outcome: "success" };
       const inputTokens = completion.usage?.prompt_tokens ?? 0;
       const outputTokens = completion.usage?.completion_tokens ?? 0;
       const usage: LlmUsage = {
@@ -239,7 +269,7 @@ export function createLlmBackend(
         model: completion.model || config.model,
       };
     } finally {
-      release();
+      release(verdict.outcome, verdict.retryAfterMs);
     }
   }
 

@@ -18,7 +18,10 @@ export interface LlmBackendConfig {
   api_key?: string | undefined;
   model: string;
   timeout_ms: number;
+  /** Upper bound of the backend's adaptive concurrency limit (src/concurrency/), fleet-wide. */
   max_concurrency: number;
+  /** Lower bound of that limit; 1 when unset. */
+  min_concurrency?: number | undefined;
   structured_output: StructuredOutputMode;
   temperature?: number | undefined;
   headers?: Record<string, string> | undefined;

@@ -6,6 +6,7 @@ import { registerLlmBudgetGauge } from "./llm-budget-gauge.ts";
 import { registerProcessMetrics } from "./process-metrics.ts";
 import { registerQueueCollectors } from "./queue-collectors.ts";
 import { registerRowStateCollectors } from "./row-state-collectors.ts";
+import { attachResearchEventMetrics } from "./research-event-metrics.ts";
 import { attachRuntimeEventMetrics } from "./runtime-event-metrics.ts";
 import { createSweepMetrics } from "./sweep-metrics.ts";
 import { registerWorkerCollectors } from "./worker-collectors.ts";
@@ -35,6 +36,7 @@ export function createMetrics(runtime: Runtime): Metrics {
 
   registerRowStateCollectors(registry, db, config.schema, pipelines);
   const detachRuntime = attachRuntimeEventMetrics(registry, runtime);
+  const detachResearch = attachResearchEventMetrics(registry, runtime);
   registerLlmBudgetGauge(registry, config);
   registerConcurrencyCollectors(registry, runtime);
   const queue = registerQueueCollectors(registry, db, config.workerSchema);
@@ -47,6 +49,7 @@ export function createMetrics(runtime: Runtime): Metrics {
     workerEvents: queue.workerEvents,
     close() {
       detachRuntime();
+      detachResearch();
       queue.detach();
     },
   };

@@ -115,24 +115,49 @@ export const METRICS = [
     labels: [],
     help: "The configured LLM budget (llm.budget_usd_per_hour); absent when none.",
   },
-  // Concurrency per endpoint (LLM backends now; search providers and hosts later).
+  // Web research: searches, pages, refusals (counted by this process).
+  {
+    name: "gleaner_search_requests_total",
+    type: "counter",
+    labels: ["provider", "outcome"],
+    help: "Searches by provider and outcome: hit (search cache), call (provider asked), shared (joined a call in flight), error.",
+  },
+  {
+    name: "gleaner_crawl_pages_total",
+    type: "counter",
+    labels: ["path", "outcome"],
+    help: "Pages the crawl stage asked for, by path (fetch, browser, cache) and outcome (ok or the error class).",
+  },
+  {
+    name: "gleaner_crawl_bytes_total",
+    type: "counter",
+    labels: ["path"],
+    help: "Bytes of pages fetched (fetch) or rendered (browser).",
+  },
+  {
+    name: "gleaner_crawl_refusals_total",
+    type: "counter",
+    labels: ["reason"],
+    help: "URLs refused before any request: by robots.txt, or by the SSRF guard (non-public addresses).",
+  },
+  // Adaptive concurrency per endpoint (llm:<backend>, search:<provider>, host:<name>).
   {
     name: "gleaner_concurrency_limit",
     type: "gauge",
     labels: ["endpoint"],
-    help: "Calls allowed at once to an endpoint.",
+    help: "Calls this process may make at once to an endpoint: its share of the adaptive fleet-wide limit.",
   },
   {
     name: "gleaner_calls_in_flight",
     type: "gauge",
     labels: ["endpoint"],
-    help: "Calls to an endpoint in flight now.",
+    help: "Calls from this process to an endpoint in flight now.",
   },
   {
     name: "gleaner_throttle_events_total",
     type: "counter",
     labels: ["endpoint"],
-    help: "Times an endpoint asked us to slow down (429).",
+    help: "Times an endpoint asked this process to slow down (429 or 503), each lowering its limit.",
   },
   // Queue, sweeps, workers.
   {

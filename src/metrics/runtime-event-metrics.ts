@@ -3,7 +3,6 @@ import type { LlmAttempt } from "../llm/llm-types.ts";
 import type { Runtime } from "../pipeline/runtime.ts";
 import type { RuntimeEventMap } from "../pipeline/runtime-events.ts";
 import { cataloguedCounter, cataloguedHistogram } from "./catalogued-metric.ts";
-import { llmEndpoint } from "./endpoint-label.ts";
 
 // Buckets in seconds: a stage chunk or an LLM call takes from tens of milliseconds (a local
 // model, a custom stage) to the backend's timeout (60 s by default).
@@ -37,7 +36,6 @@ export function attachRuntimeEventMetrics(registry: Registry, runtime: Runtime):
   });
   const tokens = cataloguedCounter(registry, "gleaner_llm_tokens_total");
   const cost = cataloguedCounter(registry, "gleaner_llm_cost_usd_total");
-  const throttled = cataloguedCounter(registry, "gleaner_throttle_events_total");
 
   // Series that alerts take rates of start at 0, so the first event is an increase and not the
   // appearance of a series (rate() and increase() see nothing in a series' first sample).
@@ -46,7 +44,6 @@ export function attachRuntimeEventMetrics(registry: Registry, runtime: Runtime):
       settled.inc({ pipeline: pipeline.name, status }, 0);
     released.inc({ pipeline: pipeline.name }, 0);
   }
-  for (const name of runtime.backends.keys()) throttled.inc({ endpoint: llmEndpoint(name) }, 0);
 
   const countCall = (call: LlmAttempt) => {
     const { backend, model } = call;
@@ -56,7 +53,6 @@ export function attachRuntimeEventMetrics(registry: Registry, runtime: Runtime):
     tokens.inc({ backend, model, direction: "input" }, call.inputTokens);
     tokens.inc({ backend, model, direction: "output" }, call.outputTokens);
     cost.inc({ backend, model }, call.costUsd);
-    if (call.errorClass === "rate_limited") throttled.inc({ endpoint: llmEndpoint(backend) });
   };
 
   const onChunk = (e: RuntimeEventMap["stage:chunk"]) => {

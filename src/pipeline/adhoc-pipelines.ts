@@ -62,7 +62,7 @@ export async function createAdhocPipeline(
 ): Promise<PipelineConfig> {
   const name = `adhoc_${randomBytes(6).toString("hex")}`;
   const definition = adhocDefinition(request, name, config);
-  const pipeline = resolvePipelineDefinition(name, definition, config.backends);
+  const pipeline = resolvePipelineDefinition(name, definition, config.backends, config);
   await db.transaction().execute(async (trx) => {
     await trx
       .withSchema(config.schema)
@@ -84,5 +84,5 @@ export async function loadAdhocPipelines(
   let query = db.withSchema(config.schema).selectFrom("adhoc_pipelines").selectAll();
   if (name !== undefined) query = query.where("name", "=", name);
   const rows = await query.orderBy("created_at").execute();
-  return rows.map((r) => resolvePipelineDefinition(r.name, r.definition, config.backends));
+  return rows.map((r) => resolvePipelineDefinition(r.name, r.definition, config.backends, config));
 }

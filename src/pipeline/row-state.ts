@@ -22,10 +22,13 @@ export interface StageValue {
   /** Why the value is null or was rejected (e.g. a wrong type). */
   error?: string;
   sources?: string[];
+  /** How the value was found: `llm`, or the structured data it was read from (`json-ld`…). */
+  origin?: string;
 }
 
 export interface StageRecord {
-  status: "ok" | "error" | "skipped";
+  /** `stale`: succeeded, but its answers were not sure enough; it runs again next attempt. */
+  status: "ok" | "error" | "skipped" | "stale";
   version: string;
   attempt: number;
   started_at: string;
@@ -51,6 +54,8 @@ export interface ColumnProvenance {
   backend?: string;
   model?: string;
   sources?: string[];
+  /** `llm`, or the structured data the value was read from (`json-ld`, `microdata`…). */
+  origin?: string;
   /** Set when the value is null: why nothing was written. */
   reason?: string;
 }

@@ -56,7 +56,12 @@ export async function runClaimedBatch(
     setMaxListeners(MAX_CONCURRENT_JOBS, workerSignal);
   if (workerSignal.aborted) onAbort();
   else workerSignal.addEventListener("abort", onAbort, { once: true });
-  setMaxListeners(Math.max(10, 4 * Math.ceil(snapshots.length / p.batchSize) + 10), signal);
+  // Every chunk's calls, and every row of a research stage (its own deadline, its searches),
+  // listen on the job's signal for as long as they run.
+  setMaxListeners(
+    Math.max(10, 4 * Math.ceil(snapshots.length / p.batchSize) + 16 * snapshots.length),
+    signal,
+  );
   const writer = new GuardedWriter(db, p, payload.claim, snapshots);
   const startedAt = new Date().toISOString();
   const runs = new Map<string, RowRun>(snapshots.map((s) => [s.key, startRun(s, startedAt)]));

@@ -31,6 +31,14 @@ export interface RuntimeEventMap {
   };
   /** A job handed rows back on shutdown. */
   "rows:released": { pipeline: string; rows: number };
+  /** A search answered: from the cache, by a provider call, by joining a call in flight, or failed. */
+  "search:lookup": { provider: string; outcome: "hit" | "call" | "shared" | "error" };
+  /** A page the crawl stage asked for: how it came (fetch, browser, cache) and how it ended. */
+  "crawl:page": { path: "fetch" | "browser" | "cache"; outcome: string; bytes: number };
+  /** A URL refused by policy before any request: robots.txt or the SSRF guard. */
+  "crawl:refused": { reason: "robots" | "ssrf" };
+  /** Something went wrong that costs no row its result (a cache write failed…); logged. */
+  "research:warning": { message: string };
   /** A job's rows were taken back or reset while it ran; its writes to them were fenced off. */
   "rows:lost": { pipeline: string; rows: number };
 }

@@ -1,9 +1,12 @@
+import type { AdaptiveConcurrency } from "../concurrency/adaptive-concurrency.ts";
+import { createConfiguredConcurrency } from "../concurrency/configured-concurrency.ts";
+import { llmEndpoint } from "../concurrency/endpoint-key.ts";
 import type { GleanerConfig } from "../config/config-types.ts";
 import type { Db } from "../db/connect-database.ts";
 import { createLlmBackend } from "../llm/llm-backend.ts";
 import type { LlmBackend } from "../llm/llm-types.ts";
-import { createCustomStage } from "../stages/custom-stage.ts";
-import { createLlmStage } from "../stages/llm-stage.ts";
+import { createStageRunner } from "../stages/create-stage-runner.ts";
+import { createResearchServices, type ResearchServices } from "../stages/research-services.ts";
 import type { StageRunner } from "../stages/stage-runner.ts";
 import { loadAdhocPipelines } from "./adhoc-pipelines.ts";
 import {
@@ -20,7 +23,14 @@ export interface Runtime {
   /** The configured pipelines and the ad-hoc ones known so far (see ensurePipeline). */
   readonly pipelines: ReadonlyMap<string, PipelineRuntime>;
   readonly events: RuntimeEvents;
-  /** LLM backends by name, one per process (their concurrency limits are process-wide). */
+  /**
+   * Adaptive concurrency limits per endpoint, shared with the other processes through
+   * PostgreSQL (src/concurrency/); openGleaner starts and stops its sync.
+   */
+  readonly concurrency: AdaptiveConcurrency;
+  /** Search providers, the crawler and the browser, shared by the research stages. */
+  readonly research: ResearchServices;
+  /** LLM backends by name, one per process, each limited by its endpoint's `concurrency`. */
   readonly backends: ReadonlyMap<string, LlmBackend>;
   /**
    * A pipeline by name, loading an ad-hoc one that another process created after this one
@@ -34,7 +44,15 @@ export interface PipelineRuntime {
   readonly stages: readonly StageRunner[];
 }
 
-export async function createRuntime(config: GleanerConfig, db: Db): Promise<Runtime> {
+export async function createRuntime(
+  config: GleanerConfig,
+  db: Db,
+  options: {
+    concurrency?: AdaptiveConcurrency;
+    /** Origins this process serves itself (corpus folders), let through the SSRF guard. */
+    ownOrigins?: readonly string[];
+  } = {},
+): Promise<Runtime> {
   const adhoc = await loadAdhocPipelines(db, config).catch((error: { code?: string }) => {
     /** undefined_table: migration 000005 not applied */
     if (error.code === "42P01")
@@ -44,24 +62,26 @@ export async function createRuntime(config: GleanerConfig, db: Db): Promise<Runt
     throw error;
   });
   const installed = await loadInstalledPipelines(db, config, adhoc);
+  // Process-local limits unless the caller brings a (shared) registry.
+  const concurrency = options.concurrency ?? createConfiguredConcurrency(config, undefined);
   // One backend object per configured backend, shared by all stages, so its concurrency limit
   // holds across the whole process.
   const backends = new Map<string, LlmBackend>(
-    config.backends.map((b) => [b.name, createLlmBackend(b)]),
+    config.backends.map((b) => {
+      const bounds = { min: b.min_concurrency ?? 1, max: b.max_concurrency };
+      const limiter = concurrency.limiter(llmEndpoint(b.name), bounds);
+      return [b.name, createLlmBackend(b, { limiter })];
+    }),
   );
+  const events = new RuntimeEvents();
+  const research = createResearchServices(config, db, events, {
+    concurrency,
+    ownOrigins: options.ownOrigins ?? [],
+  });
   const build = async (pipeline: InstalledPipeline): Promise<PipelineRuntime> => {
     const stages: StageRunner[] = [];
-    for (const stage of pipeline.stages) {
-      stages.push(
-        stage.kind === "llm"
-          ? createLlmStage(
-              stage,
-              pipeline.outputs,
-              stage.backends.map((name) => backends.get(name) as LlmBackend),
-            )
-          : await createCustomStage(stage, pipeline.outputs),
-      );
-    }
+    for (const stage of pipeline.stages)
+      stages.push(await createStageRunner(stage, pipeline, backends, research));
     return { pipeline, stages };
   };
   const pipelines = new Map<string, PipelineRuntime>();
@@ -89,5 +109,14 @@ export async function createRuntime(config: GleanerConfig, db: Db): Promise<Runt
     }
     return pending;
   };
-  return { config, db, pipelines, events: new RuntimeEvents(), backends, ensurePipeline };
+  return {
+    config,
+    db,
+    pipelines,
+    events,
+    concurrency,
+    research,
+    backends,
+    ensurePipeline,
+  };
 }

@@ -98,6 +98,7 @@ export function settleRow(
         current === undefined ||
         candidate.confidence >= (provenance?.confidence ?? 0);
       if (!better) continue;
+      const readFromPage = candidate.origin !== undefined && candidate.origin !== "llm";
       values[name] = candidate.value;
       columns[name] = {
         value: candidate.value,
@@ -105,9 +106,11 @@ export function settleRow(
         stage: stage.name,
         version: p.version,
         at: record.finished_at,
-        ...(record.backend ? { backend: record.backend } : {}),
-        ...(record.model ? { model: record.model } : {}),
+        // A value read from a page's structured data owes nothing to the stage's model.
+        ...(record.backend && !readFromPage ? { backend: record.backend } : {}),
+        ...(record.model && !readFromPage ? { model: record.model } : {}),
         ...(candidate.sources ? { sources: candidate.sources } : {}),
+        ...(candidate.origin ? { origin: candidate.origin } : {}),
       };
     }
   }
@@ -152,8 +155,13 @@ export function settleRow(
       s.outputs.some((o) => counted.has(o) && outputConfidence(o) < p.minConfidence),
     );
     if (first >= 0) {
+      // Marked stale rather than dropped: what they read and answered stays inspectable until
+      // the next attempt replaces it.
       const kept = { ...stages };
-      for (const s of p.stages.slice(first)) delete kept[s.name];
+      for (const s of p.stages.slice(first)) {
+        const record = kept[s.name];
+        if (record?.status === "ok") kept[s.name] = { ...record, status: "stale" };
+      }
       state.stages = kept;
     }
   }

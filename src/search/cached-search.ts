@@ -11,6 +11,8 @@ export interface CachedSearchOptions {
    * paid for), and this hook decides how to report it (a log line, a metric).
    */
   onCacheWriteError: (error: Error) => void;
+  /** Each search as it is answered: from the cache, by a call, by joining one in flight, or failed. */
+  onSearch?: (outcome: "hit" | "call" | "shared" | "error") => void;
 }
 
 export interface CachedSearchStats {
@@ -52,6 +54,7 @@ export function createCachedSearch(
     }
     if (cached && servesLimit(cached, limit)) {
       counters.cacheHits++;
+      options.onSearch?.("hit");
       return cached.results.slice(0, limit);
     }
     counters.calls++;
@@ -62,8 +65,10 @@ export function createCachedSearch(
       results = await provider.search(query, { limit });
     } catch (error) {
       counters.failures++;
+      options.onSearch?.("error");
       throw error;
     }
+    options.onSearch?.("call");
     try {
       await cache.put(provider.name, query, results, limit);
     } catch (error) {
@@ -85,6 +90,7 @@ export function createCachedSearch(
       let shared = inFlight.get(key);
       if (shared) {
         counters.sharedInFlight++;
+        options.onSearch?.("shared");
       } else {
         shared = lookup(query, limit).finally(() => inFlight.delete(key));
         inFlight.set(key, shared);

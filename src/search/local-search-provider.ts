@@ -40,14 +40,24 @@ export function createLocalSearchProvider(options: LocalSearchOptions): SearchPr
             trx,
           );
           // websearch_to_tsquery accepts what people type ("quoted phrases", -exclusions, or)
-          // and never fails on syntax. The headline is computed in the outer query so only the
-          // rows kept by the limit pay for it.
+          // and never fails on syntax. Like a web search engine, a document need not hold every
+          // word: the words are OR-ed for matching (`loose`), and documents holding them all rank
+          // first. The headline is computed in the outer query so only the rows kept by the
+          // limit pay for it.
           const result = await sql<{ url: string; title: string | null; snippet: string }>`
             select top.url, top.title, ts_headline('simple', top.body, top.query, ${HEADLINE_OPTIONS}) as snippet
             from (
-              select d.id, d.url, d.title, d.body, q.query, ts_rank_cd(d.tsv, q.query) as score
-              from ${table} d, websearch_to_tsquery('simple', ${query}) as q(query)
-              where d.corpus = ${options.corpus} and d.tsv @@ q.query
+              select d.id, d.url, d.title, d.body, q.query,
+                     (d.tsv @@ q.query)::int + ts_rank_cd(d.tsv, q.loose) as score
+              from ${table} d,
+                   websearch_to_tsquery('simple', ${query}) as q0(query),
+                   lateral (
+                     -- An exclusion (-word) must hold for every match: keep AND then.
+                     select q0.query,
+                            case when strpos(q0.query::text, '!') > 0 then q0.query
+                                 else replace(q0.query::text, ' & ', ' | ')::tsquery end
+                   ) as q(query, loose)
+              where d.corpus = ${options.corpus} and d.tsv @@ q.loose
               order by score desc, d.id
               limit ${n}
             ) top

@@ -69,3 +69,14 @@ export function createSearchCache(db: Db, schema: string): SearchCache {
     },
   };
 }
+
+/** Drops a provider's cached answers: its corpus changed, so they may name stale documents. */
+export async function forgetProviderAnswers(
+  db: Db,
+  schema: string,
+  provider: string,
+): Promise<void> {
+  await sql`delete from ${sql.table(`${schema}.search_cache`)} where provider = ${provider}`.execute(
+    db,
+  );
+}

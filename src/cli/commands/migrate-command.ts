@@ -14,7 +14,13 @@ export async function migrateCommand(options: { config: string }): Promise<numbe
         : "Gleaner schema is up to date",
     );
     for (const p of report.pipelines)
-      console.log(`pipeline ${p.name}: table ${p.table} ${p.outcome}`);
+      console.log(
+        `pipeline ${p.name}: table ${p.table} ${p.outcome}${p.seeded ? `, ${p.seeded} rows loaded from its seed` : ""}`,
+      );
+    for (const c of report.corpora)
+      console.log(
+        `search provider ${c.provider}: ${c.documents} documents indexed (${c.changed} changed)`,
+      );
     return 0;
   } finally {
     await database.close();

@@ -8,6 +8,8 @@ import { drain } from "../../worker/drain.ts";
 import { startWorker } from "../../worker/start-worker.ts";
 import { openFromCli, untilSignal } from "../cli-context.ts";
 import { createProgressReporter } from "../progress-reporter.ts";
+import { watchStartProgress } from "../start-progress.ts";
+import { servedCorpora } from "../../search/corpus-folders.ts";
 
 interface RunOptions {
   config: string;
@@ -24,6 +26,7 @@ async function serveHttp(app: Gleaner, metrics: Metrics) {
     database: app.database,
     schema: app.config.schema,
     api: createApiRouter(app.runtime, (m) => app.logger.warn(m)),
+    corpora: servedCorpora(app.config),
   });
   app.logger.info(
     `status page ${http.url}/, API ${http.url}/v1 (${http.url}/openapi.json), metrics and health on /metrics, /healthz, /readyz`,
@@ -49,7 +52,11 @@ export async function startCommand(options: RunOptions): Promise<number> {
   const { logger } = app;
   logger.info(`using ${app.database.description}`);
   for (const m of app.migration?.pipelines ?? [])
-    logger.info(`pipeline ${m.name}: table ${m.table} ${m.outcome}`);
+    logger.info(
+      `pipeline ${m.name}: table ${m.table} ${m.outcome}${m.seeded ? `, ${m.seeded} rows loaded from its seed` : ""}`,
+    );
+  for (const c of app.migration?.corpora ?? [])
+    logger.info(`search provider ${c.provider}: ${c.documents} documents indexed`);
   const metrics = createMetrics(app.runtime);
   const http = options.http === false ? undefined : await serveHttp(app, metrics);
   const worker = await startWorker({
@@ -74,7 +81,9 @@ export async function startCommand(options: RunOptions): Promise<number> {
         `INSERT INTO ${p.table.schema}.${p.table.name} (${p.inputs.join(", ")}) VALUES (...)`,
     );
   }
+  const progress = watchStartProgress(app, { httpUrl: http?.url.replace("0.0.0.0", "127.0.0.1") });
   await untilSignal(logger);
+  progress.stop();
   await scheduler.stop();
   await worker.stop();
   await http?.close();

@@ -1,0 +1,304 @@
+import type { CrawlStageConfig } from "../config/config-types.ts";
+import { decideBrowser } from "../crawl/browser-decision.ts";
+import { CrawlError, findCrawlError } from "../crawl/crawl-error.ts";
+import type { CrawledPage } from "../crawl/crawler.ts";
+import { emptyStructuredData } from "../crawl/extract-structured-data.ts";
+import { putCachedPage } from "../crawl/page-cache.ts";
+import { extractPageContent } from "../crawl/page-content.ts";
+import type { OutputSpec } from "../llm/llm-types.ts";
+import type { ResearchServices } from "./research-services.ts";
+import type { SearchData } from "./search-stage.ts";
+import type { SelectData } from "./select-stage.ts";
+import type {
+  StageChunkResult,
+  StageContext,
+  StageInputRow,
+  StageRowResult,
+  StageRunner,
+} from "./stage-runner.ts";
+import { wordsOf } from "./words-of.ts";
+
+/**
+ * What a `crawl` stage keeps in the row's state: references to the pages, not their text. The
+ * text, links and structured data live once in the shared page cache (keyed by URL), where the
+ * extract stage reads them; a row's state stays small however many pages it read.
+ */
+export interface CrawlData {
+  pages: CrawledRef[];
+  failures: Array<{ url: string; class: string; message: string }>;
+  /** The row's time ran out (row_timeout) before every page was fetched. */
+  timed_out?: boolean;
+}
+
+export interface CrawledRef {
+  url: string;
+  final_url: string;
+  status: number;
+  title: string;
+  /** fetch: plain HTTP; browser: rendered in Chromium; cache: served by the page cache. */
+  path: "fetch" | "browser" | "cache";
+  depth: number;
+  /** The page it was found on (followed links only). */
+  via?: string;
+  chars: number;
+  fetched_at: string;
+}
+
+/** Link words the `selective` strategy follows besides the outputs' own words. */
+const FACT_PAGE_WORDS = [
+  "about",
+  "company",
+  "facts",
+  "profile",
+  "overview",
+  "history",
+  "team",
+  "contact",
+  "who",
+];
+
+/** Pages fetched at once for one row; the per-host politeness still spaces them. */
+const ROW_PARALLEL = 4;
+
+interface Candidate {
+  url: string;
+  depth: number;
+  via?: string;
+  score: number;
+  order: number;
+}
+
+export function createCrawlStage(
+  config: CrawlStageConfig,
+  outputs: readonly OutputSpec[],
+  services: ResearchServices,
+): StageRunner {
+  const followWords = new Set([
+    ...FACT_PAGE_WORDS,
+    ...config.followKeywords.flatMap((k) => wordsOf(k)),
+    ...outputs.flatMap((o) => [...wordsOf(o.name), ...wordsOf(o.description)]),
+  ]);
+
+  const linkScore = (url: string, text: string): number => {
+    let path = url;
+    try {
+      path = new URL(url).pathname;
+    } catch {
+      return 0;
+    }
+    const words = new Set([...wordsOf(text), ...wordsOf(path)]);
+    return [...followWords].filter((w) => words.has(w)).length;
+  };
+
+  const seedsOf = (row: StageInputRow): string[] => {
+    const seeds: string[] = [];
+    if (config.urlInput) {
+      const raw = row.fields[config.urlInput];
+      if (typeof raw === "string" && raw.trim() !== "") {
+        const text = raw.trim();
+        seeds.push(/^https?:\/\//i.test(text) ? text : `https://${text}`);
+      }
+    }
+    if (config.urlsStage) {
+      const data = row.data[config.urlsStage] as (SelectData & SearchData) | undefined;
+      const urls = data?.urls?.map((u) => u.url) ?? data?.results?.map((r) => r.url) ?? [];
+      seeds.push(...urls);
+    }
+    return [...new Set(seeds.map(withoutFragment))];
+  };
+
+  /** One page: fetched (or from the cache), rendered when it needs JavaScript, its content kept. */
+  const crawlPage = async (
+    url: string,
+    signal: AbortSignal,
+  ): Promise<{
+    page: CrawledPage;
+    links: Array<{ url: string; text: string }>;
+    path: CrawledRef["path"];
+  }> => {
+    const crawler = services.crawler();
+    const fetched = await services.hosts.run(url, () => crawler.fetch(url), signal);
+    if (fetched.content && fetched.cache !== "miss") {
+      services.events.emit("crawl:page", { path: "cache", outcome: "ok", bytes: 0 });
+      return { page: fetched, links: fetched.content.links, path: "cache" };
+    }
+    let html = fetched.body;
+    let finalUrl = fetched.finalUrl;
+    let status = fetched.status;
+    let rendered = false;
+    const isHtml = /html/.test(fetched.contentType);
+    if (
+      isHtml &&
+      decideBrowser(config.javascript, { html, contentType: fetched.contentType }).render
+    ) {
+      if (signal.aborted) throw signal.reason as Error;
+      const page = await services.browser().render(finalUrl, { signal });
+      html = page.html;
+      finalUrl = page.finalUrl;
+      status = page.status || status;
+      rendered = true;
+      services.events.emit("crawl:page", {
+        path: "browser",
+        outcome: "ok",
+        bytes: Buffer.byteLength(html),
+      });
+      for (const refused of page.refusedRequests)
+        if (refused.reason !== "blocked") services.events.emit("crawl:refused", { reason: "ssrf" });
+    } else {
+      services.events.emit("crawl:page", { path: "fetch", outcome: "ok", bytes: fetched.bytes });
+    }
+    const content = isHtml
+      ? extractPageContent(html, finalUrl)
+      : {
+          title: "",
+          markdown: fetched.body,
+          links: [],
+          structured: emptyStructuredData(),
+        };
+    const page: CrawledPage = {
+      ...fetched,
+      finalUrl,
+      status,
+      body: html,
+      structured: content.structured,
+      content: { title: content.title, markdown: content.markdown, links: content.links, rendered },
+    };
+    await putCachedPage(services.db, services.schema, page);
+    return { page, links: content.links, path: rendered ? "browser" : "fetch" };
+  };
+
+  const crawlRow = async (row: StageInputRow, parent: AbortSignal): Promise<StageRowResult> => {
+    const seeds = seedsOf(row);
+    const data: CrawlData = { pages: [], failures: [] };
+    if (seeds.length === 0) return { ok: true, values: {}, data };
+    const signal = AbortSignal.any([parent, AbortSignal.timeout(config.rowTimeoutMs)]);
+    let order = 0;
+    const frontier: Candidate[] = seeds.map((url) => ({ url, depth: 0, score: 0, order: order++ }));
+    const seen = new Set(seeds);
+    let started = 0;
+    let firstTransient: CrawlError | undefined;
+
+    const next = (): Candidate | undefined => {
+      if (frontier.length === 0) return undefined;
+      // Seeds go first whatever the strategy: they were chosen for this row.
+      let index: number;
+      const seedIndex = frontier.findIndex((c) => c.depth === 0);
+      if (seedIndex !== -1) index = seedIndex;
+      else if (config.strategy === "breadth_first") index = 0;
+      else if (config.strategy === "depth_first") index = frontier.length - 1;
+      else {
+        index = 0;
+        frontier.forEach((c, i) => {
+          const best = frontier[index] as Candidate;
+          if (c.score > best.score || (c.score === best.score && c.depth < best.depth)) index = i;
+        });
+      }
+      return frontier.splice(index, 1)[0];
+    };
+
+    const worker = async (): Promise<void> => {
+      for (;;) {
+        if (signal.aborted || started >= config.maxPages) return;
+        const candidate = next();
+        if (!candidate) return;
+        started++;
+        try {
+          const { page, links, path } = await crawlPage(candidate.url, signal);
+          data.pages.push({
+            url: candidate.url,
+            final_url: page.finalUrl,
+            status: page.status,
+            title: page.content?.title ?? "",
+            path,
+            depth: candidate.depth,
+            ...(candidate.via ? { via: candidate.via } : {}),
+            chars: page.content?.markdown.length ?? 0,
+            fetched_at: page.fetchedAt.toISOString(),
+          });
+          if (candidate.depth < config.maxDepth) {
+            const site = siteOf(page.finalUrl);
+            for (const link of links) {
+              const url = withoutFragment(link.url);
+              if (seen.has(url) || siteOf(url) !== site) continue;
+              const score = linkScore(url, link.text);
+              if (config.strategy === "selective" && score === 0) continue;
+              seen.add(url);
+              frontier.push({
+                url,
+                depth: candidate.depth + 1,
+                via: candidate.url,
+                score,
+                order: order++,
+              });
+            }
+          }
+        } catch (error) {
+          if (parent.aborted) throw error;
+          const crawlError = findCrawlError(error);
+          const errorClass = crawlError?.errorClass ?? (signal.aborted ? "timeout" : "crawl_error");
+          if (crawlError?.errorClass === "robots_disallowed")
+            services.events.emit("crawl:refused", { reason: "robots" });
+          else if (crawlError?.errorClass === "ssrf_refused")
+            services.events.emit("crawl:refused", { reason: "ssrf" });
+          services.events.emit("crawl:page", { path: "fetch", outcome: errorClass, bytes: 0 });
+          if (crawlError?.transient) firstTransient ??= crawlError;
+          data.failures.push({
+            url: candidate.url,
+            class: errorClass,
+            message: (error as Error).message,
+          });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: ROW_PARALLEL }, worker));
+    if (signal.aborted && !parent.aborted && frontier.length > 0) data.timed_out = true;
+    // Pages in the order they were chosen: seeds as ranked, then followed links.
+    const rank = new Map(seeds.map((u, i) => [u, i]));
+    data.pages.sort(
+      (a, b) => a.depth - b.depth || (rank.get(a.url) ?? 1e9) - (rank.get(b.url) ?? 1e9),
+    );
+    if (data.pages.length === 0 && firstTransient) {
+      const failure = firstTransient;
+      return {
+        ok: false,
+        failure: {
+          errorClass: `crawl_${failure.errorClass}`,
+          message: `no page could be fetched; first transient failure: ${failure.message}`,
+          permanent: false,
+          ...(failure.retryAfterMs === undefined ? {} : { retryAfterMs: failure.retryAfterMs }),
+        },
+      };
+    }
+    return { ok: true, values: {}, data };
+  };
+
+  return {
+    config,
+    async run(rows: readonly StageInputRow[], context: StageContext): Promise<StageChunkResult> {
+      const results = new Map<string, StageRowResult>();
+      await Promise.all(
+        rows.map(async (row) => results.set(row.key, await crawlRow(row, context.signal))),
+      );
+      return {
+        rows: results,
+        calls: [],
+        usagePerRow: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
+      };
+    },
+  };
+}
+
+function withoutFragment(url: string): string {
+  const hash = url.indexOf("#");
+  return hash === -1 ? url : url.slice(0, hash);
+}
+
+/** Links are followed within a site: the same host, `www.` aside, and the same port. */
+function siteOf(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname.replace(/^www\./, "")}:${u.port}`;
+  } catch {
+    return "";
+  }
+}

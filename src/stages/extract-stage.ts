@@ -1,0 +1,351 @@
+import type { ExtractStageConfig } from "../config/config-types.ts";
+import { renderTemplate } from "../config/template-fields.ts";
+import { emptyStructuredData, type StructuredData } from "../crawl/extract-structured-data.ts";
+import { valuesFromStructuredData } from "../crawl/extract-structured-values.ts";
+import { getPageContents, type PageForExtraction } from "../crawl/page-cache.ts";
+import { callCascade } from "../llm/call-cascade.ts";
+import { buildAnswerSchema, validateBatchAnswer } from "../llm/json-schema-for-outputs.ts";
+import { LlmError } from "../llm/llm-error.ts";
+import type { LlmAttempt, LlmBackend, OutputSpec } from "../llm/llm-types.ts";
+import { usageShare, type StageValue } from "../pipeline/row-state.ts";
+import type { CrawlData } from "./crawl-stage.ts";
+import { buildEvidence, CHARS_PER_TOKEN, type EvidencePage } from "./extract-evidence.ts";
+import type { ResearchServices } from "./research-services.ts";
+import type { SearchData } from "./search-stage.ts";
+import { domainOf, onDomain } from "./select-stage.ts";
+import type {
+  StageChunkResult,
+  StageContext,
+  StageInputRow,
+  StageRowResult,
+  StageRunner,
+} from "./stage-runner.ts";
+import { nameKey, wordsOf } from "./words-of.ts";
+
+/** What an `extract` stage keeps in the row's state besides the values. */
+export interface ExtractData {
+  /** Pages read (structured data, prompt text or both). */
+  pages: number;
+  /** Columns answered from structured data, with the page each came from. */
+  structured: Record<string, string>;
+  /** Pages with at least one chunk in the LLM prompt. */
+  prompt_urls: string[];
+  /** Characters of page text this row put in the prompt. */
+  prompt_chars: number;
+}
+
+const SYSTEM =
+  "You extract facts about the items you are given from the numbered sources, and only from " +
+  "them. When the sources do not state a value, answer null: never guess or fill a gap from " +
+  "memory. For every value give a confidence from 0 to 1 (the probability it is right) and the " +
+  "ids of the sources that state it. Answer with JSON only.";
+
+/**
+ * Fills output columns from a row's pages: first from their structured data (JSON-LD,
+ * microdata, OpenGraph, meta) at no LLM cost, then, for what is still missing, from their text
+ * with one LLM call per chunk of rows. Every value keeps the URLs it came from.
+ */
+export function createExtractStage(
+  config: ExtractStageConfig,
+  outputs: readonly OutputSpec[],
+  inputs: readonly string[],
+  backends: readonly LlmBackend[],
+  services: ResearchServices,
+): StageRunner {
+  const specs = config.outputs.map((name) => outputs.find((o) => o.name === name) as OutputSpec);
+
+  const pagesOf = (row: StageInputRow): string[] => {
+    const crawl = config.pagesStage
+      ? (row.data[config.pagesStage] as CrawlData | undefined)
+      : undefined;
+    return crawl?.pages.map((p) => p.url) ?? [];
+  };
+
+  return {
+    config,
+    async run(rows: readonly StageInputRow[], context: StageContext): Promise<StageChunkResult> {
+      const contents = await getPageContents(
+        services.db,
+        services.schema,
+        rows.flatMap((row) => pagesOf(row)),
+      );
+      const values = new Map<string, Record<string, StageValue>>();
+      const datas = new Map<string, ExtractData>();
+      const evidencePages = new Map<string, EvidencePage[]>();
+      const missing = new Map<string, OutputSpec[]>();
+
+      for (const row of rows) {
+        const pages = pagesOf(row)
+          .map((url) => contents.get(url))
+          .filter((p): p is PageForExtraction => p !== undefined);
+        const found: Record<string, StageValue> = {};
+        const structuredFrom: Record<string, string> = {};
+        if (config.structuredData) {
+          for (const page of pages) {
+            if (!pageIsAbout(page, row, inputs)) continue;
+            const answers = valuesFromStructuredData(asStructured(page.structured), specs);
+            for (const [column, answer] of Object.entries(answers)) {
+              if (found[column] && found[column].confidence >= answer.confidence) continue;
+              found[column] = {
+                value: answer.value,
+                confidence: answer.confidence,
+                sources: [page.finalUrl],
+                origin: answer.origin,
+              };
+              structuredFrom[column] = page.finalUrl;
+            }
+          }
+        }
+        values.set(row.key, found);
+        const evidence: EvidencePage[] = pages.map((p) => ({
+          url: p.finalUrl,
+          title: p.title,
+          markdown: p.markdown,
+        }));
+        if (evidence.length === 0 && config.searchStage) {
+          // No page could be read: the search snippets are the only evidence there is.
+          const search = row.data[config.searchStage] as SearchData | undefined;
+          for (const r of search?.results.slice(0, 8) ?? [])
+            evidence.push({ url: r.url, title: r.title, markdown: `${r.title}\n\n${r.snippet}` });
+        }
+        evidencePages.set(row.key, evidence);
+        missing.set(
+          row.key,
+          specs.filter((s) => !found[s.name]),
+        );
+        datas.set(row.key, {
+          pages: pages.length,
+          structured: structuredFrom,
+          prompt_urls: [],
+          prompt_chars: 0,
+        });
+      }
+
+      const askRows = rows.filter(
+        (r) => (missing.get(r.key)?.length ?? 0) > 0 && (evidencePages.get(r.key)?.length ?? 0) > 0,
+      );
+      let calls: LlmAttempt[] = [];
+      let backend: string | undefined;
+      let model: string | undefined;
+      const failures = new Map<string, StageRowResult>();
+      if (backends.length > 0 && askRows.length > 0) {
+        const wanted = specs.filter((s) => askRows.some((r) => missing.get(r.key)?.includes(s)));
+        const { chunks, rows: rowEvidence } = buildEvidence(
+          askRows.map((row) => {
+            const want = missing.get(row.key) ?? [];
+            return {
+              key: row.key,
+              pages: evidencePages.get(row.key) ?? [],
+              nameWords: inputs.flatMap((c) => wordsOf(row.fields[c])),
+              fieldWords: want.flatMap((s) => [...wordsOf(s.name), ...wordsOf(s.description)]),
+              wantsNumbers: want.some((s) => s.type === "integer" || s.type === "numeric"),
+              budgetChars: config.tokenBudget * CHARS_PER_TOKEN,
+            };
+          }),
+        );
+        const byRow = new Map(rowEvidence.map((e) => [e.key, e]));
+        const prompt = [
+          `Fill these fields for each item:\n${wanted.map((o) => `- ${o.name} (${o.type}): ${o.description}`).join("\n")}`,
+          config.prompt ? renderTemplate(config.prompt, rows[0]?.fields ?? {}) : "",
+          `Answer as {"rows": [{"id": "<item id>", ${wanted.map((o) => `"${o.name}": {"value": ..., "confidence": ..., "sources": ["S1"]}`).join(", ")}}]}, one entry per item.`,
+          "## Sources",
+          ...chunks.map((c) => `[${c.id}] ${c.url}${c.title ? ` — ${c.title}` : ""}\n${c.text}`),
+          "## Items",
+          ...askRows.map((row) => {
+            const e = byRow.get(row.key);
+            const known = inputs
+              .filter((c) => row.fields[c] !== null && row.fields[c] !== undefined)
+              .map((c) => `${c}: ${String(row.fields[c])}`)
+              .join("\n");
+            return `### row ${row.key}\n${known}\nsources: ${e?.sources.join(", ") || "none"}`;
+          }),
+        ]
+          .filter((part) => part !== "")
+          .join("\n\n");
+        const idToUrl = new Map(chunks.map((c) => [c.id, c.url]));
+        for (const row of askRows) {
+          const e = byRow.get(row.key);
+          const data = datas.get(row.key) as ExtractData;
+          data.prompt_urls = e?.urls ?? [];
+          data.prompt_chars = (e?.sources ?? []).reduce(
+            (n, id) => n + (chunks.find((c) => c.id === id)?.text.length ?? 0),
+            0,
+          );
+        }
+        try {
+          const answer = await callCascade([...backends], {
+            system: config.system === undefined ? SYSTEM : `${config.system}\n\n${SYSTEM}`,
+            prompt,
+            schema: withSources(buildAnswerSchema(wanted)),
+            schemaName: `${config.name}_answer`,
+            signal: context.signal,
+          });
+          calls = answer.attempts;
+          backend = answer.backend;
+          model = answer.model;
+          const keys = askRows.map((r) => r.key);
+          const parsed = validateBatchAnswer(answer.json, keys, wanted);
+          const raw = rawRows(answer.json);
+          for (const row of askRows) {
+            const got = parsed.get(row.key);
+            if (!got || !got.ok) {
+              failures.set(row.key, {
+                ok: false,
+                failure: {
+                  errorClass: "invalid_output",
+                  message: `${answer.backend}: ${got && !got.ok ? got.error : "row missing from the answer"}`,
+                  permanent: false,
+                },
+              });
+              continue;
+            }
+            const e = byRow.get(row.key);
+            const allowed = new Set(e?.sources ?? []);
+            const found = values.get(row.key) as Record<string, StageValue>;
+            for (const spec of missing.get(row.key) ?? []) {
+              const v = got.values[spec.name];
+              if (!v) continue;
+              const cited = citedSources(raw.get(row.key), spec.name)
+                .filter((id) => allowed.has(id))
+                .map((id) => idToUrl.get(id) as string);
+              const uncited = v.value !== null && cited.length === 0;
+              found[spec.name] = {
+                value: v.value,
+                // A value the model cannot trace to a source it was given is worth less.
+                confidence: uncited ? Math.round(v.confidence * 0.5 * 1000) / 1000 : v.confidence,
+                sources: uncited ? (e?.urls ?? []) : [...new Set(cited)],
+                origin: "llm",
+                ...(v.error
+                  ? { error: v.error }
+                  : v.value === null
+                    ? { error: "the sources do not state it (LLM answered null)" }
+                    : {}),
+              };
+            }
+          }
+        } catch (error) {
+          if (!(error instanceof LlmError)) throw error;
+          calls = error.attempts;
+          for (const row of askRows)
+            failures.set(row.key, {
+              ok: false,
+              failure: {
+                errorClass: error.errorClass,
+                message: error.message,
+                permanent: error.permanent,
+                ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+              },
+            });
+        }
+      }
+
+      const results = new Map<string, StageRowResult>();
+      for (const row of rows) {
+        const failed = failures.get(row.key);
+        if (failed) {
+          results.set(row.key, failed);
+          continue;
+        }
+        const found = values.get(row.key) as Record<string, StageValue>;
+        const data = datas.get(row.key) as ExtractData;
+        for (const spec of specs) {
+          if (found[spec.name]) continue;
+          found[spec.name] = {
+            value: null,
+            confidence: 0,
+            error:
+              data.pages === 0 && (evidencePages.get(row.key)?.length ?? 0) === 0
+                ? "no page or search result to read it from"
+                : backends.length === 0
+                  ? `not in the pages' structured data, and stage ${config.name} has no LLM backend to read their text`
+                  : "not found in the pages read",
+          };
+        }
+        results.set(row.key, { ok: true, values: found, data });
+      }
+      return {
+        rows: results,
+        calls,
+        usagePerRow: usageShare(calls, Math.max(1, askRows.length)),
+        ...(backend ? { backend } : {}),
+        ...(model ? { model } : {}),
+      };
+    },
+  };
+}
+
+/**
+ * Structured data describes the page's own subject, so it answers for the row only when that
+ * subject is the row. With a domain among the row's inputs, the page must be on that domain (or
+ * name it in its path, as a directory's `/company/acme.com` does): "Granite Peak Capital" must
+ * not take the numbers of "Granite Peak Capital Partners". Without one, the page's title or first
+ * entity must carry exactly the row's name, legal forms and page words aside.
+ */
+function pageIsAbout(
+  page: PageForExtraction,
+  row: StageInputRow,
+  inputs: readonly string[],
+): boolean {
+  const domains = inputs
+    .map((c) => domainOf(row.fields[c]))
+    .filter((d): d is string => d !== undefined && d.includes("."));
+  if (domains.length > 0) return domains.some((d) => onDomain(page.finalUrl, d));
+  const structured = asStructured(page.structured);
+  // The page's first named entity is its subject; later ones (a publisher, a partner, the rest
+  // of a directory) are not.
+  const first = [
+    ...structured.jsonLd.map((o) => o["name"]),
+    ...structured.microdata.map((m) => {
+      const name = m.properties["name"];
+      return Array.isArray(name) ? name[0] : name;
+    }),
+  ].find((n): n is string => typeof n === "string");
+  const names = [page.title, ...(first ? [first] : [])].map(nameKey);
+  return inputs.some((column) => {
+    const value = row.fields[column];
+    if (typeof value !== "string") return false;
+    const key = nameKey(value);
+    return key !== "" && names.includes(key);
+  });
+}
+
+function asStructured(value: unknown): StructuredData {
+  if (value === null || typeof value !== "object") return emptyStructuredData();
+  return { ...emptyStructuredData(), ...(value as Partial<StructuredData>) };
+}
+
+/** Adds `sources` (source ids) to every value object of a batch answer schema. */
+function withSources(schema: Record<string, unknown>): Record<string, unknown> {
+  const copy = structuredClone(schema) as {
+    properties: { rows: { items: { properties: Record<string, Record<string, unknown>> } } };
+  };
+  for (const [name, field] of Object.entries(copy.properties.rows.items.properties)) {
+    if (name === "id") continue;
+    const properties = field["properties"] as Record<string, unknown>;
+    properties["sources"] = {
+      type: "array",
+      items: { type: "string" },
+      description: "Ids of the sources stating the value, e.g. S1.",
+    };
+    field["required"] = [...(field["required"] as string[]), "sources"];
+  }
+  return copy;
+}
+
+function rawRows(json: unknown): Map<string, Record<string, unknown>> {
+  const out = new Map<string, Record<string, unknown>>();
+  const rows = (json as { rows?: unknown })?.rows;
+  if (!Array.isArray(rows)) return out;
+  for (const entry of rows as Array<Record<string, unknown>>) {
+    if (entry && (typeof entry.id === "string" || typeof entry.id === "number"))
+      out.set(String(entry.id), entry);
+  }
+  return out;
+}
+
+function citedSources(row: Record<string, unknown> | undefined, column: string): string[] {
+  const field = row?.[column] as { sources?: unknown } | undefined;
+  return Array.isArray(field?.sources)
+    ? field.sources.filter((s): s is string => typeof s === "string")
+    : [];
+}
