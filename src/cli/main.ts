@@ -21,8 +21,8 @@ const configOption = () =>
 export function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command("gleaner")
     .description(
-      "Fills the NULL columns of a PostgreSQL table with LLM stages, driven by a cron sweep and " +
-        "graphile-worker jobs. Every command reads --config (default ./gleaner.yaml) and honours " +
+      "Fills the NULL columns of a PostgreSQL table from web search, crawling and LLM extraction " +
+        "(or chains of LLM stages), driven by a cron sweep and graphile-worker jobs. Every command reads --config (default ./gleaner.yaml) and honours " +
         "DATABASE_URL; with neither database_url nor DATABASE_URL set, an embedded PostgreSQL " +
         "runs under ./.gleaner/.",
     )
@@ -37,14 +37,16 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program
     .command("migrate")
     .description(
-      "create Gleaner's schema and give each pipeline's table its state columns, indexes and triggers",
+      "create Gleaner's schema, give each pipeline's table its state columns, indexes and triggers " +
+        "(loading its seed CSV when the table is new), and index local search corpus folders",
     )
     .addOption(configOption())
     .action(wrap((o: { config: string }) => migrateCommand(o)));
   program
     .command("start")
     .description(
-      "migrate, then run the scheduler, workers and the HTTP port (/metrics, /healthz, /readyz)",
+      "migrate, then run the scheduler, workers and the HTTP port (status page, API, /metrics, " +
+        "/healthz, /readyz, /corpus/); shows progress and a completeness summary",
     )
     .addOption(configOption())
     .option("--no-migrate", "do not run migrations first")

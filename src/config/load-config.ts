@@ -259,10 +259,15 @@ function resolveSearchProvider(
   const at = `search.providers.${name}`;
   const apiKey = sp.api_key === "" ? undefined : sp.api_key;
   if (sp.provider === "local") {
-    if (sp.base_url !== undefined || apiKey !== undefined)
+    if (apiKey !== undefined)
       throw new ConfigError(
-        at,
-        "a local provider has no base_url or api_key: it searches a corpus",
+        `${at}.api_key`,
+        "a local provider searches a corpus in PostgreSQL and takes no api_key: remove it",
+      );
+    if (sp.base_url !== undefined && sp.folder === undefined)
+      throw new ConfigError(
+        `${at}.base_url`,
+        "a local provider's base_url is where its folder's files are published: give the folder too, or remove base_url",
       );
   } else {
     if (sp.corpus !== undefined || sp.folder !== undefined)

@@ -13,14 +13,14 @@ import type { SsrfGuard } from "./ssrf-guard.ts";
 
 /**
  * The browser's only way out: a forward proxy on 127.0.0.1 that every request of a pooled browser
- * context goes through (Playwright passes it to Chromium per context, loopback included).
+ * context goes through (each context is created with it as its proxy, loopback included).
  *
- * `context.route` sees the first request of each fetch, but not redirect hops (Chromium follows
- * them inside the network stack), not the browser's own connections, and it cannot stop Chromium
- * from resolving a name a second time. Here every hop of every request, plain HTTP and CONNECT
- * tunnels alike, is resolved and checked by the SSRF guard, and the socket goes to the very
- * address that was checked, as the fetch path's undici connector does. A refused request never
- * leaves the machine: plain HTTP gets a 403 marked `x-gleaner-refused`, a tunnel gets a 403.
+ * This is where the browser path enforces the SSRF guard, and the only place: Chromium resolves
+ * no name itself behind a proxy, and follows redirects inside its network stack where no page
+ * hook sees them. Here every hop of every request, plain HTTP and CONNECT tunnels alike, is
+ * resolved and checked by the guard, and the socket goes to the very address that was checked, as
+ * the fetch path's undici connector does. A refused request never leaves the machine: plain HTTP
+ * gets a 403 marked `x-gleaner-refused`, a tunnel gets a 403.
  */
 
 export interface ProxyRefusal {
@@ -30,6 +30,8 @@ export interface ProxyRefusal {
 }
 
 export interface GuardedProxyHooks {
+  /** Every request and tunnel asked for, allowed or not, by origin (`https://host` for a tunnel). */
+  onRequest?: (origin: string) => void;
   /** A request or tunnel the guard refused. */
   onRefused?: (refusal: ProxyRefusal) => void;
   /** Every upstream socket the proxy opens, with the checked address it connects to. */
@@ -93,6 +95,7 @@ export async function startGuardedProxy(
       res.writeHead(400, { "content-type": "text/plain" }).end("only http is proxied");
       return;
     }
+    hooks.onRequest?.(target.origin);
     guard.assertUrlAllowed(target).then(
       (addresses) => {
         const { address, family } = addresses[0] as { address: string; family: 4 | 6 };
@@ -165,6 +168,7 @@ export async function startGuardedProxy(
     }
     const port = Number(target.port || 443);
     const url = `https://${target.host}`;
+    hooks.onRequest?.(target.origin);
     guard.assertUrlAllowed(target).then(
       (addresses) => {
         const { address } = addresses[0] as { address: string };

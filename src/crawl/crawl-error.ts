@@ -13,6 +13,8 @@ export type CrawlErrorClass =
   | "unsupported_type"
   | "ssrf_refused"
   | "robots_disallowed"
+  /** robots.txt could not be read (5xx, 429, network): nothing there is crawled for a while. */
+  | "robots_unreachable"
   | "too_many_redirects"
   | "circuit_open";
 
@@ -23,6 +25,7 @@ const TRANSIENT_CLASSES: ReadonlySet<CrawlErrorClass> = new Set([
   "http_5xx",
   "rate_limited",
   "circuit_open",
+  "robots_unreachable",
 ]);
 
 export function isTransientCrawlClass(errorClass: CrawlErrorClass): boolean {

@@ -105,7 +105,7 @@ export function createCrawler(options: CrawlerOptions = {}): Crawler {
       const verdict = await robots.check(parsed.href);
       if (!verdict.allowed) {
         throw new CrawlError(
-          "robots_disallowed",
+          verdict.source === "unreachable" ? "robots_unreachable" : "robots_disallowed",
           verdict.source === "unreachable"
             ? `robots.txt of ${parsed.origin} is unreachable, so nothing there is crawled for now`
             : `robots.txt of ${parsed.origin} disallows ${parsed.pathname}`,

@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { realpath, stat } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
 import { extname, join, normalize, sep } from "node:path";
 import type { ServedCorpus } from "../search/corpus-folders.ts";
@@ -24,11 +24,18 @@ export function serveCorpus(
 ): boolean {
   const match = /^\/corpus\/([^/]+)\/(.*)$/.exec(path);
   if (!match) return false;
-  const corpus = corpora.find((c) => c.provider === decodeURIComponent(match[1] as string));
   const notFound = () => {
     res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
     res.end("not found\n");
   };
+  let provider: string;
+  try {
+    provider = decodeURIComponent(match[1] as string);
+  } catch {
+    notFound();
+    return true;
+  }
+  const corpus = corpora.find((c) => c.provider === provider);
   if (!corpus) {
     notFound();
     return true;
@@ -44,17 +51,25 @@ export function serveCorpus(
   const root = normalize(corpus.folder + sep);
   const file = normalize(join(root, relative));
   const type = TYPES[extname(file).toLowerCase()];
-  if (!file.startsWith(root) || !type) {
+  // Dot files are not indexed, so not served either (.env, .git…).
+  const hidden = relative.split(/[/\\]/).some((segment) => segment.startsWith("."));
+  if (!file.startsWith(root) || !type || hidden) {
     notFound();
     return true;
   }
-  stat(file).then(
-    (info) => {
-      if (!info.isFile()) return notFound();
-      res.writeHead(200, { "content-type": type, "content-length": info.size });
-      createReadStream(file).pipe(res);
-    },
-    () => notFound(),
-  );
+  // A symlink could lead out of the folder: the real path must still be inside it.
+  Promise.all([realpath(root), realpath(file)])
+    .then(async ([realRoot, realFile]) => {
+      if (!realFile.startsWith(realRoot + sep)) throw new Error("outside the corpus folder");
+      return stat(realFile);
+    })
+    .then(
+      (info) => {
+        if (!info.isFile()) return notFound();
+        res.writeHead(200, { "content-type": type, "content-length": info.size });
+        createReadStream(file).pipe(res);
+      },
+      () => notFound(),
+    );
   return true;
 }

@@ -196,12 +196,27 @@ export function createCrawlStage(
       return frontier.splice(index, 1)[0];
     };
 
+    // Workers wait for the pages in flight when the frontier is empty: those pages' links may
+    // refill it. `changed` resolves whenever a page finishes.
+    let active = 0;
+    let wake: () => void = () => undefined;
+    let changed = new Promise<void>((resolve) => (wake = resolve));
+    const settled = () => {
+      const resolve = wake;
+      changed = new Promise<void>((r) => (wake = r));
+      resolve();
+    };
     const worker = async (): Promise<void> => {
       for (;;) {
         if (signal.aborted || started >= config.maxPages) return;
         const candidate = next();
-        if (!candidate) return;
+        if (!candidate) {
+          if (active === 0) return;
+          await changed;
+          continue;
+        }
         started++;
+        active++;
         try {
           const { page, links, path } = await crawlPage(candidate.url, signal);
           data.pages.push({
@@ -247,10 +262,15 @@ export function createCrawlStage(
             class: errorClass,
             message: (error as Error).message,
           });
+        } finally {
+          active--;
+          settled();
         }
       }
     };
-    await Promise.all(Array.from({ length: ROW_PARALLEL }, worker));
+    // Depth first follows one branch to its end, so it fetches one page at a time.
+    const parallel = config.strategy === "depth_first" ? 1 : ROW_PARALLEL;
+    await Promise.all(Array.from({ length: parallel }, worker));
     if (signal.aborted && !parent.aborted && frontier.length > 0) data.timed_out = true;
     // Pages in the order they were chosen: seeds as ranked, then followed links.
     const rank = new Map(seeds.map((u, i) => [u, i]));
@@ -263,7 +283,7 @@ export function createCrawlStage(
         ok: false,
         failure: {
           errorClass: `crawl_${failure.errorClass}`,
-          message: `no page could be fetched; first transient failure: ${failure.message}`,
+          message: `no page could be fetched; the first transient failure, at ${failure.url}: ${failure.message}`,
           permanent: false,
           ...(failure.retryAfterMs === undefined ? {} : { retryAfterMs: failure.retryAfterMs }),
         },

@@ -34,7 +34,10 @@ export function renderQuery(template: string, fields: Record<string, unknown>): 
   const text = template.replace(FIELD, (_whole, name: string) => {
     const value = fields[name];
     if (value === null || value === undefined) return "";
-    return typeof value === "string" ? value : JSON.stringify(value);
+    if (value instanceof Date) return value.toISOString().replace(/T00:00:00\.000Z$/, "");
+    if (typeof value === "string") return value;
+    // Quotes would make a search engine look for an exact phrase.
+    return JSON.stringify(value).replace(/"/g, "");
   });
   return text.replace(/\s+/g, " ").trim();
 }

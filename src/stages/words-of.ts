@@ -19,7 +19,6 @@ const COMMON = new Set([
   "what",
   "when",
   "where",
-  "who",
   "which",
   "www",
   "http",

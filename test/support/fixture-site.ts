@@ -46,6 +46,7 @@ const CACHED_LAST_MODIFIED = "Wed, 01 Jan 2025 00:00:00 GMT";
 export async function startFixtureSite(): Promise<FixtureSite> {
   const requests: FixtureRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
+  const serveResearch = createResearchRoutes(timers);
   const huge = { sent: 0, aborted: false };
   let robots: { text: string | null; status: number } = {
     text: "User-agent: *\nDisallow: /private/\n",
@@ -62,6 +63,7 @@ export async function startFixtureSite(): Promise<FixtureSite> {
     requests.push({ path: url.pathname + url.search, headers: req.headers });
     const path = url.pathname;
     if (serveBrowserRoute(path, res)) return;
+    if (serveResearch(req, res, path)) return;
 
     if (path === "/robots.txt") {
       if (robots.text === null) return send(res, robots.status, "text/plain", "no");
@@ -330,4 +332,165 @@ document.cookie = "mark=left; path=/";
     default:
       return false;
   }
+}
+
+// --- Pages for the crawl stage (src/stages/crawl-stage.ts), all under /research/. ---
+
+/** The paths robots.txt should disallow for the crawl stage's failure page (see setRobots). */
+export const RESEARCH_BLOCKED_PREFIX = "/research/blocked/";
+
+/** How long a /research/s/<ns>/slow/<n> page waits for a second one to arrive at once. */
+export const RESEARCH_PAIR_WAIT_MS = 1500;
+
+/**
+ * /research/s/<ns>/<page>: one small company site per namespace <ns>, so each test crawls URLs
+ * of its own (the page cache is shared by the whole file).
+ *
+ * - `start`: links to about, team, careers, news, deep/1, leaders, board, company-profile, p/7
+ *   (each with its link text below), to `about#contact`, and to two other hosts: the same
+ *   server as `localhost`, and elsewhere.invalid.
+ * - `about` links to `about/history`; `deep/<n>` links to `deep/<n+1>`.
+ * - `t`: a tree for the crawl orders: t → t/a, t/b, t/c; each of those → t/<x>/1, t/<x>/2.
+ * - `fails`: links to about, missing (404), /research/blocked/about (for robots.txt) and
+ *   to-metadata (a redirect to the cloud metadata address).
+ * - `error`: always 500.
+ * - `hub` links to slow/1…4; a `slow/<n>` page answers as soon as a second one of its namespace
+ *   is waiting too (titled "together"), or after RESEARCH_PAIR_WAIT_MS alone ("alone"): its
+ *   title tells whether the crawler fetched two at once.
+ */
+export const RESEARCH_START_LINKS: ReadonlyArray<readonly [string, string]> = [
+  ["about", "About us"],
+  ["team", "Our team"],
+  ["careers", "Careers"],
+  ["news", "Latest news"],
+  ["deep/1", "Read the story"],
+  ["leaders", "Leadership"],
+  ["board", "Executive board"],
+  ["company-profile", "Read more"],
+  ["p/7", "Who we are"],
+];
+
+function createResearchRoutes(
+  timers: Set<NodeJS.Timeout>,
+): (req: IncomingMessage, res: ServerResponse, path: string) => boolean {
+  /** Per namespace: the release of a slow page waiting for a partner. */
+  const waiting = new Map<string, () => void>();
+  const html = (res: ServerResponse, status: number, title: string, body: string) => {
+    const text = htmlPage(title, body);
+    res.writeHead(status, {
+      "content-type": "text/html; charset=utf-8",
+      "content-length": Buffer.byteLength(text),
+    });
+    res.end(text);
+    return true;
+  };
+  const a = (href: string, text: string) => `<li><a href="${href}">${text}</a></li>`;
+
+  return (req, res, path) => {
+    if (path.startsWith(RESEARCH_BLOCKED_PREFIX))
+      return html(res, 200, "Blocked", "<p>robots.txt should have kept the crawler out</p>");
+    const match = /^\/research\/s\/([a-z0-9_-]+)\/(.*)$/.exec(path);
+    if (!match) return false;
+    const ns = match[1] as string;
+    const page = match[2] as string;
+    const at = (p: string) => `/research/s/${ns}/${p}`;
+    const port = req.socket.localPort ?? 0;
+    switch (page) {
+      case "start":
+        return html(
+          res,
+          200,
+          "Acme Rockets",
+          `<h1>Acme Rockets</h1><p>Acme Rockets builds small launch vehicles.</p><ul>${[
+            ...RESEARCH_START_LINKS.map(([p, text]) => a(at(p), text)),
+            a(`${at("about")}#contact`, "Contact us"),
+            a(`http://localhost:${port}${at("about")}`, "About our parent company"),
+            a("http://elsewhere.invalid/about", "About our partner"),
+          ].join("")}</ul>`,
+        );
+      case "about":
+        return html(
+          res,
+          200,
+          "About Acme Rockets",
+          `<p>Acme Rockets was founded in 1950.</p><ul>${a(at("about/history"), "Our history")}</ul>`,
+        );
+      case "fails":
+        return html(
+          res,
+          200,
+          "Acme Rockets",
+          `<p>Acme Rockets.</p><ul>${[
+            a(at("about"), "About us"),
+            a(at("missing"), "About the missing page"),
+            a(`${RESEARCH_BLOCKED_PREFIX}about`, "About blocked"),
+            a(at("to-metadata"), "About metadata"),
+          ].join("")}</ul>`,
+        );
+      case "to-metadata":
+        res.writeHead(302, { location: METADATA_URL, "content-length": 0 });
+        res.end();
+        return true;
+      case "error":
+        return html(res, 500, "Error", "<p>the server is down</p>");
+      case "t":
+        return html(
+          res,
+          200,
+          "Tree",
+          `<ul>${["a", "b", "c"].map((x) => a(at(`t/${x}`), `Branch ${x}`)).join("")}</ul>`,
+        );
+      case "hub":
+        return html(
+          res,
+          200,
+          "Hub",
+          `<ul>${[1, 2, 3, 4].map((n) => a(at(`slow/${n}`), `Slow ${n}`)).join("")}</ul>`,
+        );
+    }
+    const branch = /^t\/([abc])$/.exec(page);
+    if (branch)
+      return html(
+        res,
+        200,
+        `Branch ${branch[1]}`,
+        `<ul>${[1, 2].map((n) => a(at(`t/${branch[1]}/${n}`), `Leaf ${n}`)).join("")}</ul>`,
+      );
+    const deep = /^deep\/(\d+)$/.exec(page);
+    if (deep)
+      return html(
+        res,
+        200,
+        `Chapter ${deep[1]}`,
+        `<p>Chapter ${deep[1]}.</p><ul>${a(at(`deep/${Number(deep[1]) + 1}`), "Next chapter")}</ul>`,
+      );
+    if (/^slow\/\d+$/.test(page)) {
+      const partner = waiting.get(ns);
+      if (partner) {
+        waiting.delete(ns);
+        partner();
+        return html(res, 200, "together", `<p>${page} was fetched while another waited.</p>`);
+      }
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        if (waiting.get(ns) === release) waiting.delete(ns);
+        html(res, 200, "alone", `<p>${page} waited alone.</p>`);
+      }, RESEARCH_PAIR_WAIT_MS);
+      timers.add(timer);
+      const release = () => {
+        clearTimeout(timer);
+        timers.delete(timer);
+        html(res, 200, "together", `<p>${page} was fetched while another waited.</p>`);
+      };
+      waiting.set(ns, release);
+      return true;
+    }
+    if (
+      /^(team|careers|news|leaders|board|company-profile|p\/7|about\/history|t\/[abc]\/[12])$/.test(
+        page,
+      )
+    )
+      return html(res, 200, `Acme Rockets: ${page}`, `<p>The ${page} page of Acme Rockets.</p>`);
+    return html(res, 404, "Not found", "<p>no such page</p>");
+  };
 }
