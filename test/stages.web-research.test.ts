@@ -6,7 +6,17 @@ import type { CrawlData } from "../src/stages/crawl-stage.ts";
 import type { ExtractData } from "../src/stages/extract-stage.ts";
 import type { SearchData } from "../src/stages/search-stage.ts";
 import type { SelectData } from "../src/stages/select-stage.ts";
-import { answerRows, rowSection, startFakeLlm, type FakeLlm } from "./support/fake-llm-server.ts";
+import { createMetrics, type Metrics } from "../src/metrics/create-metrics.ts";
+import type { QueriesData } from "../src/stages/queries-stage.ts";
+import {
+  answerRows,
+  reply,
+  rowIdsInPrompt,
+  rowSection,
+  startFakeLlm,
+  type FakeLlm,
+} from "./support/fake-llm-server.ts";
+import { parseSamples, sum } from "./support/prometheus-text.ts";
 import { startFixtureSite, type FixtureSite } from "./support/fixture-site.ts";
 import { startHarness, type Harness } from "./support/gleaner-harness.ts";
 
@@ -70,18 +80,32 @@ let site: FixtureSite;
 let serper: SerperFake;
 let llm: FakeLlm;
 let h: Harness;
+let metrics: Metrics;
 
 beforeAll(async () => {
   site = await startFixtureSite();
   serper = await startSerper(site);
   llm = await startFakeLlm();
-  llm.handle(
-    answerRows((id, prompt) => {
-      const section = rowSection(prompt, id);
-      const source = /sources: (S\d+)/.exec(section)?.[1] ?? "S1";
-      return { industry: { value: "Fixtures", confidence: 0.9, sources: [source] } };
-    }),
-  );
+  const extract = answerRows((id, prompt) => {
+    const section = rowSection(prompt, id);
+    const source = /sources: (S\d+)/.exec(section)?.[1] ?? "S1";
+    return { industry: { value: "Fixtures", confidence: 0.9, sources: [source] } };
+  });
+  llm.handle((req) => {
+    // The queries and select helpers of the `planned` pipeline; the rest is extraction.
+    if (req.prompt.includes("search queries that would find pages"))
+      return reply.json({
+        rows: rowIdsInPrompt(req.prompt).map((id) => ({
+          id,
+          queries: [
+            { query: "Fixture Works annual report", category: "facts", priority: 2 },
+            { query: "Fixture Works official site", category: "official_site", priority: 1 },
+          ],
+        })),
+      });
+    if (req.prompt.includes("list the numbers of the")) return reply.status(500);
+    return extract(req);
+  });
   h = await startHarness(
     "web_research",
     `
@@ -122,11 +146,29 @@ pipelines:
       - { name: choose, kind: select }
       - { name: fetch, kind: crawl, max_depth: 0 }
       - { name: read, kind: extract, outputs: [founded, industry] }
+  planned:
+    table: public.orgs_planned
+    inputs: [name]
+    outputs:
+      founded: { type: integer, description: "Year founded" }
+    stages:
+      - name: plan
+        kind: queries
+        templates: ["{{name}} {{search_context}}"]
+        search_context: "founding year"
+        llm: { backends: [main], count: 2 }
+        max_queries: 3
+      - { name: find, kind: search, provider: web }
+      - { name: choose, kind: select, max_urls: 2, llm: { backends: [main] } }
+      - { name: fetch, kind: crawl, max_depth: 0 }
+      - { name: read, kind: extract, outputs: [founded] }
 `,
   );
+  metrics = createMetrics(h.app.runtime);
 });
 
 afterAll(async () => {
+  metrics?.close();
   await h?.close();
   await Promise.all([llm?.close(), serper?.close(), site?.close()]);
 });
@@ -204,5 +246,53 @@ describe("web research stages", () => {
     expect(row?.founded).toBe(1998);
     expect(row?.industry).toBeNull();
     expect(row?.enrichment_state.columns?.industry?.reason).toMatch(/no LLM backend/);
+  });
+
+  it("plans queries with the LLM first, by priority, then the templates; a failed LLM ranking keeps the keyword one", async () => {
+    await h.query("insert into orgs_planned (name) values ('Fixture Works')");
+    await h.drain();
+    const [row] = await h.query<Row>("select * from orgs_planned");
+    expect(row?.founded).toBe(1998);
+    const planned = row?.enrichment_state.stages?.plan?.data as QueriesData;
+    expect(planned.queries).toEqual([
+      {
+        query: "Fixture Works official site",
+        category: "official_site",
+        priority: 1,
+        origin: "llm",
+      },
+      { query: "Fixture Works annual report", category: "facts", priority: 2, origin: "llm" },
+      {
+        query: "Fixture Works founding year",
+        category: "template",
+        priority: 1,
+        origin: "template",
+      },
+    ]);
+    // Every planned query was asked of the search API.
+    for (const q of planned.queries) expect(serper.queries).toContain(q.query);
+    const chosen = row?.enrichment_state.stages?.choose?.data as SelectData;
+    expect(chosen.llm_error).toMatch(/^server_error/);
+    expect(chosen.urls).toHaveLength(2);
+    expect(chosen.urls[0]?.url).toBe(site.url("/about.html"));
+  });
+
+  it("counts searches, pages and refusals in /metrics", async () => {
+    const samples = parseSamples(await metrics.registry.metrics());
+    expect(
+      sum(samples, "gleaner_search_requests_total", { provider: "web", outcome: "call" }),
+    ).toBeGreaterThan(0);
+    expect(
+      sum(samples, "gleaner_search_requests_total", { provider: "web", outcome: "hit" }),
+    ).toBeGreaterThan(0);
+    expect(
+      sum(samples, "gleaner_crawl_pages_total", { path: "fetch", outcome: "ok" }),
+    ).toBeGreaterThan(0);
+    expect(
+      sum(samples, "gleaner_crawl_pages_total", { path: "cache", outcome: "ok" }),
+    ).toBeGreaterThan(0);
+    expect(sum(samples, "gleaner_crawl_bytes_total", { path: "fetch" })).toBeGreaterThan(0);
+    expect(sum(samples, "gleaner_crawl_refusals_total", { reason: "robots" })).toBeGreaterThan(0);
+    expect(sum(samples, "gleaner_crawl_refusals_total", { reason: "ssrf" })).toBeGreaterThan(0);
   });
 });

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import type { Logger } from "pino";
 import { createConfiguredConcurrency } from "../concurrency/configured-concurrency.ts";
 import type { GleanerConfig } from "../config/config-types.ts";
@@ -37,6 +38,13 @@ export async function openGleaner(
     runtime.events.on("research:warning", ({ message }) => logger.warn(message));
     for (const off of config.backendsOff)
       logger.info(`${off.reason}: the stages that name it run without it`);
+    const renders = config.pipelines.some((p) =>
+      p.stages.some((s) => s.kind === "crawl" && s.javascript !== "never"),
+    );
+    if (renders && !existsSync(config.crawl.browser.executablePath))
+      logger.warn(
+        `no browser at ${config.crawl.browser.executablePath} (crawl.browser.executable_path): pages that need JavaScript will fail; install Chromium (apt-get install chromium) or set crawl.javascript: never`,
+      );
     // Before any call: a process joining a busy fleet starts at its share of what the fleet
     // has learnt, not at max_concurrency. A failure is not fatal; the loop keeps trying.
     await concurrency
