@@ -239,6 +239,17 @@ describe("web research stages", () => {
     ).toBe("cache");
   });
 
+  it("makes a query shared by several rows once", async () => {
+    await h.query(
+      "insert into orgs (name) values ('Fixture Works Twin'), ('Fixture Works Twin'), ('Fixture Works Twin')",
+    );
+    await h.drain();
+    const twins = await h.query<Row>("select * from orgs where name = 'Fixture Works Twin'");
+    expect(twins.map((r) => r.enrichment_status)).toEqual(["done", "done", "done"]);
+    expect(serper.queries.filter((q) => q === "Fixture Works Twin")).toHaveLength(1);
+    expect(serper.queries.filter((q) => q === "Fixture Works Twin company")).toHaveLength(1);
+  });
+
   it("without an LLM, leaves what structured data cannot answer NULL and says why", async () => {
     await h.query("insert into orgs_structured (name) values ('Fixture Works')");
     await h.drain();
