@@ -2,12 +2,17 @@
 FROM node:20-bookworm-slim
 ENV PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 NODE_ENV=production
 WORKDIR /app
+# Debian's Chromium for pages that need JavaScript (crawl.browser.executable_path).
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends chromium \
+  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY bin ./bin
 COPY src ./src
 COPY jobs ./jobs
 COPY migrations ./migrations
+COPY demo ./demo
 COPY gleaner.yaml ./
 EXPOSE 9464
 ENTRYPOINT ["node", "bin/gleaner.js"]
