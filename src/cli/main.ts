@@ -108,7 +108,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     );
   program
     .command("doctor")
-    .description("check the database and every LLM backend, and say what to fix")
+    .description("check the database, every LLM backend and the browser, and say what to fix")
     .addOption(configOption())
     .action(wrap((o: { config: string }) => doctorCommand(o)));
   return program;

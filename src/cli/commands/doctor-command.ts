@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import OpenAI from "openai";
 import { sql } from "kysely";
 import { connectDatabase } from "../../db/connect-database.ts";
@@ -6,7 +7,10 @@ import { maskSecrets } from "../../config/mask-secrets.ts";
 import { loadInstalledPipelines } from "../../pipeline/installed-pipeline.ts";
 import { loadCliConfig } from "../cli-context.ts";
 
-/** `gleaner doctor`: checks the database and every LLM backend, and says what to fix. */
+/**
+ * `gleaner doctor`: checks the database, every LLM backend and the browser the crawl needs, and
+ * says what to fix.
+ */
 export async function doctorCommand(options: { config: string }): Promise<number> {
   const config = loadCliConfig(options.config);
   let failures = 0;
@@ -74,6 +78,22 @@ export async function doctorCommand(options: { config: string }): Promise<number
             : "check base_url and that the server is running and reachable";
       bad(`backend ${b.name} (${b.base_url}): ${(error as Error).message}`, fix);
     }
+  }
+  for (const off of config.backendsOff)
+    console.log(
+      `note  ${off.reason}; the stages that name it run without it (set its key to use it)`,
+    );
+  const renders = config.pipelines.some((p) =>
+    p.stages.some((s) => s.kind === "crawl" && s.javascript !== "never"),
+  );
+  if (renders) {
+    const chromium = config.crawl.browser.executablePath;
+    if (existsSync(chromium)) ok(`browser ${chromium} for pages that need JavaScript`);
+    else
+      bad(
+        `no browser at ${chromium}: crawl stages render pages that need JavaScript`,
+        "apt-get install chromium, set crawl.browser.executable_path, or set crawl.javascript: never",
+      );
   }
   console.log(failures === 0 ? "all checks passed" : `${failures} check(s) failed`);
   return failures === 0 ? 0 : 1;
