@@ -1,3 +1,4 @@
+import { defaultChromiumPath } from "../src/crawl/browser-pool.ts";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../src/config/config-error.ts";
@@ -128,7 +129,8 @@ describe("research config: defaults", () => {
       robots: true,
       perHostConcurrency: 2,
       perHostDelayMs: 500,
-      browser: { executablePath: "/usr/bin/chromium", contexts: 4 },
+      // Debian's headless shell when installed, else the full browser.
+      browser: { executablePath: defaultChromiumPath(), contexts: 6 },
     });
   });
 

@@ -341,8 +341,10 @@ const crawl = z
     per_host_delay: duration.prefault("500ms"),
     browser: z
       .strictObject({
-        executable_path: z.string().min(1).default("/usr/bin/chromium"),
-        contexts: z.number().int().min(1).max(32).default(4),
+        /** Default: Debian's chromium-headless-shell when installed, else /usr/bin/chromium. */
+        executable_path: z.string().min(1).optional(),
+        /** Pages rendered at once; 6 is where 2 cores saturate (bench/crawl-browser.ts). */
+        contexts: z.number().int().min(1).max(32).default(6),
       })
       .prefault({}),
   })

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { basename, dirname, resolve } from "node:path";
+import { defaultChromiumPath } from "../crawl/browser-pool.ts";
 import { classifyAddress, parseAllowList } from "../crawl/ssrf-guard.ts";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
@@ -204,7 +205,7 @@ function resolveConfig(
       perHostConcurrency: raw.crawl.per_host_concurrency,
       perHostDelayMs: raw.crawl.per_host_delay,
       browser: {
-        executablePath: raw.crawl.browser.executable_path,
+        executablePath: raw.crawl.browser.executable_path ?? defaultChromiumPath(),
         contexts: raw.crawl.browser.contexts,
       },
     },

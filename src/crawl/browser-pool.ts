@@ -5,54 +5,159 @@ import {
   type BrowserContext,
   type CDPSession,
   type Page,
-  type Request,
-  type Route,
+  type Response,
 } from "playwright-core";
-import { CrawlError, findCrawlError, SsrfRefusedError } from "./crawl-error.ts";
-import { startGuardedProxy, type GuardedProxy, type ProxyRefusal } from "./browser-proxy.ts";
+import { CrawlError, SsrfRefusedError } from "./crawl-error.ts";
+import {
+  startGuardedProxy,
+  type GuardedProxy,
+  type ProxyRefusal,
+  type ResourceKind,
+} from "./browser-proxy.ts";
 import { DEFAULT_USER_AGENT } from "./fetch-page.ts";
 import { createSsrfGuard, parseHttpUrl, type Resolver, type SsrfGuard } from "./ssrf-guard.ts";
 
 /**
- * The crawl stage's browser path: one Chromium (Debian's, never a downloaded one), launched on
- * first use and again after a crash, and a pool of browser contexts reused page after page.
+ * The crawl stage's browser path: one Chromium (Debian's, never a downloaded one) driven by
+ * Playwright, launched on first use and again after a crash, and a pool of browser contexts
+ * reused page after page.
  *
- * Each context keeps one page and navigates it from row to row: a new page costs Chromium a new
- * renderer process, which on two small cores is most of a render. Between rows the page's
- * storage and the context's cookies are cleared, and every `pageReuse` renders (or after any
- * failure) the page is replaced.
+ * Playwright intercepts nothing (no `route`: pausing every request cost ~60 ms of CPU a page on
+ * two cores, bench/crawl-browser.ts); the guarded proxy of each context does all the checking and
+ * blocking. Each context keeps one page and navigates it from row to row: a new page costs
+ * Chromium a new renderer process, most of a render. A page is read in one evaluation that waits
+ * inside the page until it settled (load event, no fetch/XHR pending, DOM quiet for `idleMs`).
+ * Between rows the storage of every origin the row touched, its session storage and the
+ * context's cookies are cleared; every `pageReuse` renders, and after a timeout, a crash or an
+ * abort, the context is replaced whole.
  *
- * Safety, in two layers that both use the fetch path's SSRF guard:
- * - each context routes every request (`context.route("**\/*")`): images, fonts and media are
- *   aborted, every other request's host is resolved and checked, refused ones aborted and
- *   recorded;
+ * `executablePath` may also be Debian's `chromium-headless-shell` (same build, no browser UI).
+ *
+ * Safety:
  * - each context's only way out is its own guarded proxy on 127.0.0.1 (browser-proxy.ts), which
- *   checks again every hop the route never sees (redirects) and connects to the checked address.
- *   A navigation whose chain reaches a refused address fails with SsrfRefusedError.
+ *   resolves and checks with the SSRF guard every request and every redirect hop, page scripts'
+ *   included, and connects to the checked address. A navigation whose chain reaches a refused
+ *   address fails with SsrfRefusedError; refused requests of the page are reported;
+ * - Chromium requests no image and no web font at all, and plays no media; the proxy answers
+ *   plain-HTTP requests for images, fonts and media (stylesheets when asked) with an empty 204
+ *   without going upstream, and counts them;
+ * - WebRTC may not send UDP around the proxy; QUIC is off; downloads, dialogs (Playwright
+ *   dismisses them), pop-ups and service workers are refused;
+ * - a render has one deadline for everything from the first command to the DOM; a context that
+ *   missed it, crashed or was aborted is destroyed with its renderer.
  */
 
 // Playwright never downloads a browser here: Debian's Chromium is launched by path.
 process.env.PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD ??= "1";
 
 export const DEFAULT_CHROMIUM_PATH = "/usr/bin/chromium";
+/** Debian's headless shell: the same Chromium build without the browser UI. */
+export const HEADLESS_SHELL_PATH = "/usr/lib/chromium/chromium-headless-shell";
 
-/** Headless, offline Chromium: no GPU, no QUIC (it would bypass the HTTP proxy), no phoning home. */
+/**
+ * The browser used when the config names none: Debian's `chromium-headless-shell` when it is
+ * installed — what Playwright itself runs headless, and about half the CPU per page of the full
+ * browser here (bench/crawl-browser.ts) — else Debian's `chromium`.
+ */
+export function defaultChromiumPath(): string {
+  return existsSync(HEADLESS_SHELL_PATH) ? HEADLESS_SHELL_PATH : DEFAULT_CHROMIUM_PATH;
+}
+
+/**
+ * Features off. Chromium reads the last --disable-features only, so this repeats Playwright's own
+ * list (which it passes before ours) and adds:
+ * - site-per-process, IsolateOrigins: site isolation starts a renderer process for every
+ *   navigation to another site, ~20 ms of CPU a page. Contexts still never share a process, and
+ *   a context holds nothing worth stealing;
+ * - WebUIOmniboxPopup, PreloadTopChromeWebUI: headless Chromium keeps the omnibox popup of each
+ *   window, a WebUI page in a renderer of its own, up to date with every navigation (~15 ms);
+ * - features that would phone home or do work no crawl needs.
+ */
+const DISABLED_FEATURES = [
+  // Playwright's (playwright-core 1.65).
+  "AvoidUnnecessaryBeforeUnloadCheckSync",
+  "DestroyProfileOnBrowserClose",
+  "HttpsUpgrades",
+  "HttpsFirstBalancedModeAutoEnable",
+  "LensOverlay",
+  "MediaRouter",
+  "PaintHolding",
+  "ThirdPartyStoragePartitioning",
+  "AvoidCorsURLLoaderRestartOnRedirect",
+  "OptimizationHints",
+  "NetworkTimeServiceQuerying",
+  "AimEnabled",
+  "PreconnectToSearch",
+  // Ours.
+  "site-per-process",
+  "IsolateOrigins",
+  "WebUIOmniboxPopup",
+  "PreloadTopChromeWebUI",
+  "Translate",
+  "AutofillServerCommunication",
+  "InterestFeedContentSuggestions",
+  "AcceptCHFrame",
+];
+
+/**
+ * Headless, offline Chromium tuned for rendering many small pages: no GPU, no phoning home, no
+ * back/forward cache (it keeps the previous row's document alive), no throttling of pages that
+ * are never on screen. Replaceable with `args`; the flags the pool needs are always added.
+ */
 export const DEFAULT_CHROMIUM_ARGS: readonly string[] = [
   "--no-sandbox",
   "--disable-gpu",
-  "--disable-quic",
   "--no-first-run",
+  "--no-default-browser-check",
   "--disable-background-networking",
   "--disable-component-update",
   "--disable-sync",
+  "--disable-extensions",
+  "--disable-default-apps",
+  "--disable-breakpad",
+  "--disable-field-trial-config",
+  "--disable-back-forward-cache",
+  "--disable-background-timer-throttling",
+  "--disable-backgrounding-occluded-windows",
+  "--disable-renderer-backgrounding",
+  "--disable-hang-monitor",
+  "--disable-ipc-flooding-protection",
+  "--metrics-recording-only",
+  "--password-store=basic",
+  "--use-mock-keychain",
+  "--mute-audio",
+  "--hide-scrollbars",
+  "--disable-site-isolation-trials",
+  // A navigation to another site would still start a renderer process (a new browsing instance)
+  // per row: over the limit, Chromium reuses the context's renderer instead. Contexts never share
+  // one, whatever the limit.
+  "--renderer-process-limit=1",
+  `--disable-features=${DISABLED_FEATURES.join(",")}`,
 ];
 
-const BLOCKED_TYPES: ReadonlySet<string> = new Set(["image", "font", "media"]);
+/** Flags the pool depends on, for function or for safety, whatever `args` says. */
+const REQUIRED_ARGS: readonly string[] = [
+  // QUIC and WebRTC's UDP would not go through an HTTP proxy.
+  "--disable-quic",
+  "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+  // window.open and target=_blank open nothing: a row renders in its one page.
+  "--block-new-web-contents",
+  // No image and no web font is requested at all, over http or https; media does not play.
+  // (Playwright's own headless blink settings repeated: Chromium reads the last of these too.)
+  "--blink-settings=imagesEnabled=false,primaryHoverType=2,availableHoverTypes=2,primaryPointerType=4,availablePointerTypes=4",
+  "--disable-remote-fonts",
+  "--autoplay-policy=user-gesture-required",
+  "--window-size=1280,800",
+];
+
+/** What the proxy answers with an empty 204 (Chromium's flags keep most from being asked). */
+const BLOCKED_KINDS: readonly ResourceKind[] = ["image", "font", "media"];
 
 export interface BrowserPoolOptions {
   /** Browser contexts, so pages rendered at once. Default 4. */
   size?: number;
   executablePath?: string;
+  /** Flags in place of DEFAULT_CHROMIUM_ARGS (the ones the pool needs are always added). */
   args?: readonly string[];
   /** `crawl.allow`, when no guard is given. */
   allow?: readonly string[];
@@ -61,21 +166,21 @@ export interface BrowserPoolOptions {
   /** Share the fetch path's guard (the crawler's); otherwise the pool makes and owns one. */
   guard?: Pick<SsrfGuard, "assertUrlAllowed">;
   userAgent?: string;
-  /** Abort stylesheets too (layout rarely matters for text). Default false. */
+  /** Fail stylesheets too (layout rarely matters for text). Default false. */
   blockStylesheets?: boolean;
   /** Defaults of render(). */
   timeoutMs?: number;
   maxBytes?: number;
   /**
-   * After DOMContentLoaded, the page counts as settled once no request ran for this long.
-   * Default 100 ms: under load Playwright reports a script's fetch tens of ms late.
+   * After the load event, the page counts as settled once none of its fetch/XHR requests is
+   * pending and its DOM has not changed for this long (measured inside the page). Default 50 ms.
    */
   idleMs?: number;
   /** …or after this long in any case. Default 1 s. */
   maxIdleWaitMs?: number;
   /** Bytes the proxy lets through for one render, all requests together. Default 4 × maxBytes. */
   maxTransferBytes?: number;
-  /** Renders per page before it is replaced by a fresh one. Default 100. */
+  /** Renders per context before it is replaced by a fresh one. Default 100. */
   pageReuse?: number;
   /** Every socket the proxies open, with the checked address (tests prove where traffic went). */
   onUpstreamConnect?: (address: string, port: number) => void;
@@ -93,8 +198,8 @@ export interface RefusedRequest {
   /** The range the address fell in (`linkLocal`, `loopback`, …) or why the URL was refused. */
   reason: string;
   address?: string;
-  /** `route`: refused before Chromium sent it; `proxy`: a hop the route never sees (redirect). */
-  by: "route" | "proxy";
+  /** The guarded proxy refuses every request the SSRF guard does not allow, redirect hops too. */
+  by: "proxy";
 }
 
 export interface RenderedPage {
@@ -108,7 +213,7 @@ export interface RenderedPage {
   truncated: boolean;
   /** Time in the browser, waiting for a free context excluded. */
   durationMs: number;
-  /** Images, fonts, media (and stylesheets when blocked) aborted. */
+  /** Images, fonts, media (and stylesheets when blocked) failed before any request. */
   blockedRequests: number;
   refusedRequests: RefusedRequest[];
 }
@@ -131,46 +236,144 @@ export interface BrowserPool {
   close(): Promise<void>;
 }
 
+/**
+ * Runs in every frame before the page's own scripts. It keeps what the render waits for: fetch
+ * and XHR requests still pending (a fetch until its body arrived, as the page's own `.json()`
+ * comes after) and when the DOM last changed. It also refuses service workers, which would
+ * outlive the row, and pop-ups.
+ */
+const PAGE_INIT_SCRIPT = `(() => {
+  const key = Symbol.for("gleaner.render");
+  if (window[key]) return;
+  const now = performance.now.bind(performance);
+  const state = { pending: 0, last: now(), setTimeout: window.setTimeout.bind(window) };
+  Object.defineProperty(window, key, { value: state });
+  const touch = () => { state.last = now(); };
+  const done = () => { state.pending--; touch(); };
+  const fetch = window.fetch;
+  if (fetch) {
+    window.fetch = function (...args) {
+      state.pending++;
+      touch();
+      let answer;
+      try { answer = fetch.apply(this, args); } catch (error) { done(); throw error; }
+      answer.then((response) => response.clone().arrayBuffer()).catch(() => {}).then(done);
+      return answer;
+    };
+  }
+  const XHR = window.XMLHttpRequest;
+  if (XHR) {
+    const send = XHR.prototype.send;
+    XHR.prototype.send = function (...args) {
+      state.pending++;
+      touch();
+      this.addEventListener("loadend", done, { once: true });
+      try { return send.apply(this, args); } catch (error) { this.removeEventListener("loadend", done); done(); throw error; }
+    };
+  }
+  // Under Playwright, window.open still returns a window despite --block-new-web-contents.
+  window.open = function () { return null; };
+  if (navigator.serviceWorker) {
+    navigator.serviceWorker.register = () => Promise.reject(new DOMException("service workers are blocked", "SecurityError"));
+  }
+  document.addEventListener("DOMContentLoaded", () => {
+    new MutationObserver(touch).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+  }, { once: true });
+})();`;
+
+/** What one Runtime.evaluate brings back once the page settled. */
+interface PageSnapshot {
+  url: string;
+  status: number;
+  title: string;
+  html: string;
+  chars: number;
+}
+
+/**
+ * Waits, inside the page, for the load event, no pending fetch/XHR and a quiet DOM (or maxWaitMs),
+ * then reads the document: one round trip for the whole render once the document is there.
+ */
+function settleAndReadExpression(quietMs: number, maxWaitMs: number, maxChars: number): string {
+  return `(async () => {
+  const state = window[Symbol.for("gleaner.render")];
+  const wait = state ? state.setTimeout : setTimeout;
+  const started = performance.now();
+  await new Promise((resolve) => {
+    const check = () => {
+      const now = performance.now();
+      if (now - started >= ${maxWaitMs}) return resolve();
+      if (document.readyState === "complete" && (!state || (state.pending <= 0 && now - state.last >= ${quietMs}))) return resolve();
+      wait(check, 10);
+    };
+    check();
+  });
+  const doctype = document.doctype ? new XMLSerializer().serializeToString(document.doctype) : "";
+  const html = doctype + (document.documentElement ? document.documentElement.outerHTML : "");
+  const navigation = performance.getEntriesByType("navigation")[0];
+  try { sessionStorage.clear(); } catch {}
+  return {
+    url: location.href,
+    status: (navigation && navigation.responseStatus) || 0,
+    title: document.title,
+    html: html.length > ${maxChars} ? html.slice(0, ${maxChars}) : html,
+    chars: html.length,
+  };
+})()`;
+}
+
 interface RenderState {
   blocked: number;
   refused: RefusedRequest[];
-  /** Every URL of the main frame's navigation chain, redirect hops included. */
-  navigationUrls: Set<string>;
-  inFlight: Set<Request>;
-  lastActivity: number;
   /** Origins of every request made, whose storage is cleared afterwards. */
   origins: Set<string>;
+  /** Origins of the documents the main frame committed during the render. */
+  documentOrigins: Set<string>;
   transferred: number;
   transferBudget: number;
   cutOff: boolean;
 }
 
+/** One browser context with its one page. */
 interface SlotPage {
+  browser: Browser;
+  context: BrowserContext;
   page: Page;
+  /** The page's own DevTools session, for what Playwright has no call for (storage). */
   cdp: CDPSession;
   uses: number;
-  userAgent: string | undefined;
+  userAgent: string;
+  /** Set when the renderer crashed or the page closed. */
+  broken: Error | undefined;
+  onBroken: ((error: Error) => void) | undefined;
 }
 
 interface Slot {
   proxy: GuardedProxy;
-  context: BrowserContext | undefined;
   page: SlotPage | undefined;
+  /** A page being made: a render that gave up waiting for it leaves it to the next one. */
+  preparing: Promise<SlotPage> | undefined;
   state: RenderState | undefined;
 }
 
+const CLOSE_TIMEOUT_MS = 5_000;
+
 export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool {
   const size = Math.max(1, options.size ?? 4);
-  const executablePath = options.executablePath ?? DEFAULT_CHROMIUM_PATH;
-  const args = [...(options.args ?? DEFAULT_CHROMIUM_ARGS)];
+  const executablePath = options.executablePath ?? defaultChromiumPath();
+  const args = [...(options.args ?? DEFAULT_CHROMIUM_ARGS), ...REQUIRED_ARGS];
   const defaultUserAgent = options.userAgent ?? DEFAULT_USER_AGENT;
   const defaults = {
     timeoutMs: options.timeoutMs ?? 15_000,
     maxBytes: options.maxBytes ?? 5 * 1024 * 1024,
   };
-  const idleMs = options.idleMs ?? 100;
+  const idleMs = options.idleMs ?? 50;
   const pageReuse = Math.max(1, options.pageReuse ?? 100);
   const maxIdleWaitMs = options.maxIdleWaitMs ?? 1_000;
+  const blockKinds: ReadonlySet<ResourceKind> = new Set([
+    ...BLOCKED_KINDS,
+    ...(options.blockStylesheets === true ? (["stylesheet"] as const) : []),
+  ]);
   const ownGuard: SsrfGuard | undefined = options.guard
     ? undefined
     : createSsrfGuard({
@@ -192,11 +395,16 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
       Array.from({ length: size }, async () => {
         const slot: Slot = {
           proxy: undefined as unknown as GuardedProxy,
-          context: undefined,
           page: undefined,
+          preparing: undefined,
           state: undefined,
         };
         slot.proxy = await startGuardedProxy(guard, {
+          onRequest: (origin) => slot.state?.origins.add(origin),
+          blockKinds,
+          onBlocked: () => {
+            if (slot.state) slot.state.blocked++;
+          },
           onRefused: (refusal) => recordProxyRefusal(slot, refusal),
           onUpstreamConnect: (address, port) => options.onUpstreamConnect?.(address, port),
           onBytes: (bytes) => {
@@ -258,24 +466,33 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
           { url: executablePath },
         );
       }
-      const launched = await chromium.launch({
-        executablePath,
-        args,
-        headless: true,
-        chromiumSandbox: false,
-        handleSIGINT: false,
-        handleSIGTERM: false,
-        handleSIGHUP: false,
-        // Contexts get their own guarded proxy; anything else the browser opens goes to a port
-        // where nothing listens (discard), never to the network.
-        proxy: { server: "http://127.0.0.1:9" },
-      });
+      let launched: Browser;
+      try {
+        launched = await chromium.launch({
+          executablePath,
+          args,
+          headless: true,
+          chromiumSandbox: false,
+          handleSIGINT: false,
+          handleSIGTERM: false,
+          handleSIGHUP: false,
+          // Contexts get their own guarded proxy; anything else the browser opens goes to a port
+          // where nothing listens (discard), never to the network.
+          proxy: { server: "http://127.0.0.1:9" },
+        });
+      } catch (error) {
+        throw new CrawlError(
+          "connection",
+          `Chromium at ${executablePath} did not start: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`,
+          { url: executablePath, cause: error },
+        );
+      }
       counters.launches++;
       launched.on("disconnected", () => {
         if (browser === launched) browser = undefined;
       });
       if (closed) {
-        await launched.close();
+        await launched.close().catch(ignore);
         throw new Error("the browser pool is closed");
       }
       browser = launched;
@@ -286,135 +503,111 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
     return launching;
   }
 
-  async function ensureContext(slot: Slot): Promise<BrowserContext> {
-    const current = await ensureBrowser();
-    if (slot.context && slot.context.browser() === current) return slot.context;
-    const context = await current.newContext({
+  function ensurePage(slot: Slot): Promise<SlotPage> {
+    slot.preparing ??= preparePage(slot).finally(() => {
+      slot.preparing = undefined;
+    });
+    return slot.preparing;
+  }
+
+  async function preparePage(slot: Slot): Promise<SlotPage> {
+    const running = await ensureBrowser();
+    const current = slot.page;
+    if (current && current.browser === running && !current.broken && current.uses < pageReuse) {
+      return current;
+    }
+    if (current) await disposePage(slot, current);
+    const context = await running.newContext({
+      // Loopback goes through the proxy too (Playwright adds `<-loopback>` to the bypass list).
       proxy: { server: slot.proxy.server },
       userAgent: defaultUserAgent,
       serviceWorkers: "block",
       acceptDownloads: false,
-      viewport: { width: 1280, height: 800 },
+      // The window's own size (--window-size): no emulation to keep up per page.
+      viewport: null,
     });
     counters.contextsCreated++;
-    context.on("close", () => {
-      if (slot.context === context) slot.context = undefined;
-    });
-    await context.route("**/*", (route, request) => handleRoute(slot, route, request));
-    slot.context = context;
-    return context;
-  }
-
-  function handleRoute(slot: Slot, route: Route, request: Request): Promise<void> {
-    const state = slot.state;
-    // A late request of a page already closed: nothing to render it for.
-    if (!state) return route.abort("blockedbyclient").catch(ignore);
-    const type = request.resourceType();
-    if (BLOCKED_TYPES.has(type) || (options.blockStylesheets === true && type === "stylesheet")) {
-      state.blocked++;
-      return route.abort("blockedbyclient").catch(ignore);
-    }
-    const url = request.url();
-    if (url.startsWith("data:") || url.startsWith("blob:")) return route.continue().catch(ignore);
-    let parsed: URL;
     try {
-      parsed = parseHttpUrl(url);
-    } catch {
-      state.refused.push({ url, reason: "not an http(s) URL", by: "route" });
-      return route.abort("blockedbyclient").catch(ignore);
+      await context.addInitScript({ content: PAGE_INIT_SCRIPT });
+      const page = await context.newPage();
+      // Anything else that opens (a link with target=_blank) is closed at once.
+      context.on("page", (other) => {
+        if (other !== page) void other.close().catch(ignore);
+      });
+      const cdp = await context.newCDPSession(page);
+      const slotPage: SlotPage = {
+        browser: running,
+        context,
+        page,
+        cdp,
+        uses: 0,
+        userAgent: defaultUserAgent,
+        broken: undefined,
+        onBroken: undefined,
+      };
+      const broken = (why: string) => () => {
+        slotPage.broken ??= new Error(`the page's renderer is gone (${why})`);
+        slotPage.onBroken?.(slotPage.broken);
+      };
+      page.on("crash", broken("crash"));
+      page.on("close", broken("close"));
+      const mainFrame = page.mainFrame();
+      page.on("framenavigated", (frame) => {
+        if (frame !== mainFrame || slot.page !== slotPage) return;
+        const origin = originOf(frame.url());
+        if (origin) slot.state?.documentOrigins.add(origin);
+      });
+      slot.page = slotPage;
+      return slotPage;
+    } catch (error) {
+      await context.close().catch(ignore);
+      throw error;
     }
-    return guard.assertUrlAllowed(parsed).then(
-      () => route.continue().catch(ignore),
-      (error: unknown) => {
-        const refused = findCrawlError(error);
-        if (refused instanceof SsrfRefusedError) {
-          state.refused.push({
-            url,
-            reason: refused.reason,
-            address: refused.address,
-            by: "route",
-          });
-          return route.abort("blockedbyclient").catch(ignore);
-        }
-        return route.abort("namenotresolved").catch(ignore);
-      },
-    );
   }
 
-  async function ensurePage(slot: Slot, context: BrowserContext): Promise<SlotPage> {
-    const current = slot.page;
-    if (current && !current.page.isClosed() && current.uses < pageReuse) return current;
-    slot.page = undefined;
-    if (current) await current.page.close().catch(ignore);
-    const page = await context.newPage();
-    const cdp = await context.newCDPSession(page);
-    const mainFrame = page.mainFrame();
-    // The listeners serve every render of this page: they act on the slot's current render.
-    page.on("request", (request) => {
-      const state = slot.state;
-      if (!state) return;
-      state.inFlight.add(request);
-      state.lastActivity = performance.now();
-      const requestUrl = request.url();
-      if (requestUrl.startsWith("http")) state.origins.add(new URL(requestUrl).origin);
-      if (request.isNavigationRequest() && request.frame() === mainFrame) {
-        state.navigationUrls.add(requestUrl);
-      }
-    });
-    const settled = (request: Request) => {
-      const state = slot.state;
-      if (state?.inFlight.delete(request)) state.lastActivity = performance.now();
-    };
-    page.on("requestfinished", settled);
-    page.on("requestfailed", settled);
-    page.on("close", () => {
-      if (slot.page?.page === page) slot.page = undefined;
-    });
-    slot.page = { page, cdp, uses: 0, userAgent: undefined };
-    return slot.page;
+  /** Destroys a page's context, and its renderer with it. */
+  async function disposePage(slot: Slot, page: SlotPage): Promise<void> {
+    if (slot.page === page) slot.page = undefined;
+    page.broken ??= new Error("the page was disposed");
+    if (!page.browser.isConnected()) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      page.context.close().catch(ignore),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
-  /** Leaves nothing of this render for the next row: storage, cookies, the document itself. */
+  /** Leaves nothing of this render for the next row: storage of every origin, cookies. */
   async function cleanSlot(slot: Slot, state: RenderState, healthy: boolean): Promise<void> {
-    const context = slot.context;
-    const current = slot.page;
-    if (!context) return;
+    const page = slot.page;
+    if (!page) return;
+    if (!healthy || page.broken) return disposePage(slot, page);
+    // sessionStorage lives in the tab, not in the context's storage: the read of the page cleared
+    // the document's. A row whose main frame went through several origins gets a fresh context.
+    if (state.documentOrigins.size > 1) return disposePage(slot, page);
     try {
-      if (current && !current.page.isClosed()) {
-        if (healthy) {
-          // Local storage, IndexedDB, cache storage, cookies… of every origin the page touched.
-          await Promise.all(
-            [...state.origins].map((origin) =>
-              current.cdp.send("Storage.clearDataForOrigin", { origin, storageTypes: "all" }),
-            ),
-          );
-          // sessionStorage lives in the tab, not in the context's storage. (A blank navigation in
-          // between would also stop the row's document, but costs a renderer swap: the next
-          // navigation replaces the document anyway, and its requests are still guarded.)
-          await current.cdp.send("Runtime.evaluate", {
-            expression: "try { sessionStorage.clear() } catch {}",
-          });
-        } else {
-          slot.page = undefined;
-          await current.page.close();
-        }
-      }
-      await context.clearCookies();
+      await Promise.all([
+        // Local storage, IndexedDB, cache storage, cookies… of every origin the page touched.
+        ...[...state.origins].map((origin) =>
+          page.cdp.send("Storage.clearDataForOrigin", { origin, storageTypes: "all" }),
+        ),
+        page.context.clearCookies(),
+      ]);
     } catch {
       // A context that cannot be cleaned is not reused.
-      slot.page = undefined;
-      slot.context = undefined;
-      await context.close().catch(ignore);
+      await disposePage(slot, page);
     }
   }
 
   async function render(url: string, renderOptions: RenderOptions = {}): Promise<RenderedPage> {
-    const started = performance.now();
     const timeoutMs = renderOptions.timeoutMs ?? defaults.timeoutMs;
     const maxBytes = renderOptions.maxBytes ?? defaults.maxBytes;
     const { signal } = renderOptions;
     const parsed = parseHttpUrl(url);
-    // Refused before a browser is even involved: the route would refuse it anyway.
+    // Refused before a browser is even involved: the proxy would refuse it anyway.
     await guard.assertUrlAllowed(parsed);
     signal?.throwIfAborted();
 
@@ -423,45 +616,67 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
     const state: RenderState = {
       blocked: 0,
       refused: [],
-      navigationUrls: new Set(),
-      inFlight: new Set(),
-      lastActivity: performance.now(),
       origins: new Set(),
+      documentOrigins: new Set(),
       transferred: 0,
       transferBudget: options.maxTransferBytes ?? 4 * maxBytes,
       cutOff: false,
     };
-    let page: Page | undefined;
+    // One deadline for the whole render; a crash or an abort ends it as early.
+    let interrupt: (error: Error) => void = ignore;
+    const interrupted = new Promise<never>((_, reject) => {
+      interrupt = reject;
+    });
+    interrupted.catch(ignore);
+    const within = <T>(step: Promise<T>): Promise<T> => {
+      step.catch(ignore);
+      return Promise.race([step, interrupted]);
+    };
+    const timer = setTimeout(
+      () => interrupt(new CrawlError("timeout", `rendering ${url} timed out`, { url })),
+      timeoutMs,
+    );
+    const onAbort = () => interrupt(abortReason(signal));
+    signal?.addEventListener("abort", onAbort, { once: true });
     let healthy = false;
-    const onAbort = () => void page?.close().catch(ignore);
+    let page: SlotPage | undefined;
     try {
-      const context = await ensureContext(slot);
-      const slotPage = await ensurePage(slot, context);
-      page = slotPage.page;
-      slotPage.uses++;
-      slot.state = state;
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const userAgent = renderOptions.userAgent ?? defaultUserAgent;
-      if (userAgent !== (slotPage.userAgent ?? defaultUserAgent)) {
-        await page.setExtraHTTPHeaders(
-          userAgent === defaultUserAgent ? {} : { "user-agent": userAgent },
+      page = await within(ensurePage(slot));
+      const current = page;
+      current.onBroken = (error) =>
+        interrupt(
+          new CrawlError("connection", `the browser went away while rendering ${url}`, {
+            url,
+            cause: error,
+          }),
         );
-        slotPage.userAgent = userAgent;
+      if (current.broken) current.onBroken(current.broken);
+      current.uses++;
+      slot.state = state;
+
+      const userAgent = renderOptions.userAgent ?? defaultUserAgent;
+      if (userAgent !== current.userAgent) {
+        await within(
+          current.cdp.send("Emulation.setUserAgentOverride", { userAgent }).then(ignore),
+        );
+        current.userAgent = userAgent;
       }
 
-      let status = 0;
-      let navigationError: unknown;
+      let response: Response | null = null;
       try {
-        const response = await page.goto(parsed.href, {
-          waitUntil: "domcontentloaded",
-          timeout: timeoutMs,
-        });
-        status = response?.status() ?? 0;
+        // The document committed is enough: the settle wait below runs inside the page.
+        response = await within(
+          current.page.goto(parsed.href, { waitUntil: "commit", timeout: 0 }),
+        );
       } catch (error) {
-        navigationError = error;
+        if (error instanceof CrawlError || signal?.aborted) throw error;
+        throw navigationFailure(parsed.href, error, state);
       }
-      signal?.throwIfAborted();
-      const refusedHop = state.refused.find((r) => isNavigationHop(r, state.navigationUrls));
+
+      const expression = settleAndReadExpression(idleMs, maxIdleWaitMs, maxBytes);
+      const snapshot = await readSettledPage(current.page, expression, within);
+      const finalUrl = snapshot.url;
+      const refusedHop = state.refused.find((r) => r.url === withoutHash(finalUrl));
       if (refusedHop) {
         throw new SsrfRefusedError(
           refusedHop.url,
@@ -469,29 +684,30 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
           refusedHop.reason,
         );
       }
-      if (navigationError !== undefined) throw navigationFailure(parsed.href, navigationError);
-
-      const remaining = timeoutMs - (performance.now() - started);
-      await waitForIdle(state, idleMs, Math.min(maxIdleWaitMs, Math.max(0, remaining)));
-      const [content, title] = await Promise.all([page.content(), page.title()]);
-      const capped = capUtf8(content, maxBytes);
+      if (finalUrl.startsWith("chrome-error:")) {
+        throw navigationFailure(parsed.href, "net::ERR_FAILED", state);
+      }
+      const capped = capUtf8(snapshot.html, maxBytes);
       counters.renders++;
       healthy = true;
       return {
         url,
-        finalUrl: page.url(),
-        status,
+        finalUrl,
+        status: snapshot.status || (response?.status() ?? 0),
         html: capped.text,
-        title,
-        truncated: capped.truncated || state.cutOff,
+        title: snapshot.title,
+        truncated: capped.truncated || snapshot.chars > snapshot.html.length || state.cutOff,
         durationMs: performance.now() - renderStarted,
         blockedRequests: state.blocked,
         refusedRequests: state.refused,
       };
     } catch (error) {
       if (signal?.aborted) throw abortReason(signal);
+      // The page answered (a refused hop, a failed navigation, a download): it can serve the
+      // next row once cleaned. After a timeout, a crash or anything unknown it is destroyed.
+      healthy = error instanceof CrawlError && error.errorClass !== "timeout" && !page?.broken;
       if (error instanceof CrawlError) throw error;
-      if (page?.isClosed() || !browser) {
+      if (page?.broken || !page?.browser.isConnected()) {
         throw new CrawlError("connection", `the browser went away while rendering ${url}`, {
           url,
           cause: error,
@@ -499,7 +715,9 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
       }
       throw error;
     } finally {
+      clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
+      if (page) page.onBroken = undefined;
       slot.state = undefined;
       await cleanSlot(slot, state, healthy);
       release(slot);
@@ -530,20 +748,38 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
   };
 }
 
-function isNavigationHop(refusal: RefusedRequest, navigationUrls: Set<string>): boolean {
-  if (navigationUrls.has(refusal.url)) return true;
-  // A refused CONNECT tunnel is known by its origin only.
-  if (refusal.by === "proxy" && refusal.url.startsWith("https://")) {
-    const origin = new URL(refusal.url).origin;
-    return [...navigationUrls].some((u) => u.startsWith("https:") && new URL(u).origin === origin);
+/**
+ * Settles and reads the page. A page that navigates itself (a script redirect) destroys the
+ * document under the evaluation: then the next document is read, a few times at most.
+ */
+async function readSettledPage(
+  page: Page,
+  expression: string,
+  within: <T>(step: Promise<T>) => Promise<T>,
+): Promise<PageSnapshot> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await within(page.evaluate<PageSnapshot>(expression));
+    } catch (error) {
+      if (error instanceof CrawlError || attempt >= 3 || page.isClosed()) throw error;
+      // The document that replaced it, once its DOM is there.
+      await within(page.waitForLoadState("domcontentloaded", { timeout: 0 }));
+    }
   }
-  return false;
 }
 
-function navigationFailure(url: string, error: unknown): CrawlError {
+function navigationFailure(url: string, error: unknown, state: RenderState): CrawlError {
   const message = error instanceof Error ? error.message : String(error);
-  if (error instanceof Error && error.name === "TimeoutError") {
-    return new CrawlError("timeout", `rendering ${url} timed out`, { url, cause: error });
+  // A tunnel the proxy refused is known by its origin only: the https hop of this navigation.
+  if (message.includes("ERR_TUNNEL_CONNECTION_FAILED")) {
+    const refused = state.refused.findLast((r) => r.url.startsWith("https://"));
+    if (refused) {
+      return new SsrfRefusedError(
+        refused.url,
+        refused.address ?? new URL(refused.url).hostname,
+        refused.reason,
+      );
+    }
   }
   if (message.includes("Download is starting")) {
     return new CrawlError("unsupported_type", `${url} is a download, not a page`, {
@@ -555,14 +791,18 @@ function navigationFailure(url: string, error: unknown): CrawlError {
   return new CrawlError("connection", `rendering ${url}: ${code}`, { url, cause: error });
 }
 
-async function waitForIdle(state: RenderState, idleMs: number, maxWaitMs: number): Promise<void> {
-  const deadline = performance.now() + maxWaitMs;
-  for (;;) {
-    const now = performance.now();
-    if (now >= deadline) return;
-    if (state.inFlight.size === 0 && now - state.lastActivity >= idleMs) return;
-    await new Promise((resolve) => setTimeout(resolve, Math.min(10, deadline - now)));
+function originOf(url: string): string | undefined {
+  try {
+    const { origin } = new URL(url);
+    return origin === "null" ? undefined : origin;
+  } catch {
+    return undefined;
   }
+}
+
+function withoutHash(url: string): string {
+  const at = url.indexOf("#");
+  return at === -1 ? url : url.slice(0, at);
 }
 
 /** At most maxBytes of UTF-8, cut on a character boundary. */

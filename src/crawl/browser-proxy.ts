@@ -32,6 +32,14 @@ export interface ProxyRefusal {
 export interface GuardedProxyHooks {
   /** Every request and tunnel asked for, allowed or not, by origin (`https://host` for a tunnel). */
   onRequest?: (origin: string) => void;
+  /**
+   * Plain HTTP requests for these kinds of resource are answered at once with an empty 204 marked
+   * `x-gleaner-refused: blocked`, before the guard or any upstream (tunnels are opaque: Chromium's
+   * flags keep images and fonts from being requested at all).
+   */
+  blockKinds?: ReadonlySet<ResourceKind>;
+  /** A request answered that way. */
+  onBlocked?: (url: string, kind: ResourceKind) => void;
   /** A request or tunnel the guard refused. */
   onRefused?: (refusal: ProxyRefusal) => void;
   /** Every upstream socket the proxy opens, with the checked address it connects to. */
@@ -41,7 +49,7 @@ export interface GuardedProxyHooks {
 }
 
 export interface GuardedProxy {
-  /** `http://127.0.0.1:<port>`, for Playwright's `proxy.server`. */
+  /** `http://127.0.0.1:<port>`, the `proxyServer` of a browser context. */
   readonly server: string;
   close(): Promise<void>;
 }
@@ -96,6 +104,13 @@ export async function startGuardedProxy(
       return;
     }
     hooks.onRequest?.(target.origin);
+    const kind = hooks.blockKinds?.size ? resourceKind(target, req.headers) : undefined;
+    if (kind && hooks.blockKinds?.has(kind)) {
+      hooks.onBlocked?.(target.href, kind);
+      req.resume();
+      res.writeHead(204, { [REFUSED_HEADER]: "blocked" }).end();
+      return;
+    }
     guard.assertUrlAllowed(target).then(
       (addresses) => {
         const { address, family } = addresses[0] as { address: string; family: 4 | 6 };
@@ -244,4 +259,65 @@ function forwardRaw(raw: string[]): string[] {
     out.push(name, raw[i + 1] as string);
   }
   return out;
+}
+
+export type ResourceKind = "image" | "font" | "media" | "stylesheet";
+
+const KIND_BY_DESTINATION: Readonly<Record<string, ResourceKind>> = {
+  image: "image",
+  font: "font",
+  audio: "media",
+  video: "media",
+  track: "media",
+  style: "stylesheet",
+};
+
+const KIND_BY_EXTENSION: Readonly<Record<string, ResourceKind>> = Object.fromEntries([
+  ...["png", "jpg", "jpeg", "gif", "webp", "avif", "bmp", "ico", "svg", "tif", "tiff", "apng"].map(
+    (e) => [e, "image"],
+  ),
+  ...["woff", "woff2", "ttf", "otf", "eot"].map((e) => [e, "font"]),
+  ...[
+    "mp4",
+    "m4v",
+    "webm",
+    "ogv",
+    "mov",
+    "avi",
+    "mkv",
+    "mp3",
+    "m4a",
+    "ogg",
+    "oga",
+    "wav",
+    "flac",
+    "aac",
+    "opus",
+    "m3u8",
+    "mpd",
+    "vtt",
+  ].map((e) => [e, "media"]),
+  ["css", "stylesheet"],
+]) as Record<string, ResourceKind>;
+
+/**
+ * What a plain HTTP request of Chromium asks for: its Sec-Fetch-Dest when sent (secure contexts
+ * only), else its Accept header (`image/…` for images), the Range with identity encoding of media
+ * requests, and last the path's extension. Documents (`Accept: text/html…`) are never a kind.
+ */
+export function resourceKind(url: URL, headers: IncomingHttpHeaders): ResourceKind | undefined {
+  const destination = headers["sec-fetch-dest"];
+  if (typeof destination === "string" && destination !== "empty") {
+    return KIND_BY_DESTINATION[destination];
+  }
+  const accept = headers.accept ?? "";
+  if (accept.startsWith("text/html")) return undefined;
+  if (accept.startsWith("image/")) return "image";
+  if (accept.startsWith("video/") || accept.startsWith("audio/")) return "media";
+  if (accept.startsWith("text/css")) return "stylesheet";
+  if (headers.range !== undefined && /^identity/.test(headers["accept-encoding"] ?? "")) {
+    return "media";
+  }
+  const extension = /\.([a-z0-9]+)$/i.exec(url.pathname)?.[1]?.toLowerCase();
+  return extension === undefined ? undefined : KIND_BY_EXTENSION[extension];
 }

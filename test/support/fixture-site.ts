@@ -314,6 +314,68 @@ fetch("/browser/redirect-forbidden").then(
       res.writeHead(302, { location: "http://127.0.0.2:8080/forbidden", "content-length": 0 });
       res.end();
       return true;
+    case "/browser/alert":
+      // alert() holds the page's main thread until someone answers it.
+      return send(
+        200,
+        html,
+        htmlPage(
+          "Alert",
+          `<p id="after"></p><script>alert("hello"); document.getElementById("after").textContent = "after the alert";</script>`,
+        ),
+      );
+    case "/browser/hang":
+      // A script that never yields: only the render's deadline ends it.
+      return send(200, html, htmlPage("Hang", `<p>hanging</p><script>for (;;) {}</script>`));
+    case "/browser/download":
+      return send(200, "application/zip", Buffer.from("PK\x03\x04 not really a zip"), {
+        "content-disposition": 'attachment; filename="data.zip"',
+      });
+    case "/browser/script-redirect":
+      // The document replaces itself at once, as a client-side redirect does.
+      return send(
+        200,
+        html,
+        htmlPage("Redirecting", `<script>location.replace("/browser/js/11");</script>`),
+      );
+    case "/browser/popup":
+      return send(
+        200,
+        html,
+        htmlPage(
+          "Popup",
+          `<p id="popup"></p><script>document.getElementById("popup").textContent = "popup " + (window.open("/browser/popup-target") ? "opened" : "blocked");</script>`,
+        ),
+      );
+    case "/browser/popup-target":
+      return send(200, html, htmlPage("Popup target", "<p>a new window</p>"));
+    case "/browser/fetch-image":
+      // A script's own fetch of an image: no <img>, but still an image.
+      return send(
+        200,
+        html,
+        htmlPage(
+          "Fetch image",
+          `<p id="result">pending</p><script>
+fetch("/image.png").then(
+  (r) => { document.getElementById("result").textContent = "answer " + r.status; },
+  () => { document.getElementById("result").textContent = "failed"; },
+);</script>`,
+        ),
+      );
+    case "/browser/session-storage":
+      // Shows what an earlier page of the same origin left in this tab's session storage.
+      return send(
+        200,
+        html,
+        htmlPage(
+          "Session storage",
+          `<p id="seen"></p><script>
+document.getElementById("seen").textContent = "session=" + sessionStorage.getItem("mark");
+sessionStorage.setItem("mark", "left");
+</script>`,
+        ),
+      );
     case "/browser/storage":
       // Shows what an earlier page of the same origin left behind, then leaves its own traces.
       return send(
