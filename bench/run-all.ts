@@ -15,6 +15,7 @@ const runs: [string, string[]][] = [
   ["bench/crawl-fetch.ts", ["2000", "16"]],
   ["bench/page-content.ts", ["500"]],
   ["bench/crawl-browser.ts", []],
+  ["bench/evidence-recall.ts", []],
 ];
 
 for (const [script, args] of runs) {
