@@ -31,8 +31,12 @@ export class ApiJobsService {
   }
 
   private async adhoc(request: unknown): Promise<InstalledPipeline> {
-    if (this.runtime.config.backends.length === 0)
-      throw new ApiError(400, "ad-hoc requests need an LLM: configure llm.backends");
+    const { config } = this.runtime;
+    if (config.backends.length === 0 && config.search.providers.length === 0)
+      throw new ApiError(
+        400,
+        "ad-hoc requests need an LLM or a search provider: configure llm.backends or search.providers",
+      );
     if (request === null || typeof request !== "object" || Array.isArray(request))
       throw new ApiError(
         400,

@@ -18,8 +18,10 @@ export interface AdhocRequest {
 
 /**
  * The pipeline an ad-hoc request stands for: a table of its own with the request's inputs and
- * outputs, and one LLM stage over every configured backend in order. It is validated by the
- * same schema and cross-checks as a pipeline in gleaner.yaml.
+ * outputs. With a search provider configured, it researches each row on the web (queries from
+ * the inputs and the search context → the first provider → select → crawl → extract, structured
+ * data first, then every configured backend in order); without one, one LLM stage answers. It is
+ * validated by the same schema and cross-checks as a pipeline in gleaner.yaml.
  */
 export function adhocDefinition(
   request: AdhocRequest,
@@ -35,6 +37,34 @@ export function adhocDefinition(
       : []),
     ...inputs.map((i) => `${String(i)}: {{${String(i)}}}`),
   ];
+  const outputs = Object.keys(request.outputs ?? {});
+  const provider = config.search.providers[0];
+  if (provider) {
+    const context = typeof request.search_context === "string" ? request.search_context.trim() : "";
+    return {
+      table: `${ADHOC_SCHEMA}.${name}`,
+      inputs,
+      outputs: request.outputs,
+      stages: [
+        {
+          name: "plan",
+          kind: "queries",
+          templates: [inputs.map((i) => `{{${String(i)}}}`).join(" ") + " {{search_context}}"],
+          search_context: context,
+        },
+        { name: "find", kind: "search", provider: provider.name },
+        { name: "choose", kind: "select" },
+        { name: "read_pages", kind: "crawl" },
+        {
+          name: "extract",
+          kind: "extract",
+          backends: config.backends.map((b) => b.name),
+          outputs,
+          ...(context ? { prompt: `Context: ${literal(context)}` } : {}),
+        },
+      ],
+    };
+  }
   return {
     table: `${ADHOC_SCHEMA}.${name}`,
     inputs,
@@ -45,7 +75,7 @@ export function adhocDefinition(
         kind: "llm",
         backends: config.backends.map((b) => b.name),
         prompt: lines.join("\n"),
-        outputs: Object.keys(request.outputs ?? {}),
+        outputs,
       },
     ],
   };
