@@ -84,7 +84,7 @@ describe("ops/grafana/dashboards/gleaner.json", () => {
       const name = `panel ${panel.id} ${panel.title}`;
       expect(Number.isInteger(panel.id), name).toBe(true);
       expect(panel.type, name).toMatch(/^[a-z-]+$/);
-      expect(panel.title, name).toBeTruthy();
+      expect(panel.title, name).toMatch(/\S/);
       const { x, y, w, h } = panel.gridPos ?? { x: -1, y: -1, w: 0, h: 0 };
       for (const n of [x, y, w, h]) expect(Number.isInteger(n) && n >= 0, name).toBe(true);
       expect(w > 0 && h > 0 && x + w <= 24, name).toBe(true);
@@ -113,8 +113,8 @@ describe("ops/grafana/dashboards/gleaner.json", () => {
       const refIds = (panel.targets ?? []).map((t) => t.refId);
       expect(new Set(refIds).size, name).toBe(refIds.length);
       for (const target of panel.targets ?? []) {
-        expect(target.refId, name).toBeTruthy();
-        expect(target.expr?.trim(), name).toBeTruthy();
+        expect(target.refId, name).toMatch(/\S/);
+        expect(target.expr, name).toMatch(/\S/);
         if (target.datasource) expect(target.datasource.uid, name).toBe(DATASOURCE_UID);
       }
     }

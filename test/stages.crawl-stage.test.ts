@@ -59,7 +59,8 @@ crawl:
   per_host_delay: 0ms
   per_host_concurrency: 4
   javascript: never
-  timeout: 5s
+  # Room for the first Chromium launch on a loaded 2-core machine.
+  timeout: 15s
   browser: { executable_path: ${CHROMIUM_PATH}, contexts: 1 }
 pipelines:${[
       pipeline("depth0", { strategy: "breadth_first", max_depth: 0, max_pages: 20 }),

@@ -40,12 +40,16 @@ const COMMON = new Set([
 export function wordsOf(value: unknown): string[] {
   if (value === null || value === undefined) return [];
   const text = typeof value === "string" ? value : JSON.stringify(value);
+  return foldedWords(text).filter((w) => w.length > 2 && !COMMON.has(w));
+}
+
+/** Lower case, accents folded ("Zürich" → "zurich"), split on anything but letters and digits. */
+function foldedWords(text: string): string[] {
   return text
     .normalize("NFKD")
     .replace(/[\u0300-\u036f]/g, "")
     .toLowerCase()
-    .split(/[^a-z0-9]+/)
-    .filter((w) => w.length > 2 && !COMMON.has(w));
+    .split(/[^a-z0-9]+/);
 }
 
 /** Words that do not tell two organisations apart: legal forms, and page words in titles. */
@@ -89,11 +93,7 @@ const NAME_NOISE = new Set([
  * and "ACME" are the same key; "Acme Partners" is another.
  */
 export function nameKey(text: string): string {
-  return text
-    .normalize("NFKD")
-    .replace(/[\u0300-\u036f]/g, "")
-    .toLowerCase()
-    .split(/[^a-z0-9]+/)
+  return foldedWords(text)
     .filter((w) => w !== "" && !NAME_NOISE.has(w))
     .sort()
     .join(" ");
