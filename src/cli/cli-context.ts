@@ -35,16 +35,34 @@ export async function openFromCli(
   return openGleaner(config, { logger, migrate: extra.migrate ?? false });
 }
 
-/** Resolves when SIGINT or SIGTERM arrives; a second signal exits at once. */
-export function untilSignal(logger: Logger): Promise<string> {
+const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+const EXIT_CODES: Record<(typeof STOP_SIGNALS)[number], number> = {
+  SIGHUP: 129,
+  SIGINT: 130,
+  SIGTERM: 143,
+};
+
+/**
+ * Resolves when SIGINT (Ctrl-C), SIGTERM or SIGHUP (the terminal closed) arrives; the caller
+ * then hands its rows back and stops. A second signal stops at once: `hurry` runs (stopping
+ * the embedded database, which must not outlive Gleaner), then the process exits.
+ */
+export function untilSignal(logger: Logger, hurry?: () => Promise<void>): Promise<string> {
   return new Promise((resolvePromise) => {
-    const onSignal = (signal: string) => {
+    const onSecond = (signal: (typeof STOP_SIGNALS)[number]) => {
+      logger.warn(`${signal} again: stopping now, without waiting for running stages`);
+      const exit = () => process.exit(EXIT_CODES[signal]);
+      // Bounded: a hung stop must not keep the process from exiting.
+      setTimeout(exit, 10_000).unref();
+      void (hurry?.() ?? Promise.resolve()).finally(exit);
+    };
+    const first = new Map(STOP_SIGNALS.map((s) => [s, () => onSignal(s)]));
+    const onSignal = (signal: (typeof STOP_SIGNALS)[number]) => {
+      for (const [s, listener] of first) process.off(s, listener);
       logger.info(`${signal} received: finishing current stages and handing rows back`);
-      process.once("SIGINT", () => process.exit(130));
-      process.once("SIGTERM", () => process.exit(143));
+      for (const s of STOP_SIGNALS) process.once(s, () => onSecond(s));
       resolvePromise(signal);
     };
-    process.once("SIGINT", () => onSignal("SIGINT"));
-    process.once("SIGTERM", () => onSignal("SIGTERM"));
+    for (const [s, listener] of first) process.once(s, listener);
   });
 }

@@ -1,4 +1,5 @@
 import type { Gleaner } from "../app/open-gleaner.ts";
+import { createFailureLog } from "../core/failure-log.ts";
 import { readRowCounts } from "../sql/row-counts.ts";
 import { readStatus, type PipelineStatus } from "./commands/status-command.ts";
 import { createProgressReporter } from "./progress-reporter.ts";
@@ -16,6 +17,7 @@ export function watchStartProgress(
   const reporter = createProgressReporter();
   const busy = new Map<string, boolean>();
   let running = false;
+  const failures = createFailureLog("progress", (m) => app.logger.warn(m));
 
   const tick = async () => {
     if (running) return;
@@ -40,8 +42,9 @@ export function watchStartProgress(
         }
         busy.set(s.pipeline, now);
       }
+      failures.succeeded();
     } catch (error) {
-      app.logger.warn(`progress: ${(error as Error).message}`);
+      failures.failed(error);
     } finally {
       running = false;
     }

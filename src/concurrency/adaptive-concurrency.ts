@@ -5,7 +5,8 @@ import type { Db } from "../db/connect-database.ts";
 import { adjustConcurrencyLimits, type LimitChange } from "../sql/adjust-concurrency-limits.ts";
 import { readConcurrencyLimits } from "../sql/read-concurrency-limits.ts";
 import { registerConcurrencyLimits } from "../sql/register-concurrency-limits.ts";
-import { HEARTBEAT_INTERVAL_MS } from "../worker/worker-heartbeat.ts";
+import { createFailureLog } from "../core/failure-log.ts";
+import { ALIVE_WITHIN_MS } from "../core/worker-liveness.ts";
 import {
   AdaptiveLimiter,
   DEFAULT_TUNING,
@@ -13,8 +14,8 @@ import {
   type LimiterBounds,
 } from "./adaptive-limiter.ts";
 
-/** A worker counts as sharing the limits while its heartbeat is under three beats old (30 s). */
-const ALIVE_SECONDS = (3 * HEARTBEAT_INTERVAL_MS) / 1000;
+/** A worker counts as sharing the limits while it is alive (src/core/worker-liveness.ts). */
+const ALIVE_SECONDS = ALIVE_WITHIN_MS / 1000;
 
 export interface AdaptiveConcurrencyOptions {
   /** Shares the limits through PostgreSQL; without it each process adapts its own limits. */
@@ -99,7 +100,11 @@ export function createAdaptiveConcurrency(
   let running = false;
   // Syncs run one after another: a write and the read after it must not interleave with another.
   let queue: Promise<void> = Promise.resolve();
-  let lastError: string | undefined;
+  // Once per outage: a missing migration would otherwise log every second.
+  const syncFailures = createFailureLog(
+    "concurrency limits: sync (using the last known limits meanwhile)",
+    (m) => log?.(m),
+  );
 
   async function syncOnce(database: Db): Promise<void> {
     const all = [...limiters.values()];
@@ -153,16 +158,8 @@ export function createAdaptiveConcurrency(
     timer = setTimeout(() => {
       timer = undefined;
       sync()
-        .then(() => {
-          if (lastError !== undefined) log?.("concurrency limits: sync works again");
-          lastError = undefined;
-        })
-        .catch((error: Error) => {
-          // Once per distinct failure: a missing migration would otherwise log every second.
-          if (error.message !== lastError)
-            log?.(`concurrency limits: sync failed, using the last known limits: ${error.message}`);
-          lastError = error.message;
-        })
+        .then(() => syncFailures.succeeded())
+        .catch((error: unknown) => syncFailures.failed(error))
         .finally(() => {
           if (running) schedule();
         });

@@ -6,7 +6,7 @@ export function coerceError(value: unknown): Error {
   if (value instanceof Error) return value;
   if (typeof value === "string") return new Error(value);
   if (value !== null && typeof value === "object" && "message" in value) {
-    const message = (value as { message: unknown }).message;
+    const message = value.message;
     if (typeof message === "string") return Object.assign(new Error(message), value);
   }
   let text: string;

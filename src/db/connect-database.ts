@@ -1,5 +1,6 @@
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
+import { ignoreReportedElsewhere } from "./pool-errors.ts";
 import type { GleanerConfig } from "../config/config-types.ts";
 import { maskUrl } from "../config/mask-secrets.ts";
 import type { GleanerDatabase } from "./database-types.ts";
@@ -13,7 +14,11 @@ export interface Database {
   url: string;
   /** A human-readable line saying which database this is, password masked. */
   description: string;
+  /** True when the embedded default is in use (its local credentials are no secret). */
+  embedded: boolean;
   close(): Promise<void>;
+  /** Stops the embedded server now, when this process owns it (a forced exit); else nothing. */
+  stopEmbedded(): Promise<void>;
 }
 
 // Bigint counts come back as strings by default; Gleaner's counts fit in a double.
@@ -28,20 +33,21 @@ export async function connectDatabase(
   let url = config.databaseUrl ?? env.DATABASE_URL;
   let description: string;
   let stopEmbedded = async () => {};
+  const embedded = !url;
   if (url) {
     description = `database ${maskUrl(url)}`;
   } else {
-    const embedded = await startEmbeddedDatabase({ ...config.embedded, log: options.log });
-    url = embedded.url;
-    stopEmbedded = () => embedded.stop();
-    description = `embedded PostgreSQL in ${config.embedded.dataDir} (${maskUrl(url)}${embedded.startedHere ? "" : ", already running"}); set DATABASE_URL to use another server`;
+    const server = await startEmbeddedDatabase({ ...config.embedded, log: options.log });
+    url = server.url;
+    stopEmbedded = once(() => server.stop());
+    description = `embedded PostgreSQL in ${config.embedded.dataDir} (${maskUrl(url)}${server.startedHere ? "" : ", already running"}); set DATABASE_URL to use another server`;
   }
   const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on("error", (error) => options.log?.(`database pool: ${error.message}`));
-  pool.on("connect", (client) => {
-    client.on("error", (error) => options.log?.(`database connection: ${error.message}`));
-  });
+  // A client's 'error' needs a listener, or it ends the process. It is said once already: by
+  // the pool's 'error' for an idle client, by the failed query for one in use.
+  pool.on("connect", (client) => client.on("error", ignoreReportedElsewhere));
   try {
     const client = await pool.connect();
     client.release();
@@ -59,6 +65,8 @@ export async function connectDatabase(
     pool,
     url,
     description,
+    embedded,
+    stopEmbedded,
     close: async () => {
       await db.destroy();
       // Kysely ends the pool only if it ever used it; a caller that only used `pool` must not leak it.
@@ -66,4 +74,10 @@ export async function connectDatabase(
       await stopEmbedded();
     },
   };
+}
+
+/** A function that runs its body once; later calls share the first call's promise. */
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let result: Promise<void> | undefined;
+  return () => (result ??= fn());
 }

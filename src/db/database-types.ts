@@ -34,6 +34,8 @@ export interface WorkersTable {
   pid: number;
   started_at: Generated<Date>;
   heartbeat_at: Generated<Date>;
+  /** graphile-worker pool ids this process runs (what jobs.locked_by holds); migration 000008. */
+  pools: Generated<string[]>;
 }
 
 export interface ApiJobsTable {

@@ -4,6 +4,29 @@ import type { Database } from "../db/connect-database.ts";
 import { pendingMigrations } from "../db/migrate.ts";
 import type { ServedCorpus } from "../search/corpus-folders.ts";
 import { serveCorpus } from "./serve-corpus.ts";
+import { coerceError } from "../core/coerce-error.ts";
+
+/** A probe must answer even when the database hangs rather than refuses. */
+const READY_CHECK_TIMEOUT_MS = 2000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no answer from the database within ${ms} ms`)),
+      ms,
+    );
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(coerceError(error));
+      },
+    );
+  });
+}
 
 /**
  * The HTTP port: /metrics for Prometheus, /healthz (the process is up), /readyz (the database
@@ -19,6 +42,8 @@ export async function startHttpServer(options: {
   api?: { handle: (req: IncomingMessage, res: ServerResponse) => Promise<boolean> };
   /** Corpus folders served under /corpus/<provider>/ (see src/search/corpus-folders.ts). */
   corpora?: readonly ServedCorpus[];
+  /** Why this process cannot work right now (its job runner restarting), else undefined. */
+  notReady?: () => string | undefined;
 }): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
@@ -36,13 +61,17 @@ export async function startHttpServer(options: {
     if (options.corpora?.length && serveCorpus(options.corpora, path ?? "/", res)) return;
     if (path === "/healthz") return send(200, "ok\n");
     if (path === "/readyz") {
-      pendingMigrations(options.database, options.schema)
+      const reason = options.notReady?.();
+      if (reason) return send(503, `not ready: ${reason}\n`);
+      withTimeout(pendingMigrations(options.database, options.schema), READY_CHECK_TIMEOUT_MS)
         .then((pending) =>
           pending.length === 0
             ? send(200, "ready\n")
             : send(503, `migrations pending: ${pending.join(", ")}; run gleaner migrate\n`),
         )
-        .catch((error: Error) => send(503, `database unreachable: ${error.message}\n`));
+        .catch((error: unknown) =>
+          send(503, `database unreachable: ${coerceError(error).message}\n`),
+        );
       return;
     }
     if (path === "/metrics") {

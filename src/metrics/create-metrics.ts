@@ -39,7 +39,7 @@ export function createMetrics(runtime: Runtime): Metrics {
   const detachResearch = attachResearchEventMetrics(registry, runtime);
   registerLlmBudgetGauge(registry, config);
   registerConcurrencyCollectors(registry, runtime);
-  const queue = registerQueueCollectors(registry, db, config.workerSchema);
+  const queue = registerQueueCollectors(registry, db, config.workerSchema, runtime.events);
   const sweep = createSweepMetrics(registry);
   registerWorkerCollectors(registry, db, config.schema);
 

@@ -170,7 +170,7 @@ export const METRICS = [
     name: "gleaner_job_failures_total",
     type: "counter",
     labels: [],
-    help: "graphile-worker jobs that failed in this process.",
+    help: "Jobs that could not finish in this process (their rows come back after the lease).",
   },
   {
     name: "gleaner_sweep_rows_claimed_total",

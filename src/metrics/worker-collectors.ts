@@ -1,15 +1,15 @@
 import type { Registry } from "prom-client";
 import type { Db } from "../db/connect-database.ts";
 import { readWorkerHeartbeats } from "../sql/worker-heartbeats.ts";
-import { HEARTBEAT_INTERVAL_MS } from "../worker/worker-heartbeat.ts";
+import { ALIVE_WITHIN_MS } from "../core/worker-liveness.ts";
 import { cataloguedGauge } from "./catalogued-metric.ts";
 import { perScrape } from "./per-scrape.ts";
 
-/** A worker counts as alive while its last heartbeat is under three beats old (30 s). */
-const ALIVE_SECONDS = (3 * HEARTBEAT_INTERVAL_MS) / 1000;
+/** A worker counts as alive while it is (src/core/worker-liveness.ts). */
+const ALIVE_SECONDS = ALIVE_WITHIN_MS / 1000;
 
 /**
- * Worker processes from gleaner.workers, where each one registers and beats every 10 s: a worker
+ * Worker processes from gleaner.workers, where each one registers and beats at least every 10 s: a worker
  * that died without a word stays there with a growing age, which is what the "workers missing"
  * alert needs. Both gauges come from one read per scrape.
  */

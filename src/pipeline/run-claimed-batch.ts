@@ -1,18 +1,28 @@
 import { getMaxListeners, setMaxListeners } from "node:events";
+import { coerceError } from "../core/coerce-error.ts";
+import { retryWhileDisconnected } from "../db/retry-while-disconnected.ts";
 import type { Runtime } from "./runtime.ts";
 import type { RuntimeEvents } from "./runtime-events.ts";
 import type { RowWrite } from "../sql/write-row-states.ts";
 import type { EnrichPayload } from "../sql/claim-due-rows.ts";
-import { releaseClaimedRows } from "../sql/release-claimed-rows.ts";
+import { leaseClaimedRowsBack, releaseClaimedRows } from "../sql/release-claimed-rows.ts";
 import { startClaimedRows } from "../sql/start-claimed-rows.ts";
 import type { StageInputRow, StageRunner } from "../stages/stage-runner.ts";
 import { evaluateWhen } from "./evaluate-when.ts";
 import { GuardedWriter } from "./guarded-writer.ts";
 import { addUsage, type RowSnapshot, type StageRecord } from "./row-state.ts";
-import { checkpointState, settleRow, startRun, type RowRun } from "./settle-row.ts";
+import type { InstalledPipeline } from "./installed-pipeline.ts";
+import { checkpointState, handBackState, settleRow, startRun, type RowRun } from "./settle-row.ts";
 
 /** The config allows at most 1,000 jobs at once per process (worker.concurrency). */
 const MAX_CONCURRENT_JOBS = 1000;
+/**
+ * How long a job waits for an unreachable database (a restart, a failover) before giving up:
+ * the LLM answers it holds are worth waiting for, and its writes are fenced, so a late one is
+ * harmless. On shutdown it waits at most HAND_BACK_PATIENCE_MS.
+ */
+const DATABASE_PATIENCE_MS = 120_000;
+const HAND_BACK_PATIENCE_MS = 3_000;
 
 export interface BatchOutcome {
   rows: number;
@@ -41,7 +51,23 @@ export async function runClaimedBatch(
   const db = runtime.db;
   const outcome: BatchOutcome = { rows: 0, done: 0, failed: 0, exhausted: 0, released: 0, lost: 0 };
 
-  const snapshots = await startClaimedRows(db, p, payload.claim, payload.keys);
+  const patience = {
+    maxWaitMs: DATABASE_PATIENCE_MS,
+    signal: workerSignal,
+    afterAbortMs: HAND_BACK_PATIENCE_MS,
+    log,
+  };
+  let snapshots: RowSnapshot[];
+  try {
+    snapshots = await retryWhileDisconnected(
+      `pipeline ${p.name}: starting rows`,
+      () => startClaimedRows(db, p, payload.claim, payload.keys),
+      patience,
+    );
+  } catch (error) {
+    await giveBackAfterLease(runtime, p, payload, log);
+    throw error;
+  }
   outcome.rows = snapshots.length;
   if (snapshots.length === 0) return outcome;
 
@@ -62,7 +88,12 @@ export async function runClaimedBatch(
     Math.max(10, 4 * Math.ceil(snapshots.length / p.batchSize) + 16 * snapshots.length),
     signal,
   );
-  const writer = new GuardedWriter(db, p, payload.claim, snapshots);
+  const writer = new GuardedWriter(db, p, payload.claim, snapshots, {
+    patienceMs: DATABASE_PATIENCE_MS,
+    signal,
+    afterAbortMs: HAND_BACK_PATIENCE_MS,
+    log,
+  });
   const startedAt = new Date().toISOString();
   const runs = new Map<string, RowRun>(snapshots.map((s) => [s.key, startRun(s, startedAt)]));
   const renew = (row: RowSnapshot) => ({
@@ -76,107 +107,181 @@ export async function runClaimedBatch(
   const heartbeat = setInterval(
     () => {
       writer.write([...writer.rows.keys()], renew, false).catch((error: unknown) => {
-        log(`lease renewal failed: ${(error as Error).message}`);
+        log(`lease renewal failed: ${coerceError(error).message}`);
       });
     },
     Math.max(250, Math.floor(p.leaseMs / 3)),
   );
 
+  // A job that fails for a reason other than shutdown gives its rows back after their lease.
   try {
-    for (let i = 0; i < stages.length; i++) {
-      if (signal.aborted) break;
-      const stage = stages[i] as StageRunner;
-      const ready = [...writer.rows.values()].filter((row) => {
-        const run = runs.get(row.key) as RowRun;
-        if (run.failure) return false;
-        const done = row.state.stages?.[stage.config.name];
-        if (
-          done &&
-          done.status === "ok" &&
-          done.version === p.version &&
-          !run.stages[stage.config.name]
-        )
-          return false;
-        return true;
-      });
-      const toRun: StageInputRow[] = [];
-      for (const row of ready) {
-        const input = stageInput(
-          row,
-          runs.get(row.key) as RowRun,
-          p.stages.map((s) => s.name),
-        );
-        const when = stage.config.when;
-        if (when && !evaluateWhen(when, input.fields)) {
-          const now = new Date().toISOString();
-          (runs.get(row.key) as RowRun).stages[stage.config.name] = {
-            status: "skipped",
-            version: p.version,
-            attempt: row.attempts,
-            started_at: now,
-            finished_at: now,
-            duration_ms: 0,
-            reason: "its `when` condition does not hold",
-          };
-        } else {
-          toRun.push(input);
+    try {
+      for (let i = 0; i < stages.length; i++) {
+        if (signal.aborted) break;
+        const stage = stages[i] as StageRunner;
+        const ready = [...writer.rows.values()].filter((row) => {
+          const run = runs.get(row.key) as RowRun;
+          if (run.failure) return false;
+          const done = row.state.stages?.[stage.config.name];
+          if (
+            done &&
+            done.status === "ok" &&
+            done.version === p.version &&
+            !run.stages[stage.config.name]
+          )
+            return false;
+          return true;
+        });
+        const toRun: StageInputRow[] = [];
+        for (const row of ready) {
+          const input = stageInput(
+            row,
+            runs.get(row.key) as RowRun,
+            p.stages.map((s) => s.name),
+          );
+          const when = stage.config.when;
+          if (when && !evaluateWhen(when, input.fields)) {
+            const now = new Date().toISOString();
+            (runs.get(row.key) as RowRun).stages[stage.config.name] = {
+              status: "skipped",
+              version: p.version,
+              attempt: row.attempts,
+              started_at: now,
+              finished_at: now,
+              duration_ms: 0,
+              reason: "its `when` condition does not hold",
+            };
+          } else {
+            toRun.push(input);
+          }
+        }
+        if (toRun.length < ready.length)
+          runtime.events.emit("stage:skipped", {
+            pipeline: p.name,
+            stage: stage.config.name,
+            rows: ready.length - toRun.length,
+          });
+        await runStage(stage, toRun, runs, writer.rows, p, signal, log, runtime.events);
+        if (i < stages.length - 1 && !signal.aborted) {
+          await writer.write([...writer.rows.keys()], renew, false);
         }
       }
-      if (toRun.length < ready.length)
-        runtime.events.emit("stage:skipped", {
-          pipeline: p.name,
-          stage: stage.config.name,
-          rows: ready.length - toRun.length,
-        });
-      await runStage(stage, toRun, runs, writer.rows, p, signal, log, runtime.events);
-      if (i < stages.length - 1 && !signal.aborted) {
-        await writer.write([...writer.rows.keys()], renew, false);
-      }
+    } finally {
+      clearInterval(heartbeat);
+      workerSignal.removeEventListener("abort", onAbort);
+      await writer.flush();
     }
-  } finally {
-    clearInterval(heartbeat);
-    workerSignal.removeEventListener("abort", onAbort);
-    await writer.flush();
-  }
 
-  const keys = [...writer.rows.keys()];
-  if (signal.aborted) {
-    // Persist what the finished stages produced, then hand the rows back.
-    await writer.write(keys, renew, false);
-    outcome.released = await releaseClaimedRows(db, p, payload.claim, [...writer.rows.keys()]);
-    log(`shutting down: handed ${outcome.released} rows back`);
-    runtime.events.emit("rows:released", { pipeline: p.name, rows: outcome.released });
+    const keys = [...writer.rows.keys()];
+    if (signal.aborted) {
+      // Persist what the finished stages produced, then hand the rows back. The interruption is
+      // no failure: it is kept as the row's last run, not in its errors.
+      await writer.write(
+        keys,
+        (row) => ({ ...renew(row), state: handBackState(p, row, runs.get(row.key) as RowRun) }),
+        false,
+      );
+      outcome.released = await retryWhileDisconnected(
+        `pipeline ${p.name}: handing rows back`,
+        () => releaseClaimedRows(db, p, payload.claim, [...writer.rows.keys()]),
+        { maxWaitMs: HAND_BACK_PATIENCE_MS, log },
+      );
+      log(`shutting down: handed ${outcome.released} rows back`);
+      runtime.events.emit("rows:released", { pipeline: p.name, rows: outcome.released });
+      return outcome;
+    }
+    const settled = new Map<string, RowWrite>();
+    await writer.write(
+      keys,
+      (row) => {
+        const write = settleRow(p, row, runs.get(row.key) as RowRun);
+        settled.set(row.key, write);
+        return write;
+      },
+      true,
+      (row, error) => {
+        const write = unstorableWrite(p, row, runs.get(row.key) as RowRun, error);
+        settled.set(row.key, write);
+        return write;
+      },
+    );
+    const dueAt = new Map(payload.keys.map((k, i) => [k, payload.due?.[i]]));
+    const now = Date.now();
+    for (const key of writer.rows.keys()) {
+      const write = settled.get(key);
+      if (!write) continue;
+      if (write.status === "done") outcome.done++;
+      else if (write.status === "failed") outcome.failed++;
+      else if (write.status === "exhausted") outcome.exhausted++;
+      const due = dueAt.get(key);
+      runtime.events.emit("row:settled", {
+        pipeline: p.name,
+        status: write.status,
+        confidence: write.confidence ?? null,
+        latencyMs: due === undefined ? null : Math.max(0, now - due),
+      });
+    }
+    outcome.lost = writer.lost.size;
+    if (outcome.lost > 0)
+      runtime.events.emit("rows:lost", { pipeline: p.name, rows: outcome.lost });
     return outcome;
+  } catch (error) {
+    if (!signal.aborted) await giveBackAfterLease(runtime, p, payload, log);
+    throw error;
   }
-  const settled = new Map<string, RowWrite>();
-  await writer.write(
-    keys,
-    (row) => {
-      const write = settleRow(p, row, runs.get(row.key) as RowRun);
-      settled.set(row.key, write);
-      return write;
-    },
-    true,
+}
+
+/**
+ * The write for a row whose values PostgreSQL refused (a value too long or out of range for the
+ * column, a character it cannot store): the attempt fails as `unstorable_value`, the row's
+ * values and their provenance stay as they were, and retry rules apply as to any failure.
+ */
+function unstorableWrite(
+  p: InstalledPipeline,
+  row: RowSnapshot,
+  run: RowRun,
+  error: Error,
+): RowWrite {
+  const message = `PostgreSQL refused this row's values (${error.message}); none was written`;
+  const failure = { errorClass: "unstorable_value", message, permanent: false };
+  const failed = settleRow(p, row, {
+    ...run,
+    errors: [
+      ...run.errors,
+      {
+        at: new Date().toISOString(),
+        stage: "write",
+        attempt: row.attempts,
+        class: failure.errorClass,
+        message,
+        permanent: false,
+      },
+    ],
+    failure: { stage: "write", failure },
+  });
+  return {
+    ...failed,
+    values: row.values,
+    state: { ...failed.state, columns: row.state.columns ?? {} },
+  };
+}
+
+/**
+ * After a job failed for a reason other than shutdown, its rows come back when their lease
+ * runs out, as if the worker had died: including rows it never started, which would otherwise
+ * wait for queue_timeout. Best effort: the database may be what failed.
+ */
+async function giveBackAfterLease(
+  runtime: Runtime,
+  p: InstalledPipeline,
+  payload: EnrichPayload,
+  log: (message: string) => void,
+): Promise<void> {
+  await leaseClaimedRowsBack(runtime.db, p, payload.claim, payload.keys).catch((error: unknown) =>
+    log(
+      `pipeline ${p.name}: could not shorten the rows' deadline (they come back after queue_timeout): ${coerceError(error).message}`,
+    ),
   );
-  const dueAt = new Map(payload.keys.map((k, i) => [k, payload.due?.[i]]));
-  const now = Date.now();
-  for (const key of writer.rows.keys()) {
-    const write = settled.get(key);
-    if (!write) continue;
-    if (write.status === "done") outcome.done++;
-    else if (write.status === "failed") outcome.failed++;
-    else if (write.status === "exhausted") outcome.exhausted++;
-    const due = dueAt.get(key);
-    runtime.events.emit("row:settled", {
-      pipeline: p.name,
-      status: write.status,
-      confidence: write.confidence ?? null,
-      latencyMs: due === undefined ? null : Math.max(0, now - due),
-    });
-  }
-  outcome.lost = writer.lost.size;
-  if (outcome.lost > 0) runtime.events.emit("rows:lost", { pipeline: p.name, rows: outcome.lost });
-  return outcome;
 }
 
 /** Fields a stage sees: inputs, then outputs as filled so far (this run wins over the table). */
@@ -216,7 +321,7 @@ async function runStage(
         result = await stage.run(chunk, { signal, pipeline: pipeline.name, log });
       } catch (error) {
         // A stage that throws fails its whole chunk, with the reason kept on every row.
-        const message = (error as Error).message;
+        const message = coerceError(error).message;
         result = {
           rows: new Map(
             chunk.map((r) => [
@@ -232,6 +337,9 @@ async function runStage(
         };
       }
       const finishedAt = new Date().toISOString();
+      // Failures of a chunk cut short by shutdown are interruptions, not errors: the rows go
+      // back with the stage not done, and it runs again on the next attempt.
+      const interrupted = signal.aborted;
       let ok = 0;
       const failed: Record<string, number> = {};
       for (const row of chunk) {
@@ -258,6 +366,8 @@ async function runStage(
             output: got.values,
             ...(got.data === undefined ? {} : { data: got.data }),
           };
+        } else if (interrupted) {
+          continue;
         } else {
           const failure = got?.failure ?? {
             errorClass: "invalid_output",

@@ -41,6 +41,10 @@ export interface RuntimeEventMap {
   "research:warning": { message: string };
   /** A job's rows were taken back or reset while it ran; its writes to them were fenced off. */
   "rows:lost": { pipeline: string; rows: number };
+  /** A job could not finish (its rows come back after their lease); logged by the job. */
+  "job:failed": { pipeline: string; message: string };
+  /** Jobs of dead processes deleted and their rows given back (src/sql/reap-dead-jobs.ts). */
+  "jobs:reaped": { jobs: number; rows: number };
 }
 
 export class RuntimeEvents {

@@ -49,6 +49,22 @@ export function checkpointState(p: InstalledPipeline, row: RowSnapshot, run: Row
 }
 
 /**
+ * The state of a row handed back on shutdown: what the finished stages produced, and the
+ * interruption as the row's last run — not as an error, since nothing failed.
+ */
+export function handBackState(p: InstalledPipeline, row: RowSnapshot, run: RowRun): RowState {
+  return {
+    ...checkpointState(p, row, run),
+    last_run: {
+      attempt: row.attempts,
+      started_at: run.startedAt,
+      finished_at: new Date().toISOString(),
+      outcome: "handed_back",
+    },
+  };
+}
+
+/**
  * The final write of a row after a run: values merged keeping the best answer so far, the
  * row's confidence, its status and when it is due again. Pure, so a write that lost a race
  * (the row changed underneath) is simply recomputed from a fresh snapshot.

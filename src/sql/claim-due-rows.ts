@@ -26,6 +26,11 @@ export interface EnrichPayload {
  *   reset) finds no rows and does nothing.
  * - The update joins each job's key array to the primary key (`= any(keys)`), one index probe per
  *   row: a join against the row list itself lets the planner hash the whole table.
+ * - A due row whose attempts are already at `retry.max_attempts` is not claimed again: its last
+ *   attempt was lost (its worker died, or the job could not write its result), and claiming it
+ *   would make attempts exceed the limit, forever for a row whose write always fails. It
+ *   becomes `exhausted`, with the reason in its errors. Rows settle as exhausted themselves
+ *   when they fail their last attempt, so only lost attempts reach this.
  * - "Due" is a single indexed predicate, next_at <= now(): pending rows (next_at = insert time),
  *   failed rows at their retry time, low-confidence rows at their re-check time, and queued or
  *   running rows whose lease ran out. Done and exhausted rows have next_at NULL.
@@ -35,19 +40,39 @@ export async function claimDueRows(
   workerSchema: string,
   p: InstalledPipeline,
   limit: number,
-): Promise<{ claimed: number; jobs: number }> {
+): Promise<{ claimed: number; jobs: number; spent: number }> {
   const t = sql.table(`${p.table.schema}.${p.table.name}`);
   const c = p.columns;
   const key = sql.ref(`t.${p.key}`);
-  const result = await sql<{ claimed: number; jobs: number }>`
+  const attempts = sql.ref(`t.${c.attempts}`);
+  const state = sql.ref(`t.${c.state}`);
+  const result = await sql<{ claimed: number; jobs: number; spent: number }>`
     with due as (
-      select ${key} as k, ${sql.ref(`t.${c.nextAt}`)} as due_at from ${t} t
+      select ${key} as k, ${sql.ref(`t.${c.nextAt}`)} as due_at, ${attempts} as attempts
+      from ${t} t
       where ${sql.ref(`t.${c.nextAt}`)} <= now()
       order by ${sql.ref(`t.${c.nextAt}`)}
       limit ${limit}
       for update skip locked
+    ), spent as (
+      update ${t} t set
+        ${sql.id(c.status)} = 'exhausted',
+        ${sql.id(c.claim)} = null,
+        ${sql.id(c.nextAt)} = null,
+        ${sql.id(c.state)} = jsonb_set(
+          jsonb_set(coalesce(${state}, '{}'), '{errors}',
+            coalesce(${state} -> 'errors', '[]') || jsonb_build_array(jsonb_build_object(
+              'at', now(), 'stage', '', 'attempt', ${attempts}, 'class', 'attempt_lost',
+              'message', 'attempt ' || ${attempts} || ' of ' || ${p.retry.maxAttempts}
+                || ' did not finish (its worker was lost, or writing its result failed); no attempt is left',
+              'permanent', true))),
+          '{last_run}', jsonb_build_object('attempt', ${attempts}, 'outcome', 'exhausted',
+            'finished_at', now()))
+      where ${key} = any(array(select k from due where attempts >= ${p.retry.maxAttempts}))
+      returning 1
     ), numbered as (
-      select k, due_at, (row_number() over () - 1) / ${p.jobSize} as b from due
+      select k, due_at, (row_number() over () - 1) / ${p.jobSize} as b
+      from due where due.attempts < ${p.retry.maxAttempts}
     ), batches as (
       select b, gen_random_uuid() as claim, array_agg(k order by k) as keys,
         array_agg((extract(epoch from due_at) * 1000)::bigint order by k) as due
@@ -56,7 +81,7 @@ export async function claimDueRows(
       update ${t} t set
         ${sql.id(c.status)} = 'queued',
         ${sql.id(c.claim)} = bt.claim,
-        ${sql.id(c.attempts)} = ${sql.ref(`t.${c.attempts}`)} + 1,
+        ${sql.id(c.attempts)} = ${attempts} + 1,
         ${sql.id(c.nextAt)} = now() + ${p.queueTimeoutMs} * interval '1 millisecond'
       from batches bt
       where ${key} = any(bt.keys)
@@ -69,7 +94,8 @@ export async function claimDueRows(
       )::${sql.id(workerSchema, "job_spec")})) as job
       from batches bt having count(*) > 0
     )
-    select (select count(*) from claimed)::int as claimed, (select count(*) from jobs)::int as jobs
+    select (select count(*) from claimed)::int as claimed, (select count(*) from jobs)::int as jobs,
+      (select count(*) from spent)::int as spent
   `.execute(db);
-  return result.rows[0] ?? { claimed: 0, jobs: 0 };
+  return result.rows[0] ?? { claimed: 0, jobs: 0, spent: 0 };
 }

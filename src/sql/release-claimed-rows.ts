@@ -28,3 +28,28 @@ export async function releaseClaimedRows(
   `.execute(db);
   return Number(result.numAffectedRows ?? 0);
 }
+
+/**
+ * After a job failed (not on shutdown), its rows come back when their lease runs out, as if its
+ * worker had died: rows still `queued` (never started) would otherwise wait for queue_timeout.
+ * The attempt counts, as for a lost worker.
+ *
+ * Why it is safe: fenced by the claim; it only ever brings a deadline closer, never pushes one
+ * further away.
+ */
+export async function leaseClaimedRowsBack(
+  db: Db,
+  p: InstalledPipeline,
+  claim: string,
+  keys: readonly string[],
+): Promise<number> {
+  const c = p.columns;
+  const result = await sql`
+    update ${sql.table(`${p.table.schema}.${p.table.name}`)} t set
+      ${sql.id(c.nextAt)} = least(${sql.ref(`t.${c.nextAt}`)},
+        now() + ${p.leaseMs} * interval '1 millisecond')
+    where ${heldByClaim(p, claim, keys)}
+      and ${sql.ref(`t.${c.status}`)} in ('queued', 'running')
+  `.execute(db);
+  return Number(result.numAffectedRows ?? 0);
+}

@@ -1,4 +1,5 @@
 import { sql } from "kysely";
+import { jsonHasUnstorableText, storableJson } from "../core/storable-text.ts";
 import type { Db } from "../db/connect-database.ts";
 import { PG_TYPE } from "../db/pipeline-ddl.ts";
 import type { InstalledPipeline } from "../pipeline/installed-pipeline.ts";
@@ -31,6 +32,10 @@ export interface RowWrite {
  *   it, so a value a user wrote meanwhile is never overwritten. Rows that fail the check are
  *   returned as missing; the caller re-reads them and merges again.
  * - A final write clears the claim, so a retried or duplicate job cannot write the row twice.
+ * - The state is made storable (a NUL or lone surrogate from a page or an answer replaced), so
+ *   evidence text never fails the statement. Output values are written as they are: one that
+ *   PostgreSQL refuses fails the statement with a data exception (class 22), and the caller
+ *   (GuardedWriter) writes the rows one by one to fail that row alone.
  */
 export async function writeRowStates(
   db: Db,
@@ -75,11 +80,20 @@ export async function writeRowStates(
   }));
   const result = await sql<{ key: string; xmin: string }>`
     update ${sql.table(`${p.table.schema}.${p.table.name}`)} t set ${sql.join(sets)}
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(${recordType})
+    from jsonb_to_recordset(${rowsJson(rows)}::jsonb) as x(${recordType})
     where ${sql.ref(`t.${p.key}`)} = x.k::${sql.raw(p.keyType)}
       and ${sql.ref(`t.${c.claim}`)} = ${claim}::uuid
       and t.xmin = x.xmin::xid
     returning ${sql.ref(`t.${p.key}`)}::text as key, t.xmin::text as xmin
   `.execute(db);
   return new Map(result.rows.map((r) => [r.key, r.xmin]));
+}
+
+/** The rows as JSON, each state made storable; output values untouched (see above). */
+function rowsJson(rows: readonly { state: unknown }[]): string {
+  const text = JSON.stringify(rows);
+  if (!jsonHasUnstorableText(text)) return text;
+  return JSON.stringify(
+    rows.map((r) => ({ ...r, state: JSON.parse(storableJson(r.state)) as unknown })),
+  );
 }

@@ -1,8 +1,11 @@
 import cron, { type ScheduledTask } from "node-cron";
 import type pg from "pg";
+import { coerceError } from "../core/coerce-error.ts";
+import { createFailureLog, type FailureLog } from "../core/failure-log.ts";
 import type { GleanerConfig } from "../config/config-types.ts";
 import type { Db } from "../db/connect-database.ts";
 import type { InstalledPipeline } from "../pipeline/installed-pipeline.ts";
+import { listenForPendingRows } from "./listen-for-pending-rows.ts";
 import { sweepPipeline, type SweepResult } from "./sweep-pipeline.ts";
 
 export interface Scheduler {
@@ -31,10 +34,12 @@ export async function startScheduler(options: {
   const running = new Map<string, Promise<void>>();
   const again = new Set<string>();
   const byName = new Map<string, InstalledPipeline>();
+  const failures = new Map<string, FailureLog>();
 
   const tasks: ScheduledTask[] = [];
   const schedule = (p: InstalledPipeline) => {
     byName.set(p.name, p);
+    failures.set(p.name, createFailureLog(`sweep of ${p.name}`, log));
     tasks.push(
       cron.schedule(p.schedule, () => void tick(p.name), { name: `gleaner-sweep-${p.name}` }),
     );
@@ -58,7 +63,9 @@ export async function startScheduler(options: {
           schedule(found);
           return tick(found.name);
         })
-        .catch((error: Error) => log(`cannot load pipeline ${name}: ${error.message}`));
+        .catch((error: unknown) =>
+          log(`cannot load pipeline ${name}: ${coerceError(error).message}`),
+        );
     }
     const run = (async () => {
       try {
@@ -69,10 +76,11 @@ export async function startScheduler(options: {
             result = await sweepPipeline(db, config, pipeline);
             options.onSweep?.(result);
             // A full tick means more may be due: keep going instead of waiting a minute.
-          } while (result.claimed >= pipeline.sweepLimit);
+          } while (result.claimed + result.spent >= pipeline.sweepLimit);
         } while (again.has(name));
+        failures.get(name)?.succeeded();
       } catch (error) {
-        log(`sweep of ${name} failed: ${(error as Error).message}`);
+        failures.get(name)?.failed(error);
       } finally {
         running.delete(name);
       }
@@ -83,15 +91,17 @@ export async function startScheduler(options: {
 
   for (const p of options.pipelines) schedule(p);
 
-  let listener: pg.PoolClient | undefined;
-  if (options.listen !== false) {
-    listener = await options.pool.connect();
-    listener.on("notification", (msg) => {
-      if (msg.channel === "gleaner_pending" && msg.payload) void tick(msg.payload);
-    });
-    listener.on("error", (error) => log(`listener connection lost: ${error.message}`));
-    await listener.query("listen gleaner_pending");
-  }
+  const listener =
+    options.listen === false
+      ? undefined
+      : await listenForPendingRows(options.pool, {
+          onNotify: (pipeline) => void tick(pipeline),
+          // Notifications sent while the connection was down are lost: sweep everything once.
+          onReconnect: () => {
+            for (const name of byName.keys()) void tick(name);
+          },
+          log,
+        });
   // Catch up at boot on whatever became due while nothing was running.
   for (const p of options.pipelines) void tick(p.name);
 
@@ -99,10 +109,7 @@ export async function startScheduler(options: {
     kick: tick,
     async stop() {
       for (const task of tasks) await task.stop();
-      if (listener) {
-        await listener.query("unlisten gleaner_pending").catch(() => undefined);
-        listener.release();
-      }
+      await listener?.stop();
       await Promise.all(running.values());
     },
   };

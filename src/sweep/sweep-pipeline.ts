@@ -8,6 +8,8 @@ export interface SweepResult {
   pipeline: string;
   claimed: number;
   jobs: number;
+  /** Due rows exhausted instead of claimed: their last attempt was lost. */
+  spent: number;
   durationMs: number;
 }
 
@@ -26,11 +28,17 @@ export async function sweepPipeline(
   limit: number = pipeline.sweepLimit,
 ): Promise<SweepResult> {
   const started = performance.now();
-  const { claimed, jobs } = await claimDueRows(db, config.workerSchema, pipeline, limit);
+  const { claimed, jobs, spent } = await claimDueRows(db, config.workerSchema, pipeline, limit);
   const last = lastCompacted.get(pipeline.name) ?? 0;
-  if (claimed > 0 || Date.now() - last > IDLE_COMPACT_MS) {
+  if (claimed + spent > 0 || Date.now() - last > IDLE_COMPACT_MS) {
     await compactRowCounts(db, config.schema, pipeline.name);
     lastCompacted.set(pipeline.name, Date.now());
   }
-  return { pipeline: pipeline.name, claimed, jobs, durationMs: performance.now() - started };
+  return {
+    pipeline: pipeline.name,
+    claimed,
+    jobs,
+    spent,
+    durationMs: performance.now() - started,
+  };
 }

@@ -1,15 +1,29 @@
-import { run, type Runner, type WorkerEvents } from "graphile-worker";
+import { EventEmitter } from "node:events";
+import { run, type WorkerEvents } from "graphile-worker";
 import type { Logger } from "pino";
 import pg from "pg";
+import { ignoreReportedElsewhere } from "../db/pool-errors.ts";
 import { makeEnrichBatchTask } from "../../jobs/enrich-batch.ts";
+import { coerceError } from "../core/coerce-error.ts";
 import { workerLogger } from "../log/create-logger.ts";
 import type { Runtime } from "../pipeline/runtime.ts";
 import { ENRICH_TASK } from "../sql/claim-due-rows.ts";
-import { startWorkerHeartbeat } from "./worker-heartbeat.ts";
+import { heartbeatIntervalMs } from "../core/worker-liveness.ts";
+import { superviseRunner } from "./supervise-runner.ts";
+import { startWorkerHeartbeat, type WorkerHeartbeat } from "./worker-heartbeat.ts";
+
+export interface StartedWorker {
+  /** Hands the rows of running jobs back (at once, not after a grace period), then stops. */
+  stop(): Promise<void>;
+  /** Why the process cannot take jobs right now (its runner is restarting), or undefined. */
+  notReady(): string | undefined;
+}
 
 /**
- * Starts graphile-worker with Gleaner's tasks. The worker gets a pool of its own so a burst of
- * jobs never starves the sweep of connections.
+ * Starts graphile-worker with Gleaner's tasks, and keeps it running through database outages
+ * (src/worker/supervise-runner.ts): the jobs a stopped runner's pool held are reaped by the
+ * heartbeat (their rows given back), since no live process lists that pool any more. The worker gets a pool of its own so a burst of jobs never starves the
+ * sweep of connections.
  */
 export async function startWorker(options: {
   runtime: Runtime;
@@ -18,47 +32,91 @@ export async function startWorker(options: {
   concurrency?: number;
   /** graphile-worker's event emitter, e.g. createMetrics().workerEvents to count job failures. */
   events?: WorkerEvents;
-}): Promise<{ runner: Runner; stop: () => Promise<void> }> {
-  const { runtime } = options;
-  const concurrency = options.concurrency ?? runtime.config.worker.concurrency;
+}): Promise<StartedWorker> {
+  const { runtime, logger } = options;
+  const { config } = runtime;
+  const concurrency = options.concurrency ?? config.worker.concurrency;
   const pool = new pg.Pool({ connectionString: options.url, max: concurrency + 4 });
   // A dropped connection must surface as a log line, not an unhandled 'error' event.
-  pool.on("error", (error) => options.logger.warn(`worker pool: ${error.message}`));
-  pool.on("connect", (client) => {
-    client.on("error", (error) => options.logger.warn(`worker connection: ${error.message}`));
-  });
-  const runner = await run({
-    pgPool: pool,
-    schema: runtime.config.workerSchema,
-    concurrency,
-    pollInterval: runtime.config.worker.pollIntervalMs,
-    noHandleSignals: true,
-    logger: workerLogger(options.logger),
-    ...(options.events ? { events: options.events } : {}),
-    taskList: { [ENRICH_TASK]: makeEnrichBatchTask(runtime) },
-    // Gleaner schedules its own sweeps; graphile-worker's cron is not used.
-    parsedCronItems: [],
-    preset: {
-      worker: {
-        // Complete jobs in batches: fewer round trips per job. A completion lost to a crash is
-        // harmless: the job's rows have moved on from its claim, so a re-run does nothing.
-        completeJobBatchDelay: 0,
-        // Off by default: jobs locked ahead would leave their rows `queued` on a dead worker
-        // until queue_timeout instead of coming back within the lease.
-        ...(runtime.config.worker.localQueue > 0
-          ? { localQueue: { size: runtime.config.worker.localQueue } }
-          : {}),
+  pool.on("error", (error) => logger.warn(`worker pool: ${error.message}`));
+  // A client's 'error' needs a listener, or it ends the process. It is said once already: by
+  // the pool's 'error' for an idle client, by the failed query for one in use.
+  pool.on("connect", (client) => client.on("error", ignoreReportedElsewhere));
+
+  // Gleaner's own stop signal for its jobs: graphile-worker aborts running jobs only after a
+  // 5 s grace period, and a job waiting on an LLM should hand its rows back at once.
+  const stopping = new AbortController();
+  const events = options.events ?? (new EventEmitter() as WorkerEvents);
+  // The pools running in this process, as graphile-worker locks jobs in their name.
+  const livePools = new Set<string>();
+  const onPoolCreate = ({ workerPool }: { workerPool: { id: string } }) =>
+    livePools.add(workerPool.id);
+  const onPoolRelease = ({ workerPool }: { workerPool: { id: string } }) =>
+    livePools.delete(workerPool.id);
+  events.on("pool:create", onPoolCreate);
+  events.on("pool:release", onPoolRelease);
+
+  const launch = () =>
+    run({
+      pgPool: pool,
+      schema: config.workerSchema,
+      concurrency,
+      pollInterval: config.worker.pollIntervalMs,
+      noHandleSignals: true,
+      logger: workerLogger(logger),
+      events,
+      taskList: { [ENRICH_TASK]: makeEnrichBatchTask(runtime, stopping.signal) },
+      // Gleaner schedules its own sweeps; graphile-worker's cron is not used.
+      parsedCronItems: [],
+      preset: {
+        worker: {
+          // Complete and fail jobs in batches: fewer round trips per job, and a completion that
+          // meets a database outage is retried with backoff by graphile-worker instead of
+          // rejecting a promise nobody awaits (which would end the process). A completion lost
+          // for good is harmless: the job's rows have moved on from its claim.
+          completeJobBatchDelay: 0,
+          failJobBatchDelay: 0,
+          // Off by default: jobs locked ahead wait behind this process's running ones.
+          ...(config.worker.localQueue > 0
+            ? { localQueue: { size: config.worker.localQueue } }
+            : {}),
+        },
       },
-    },
+    });
+
+  let heartbeat: WorkerHeartbeat | undefined = undefined;
+  const supervised = await superviseRunner(launch, {
+    log: (m) => logger.warn(m),
+    // The new pool is listed at once, so none of its jobs looks dead to another process.
+    onRestarted: async () => heartbeat?.beat(),
   });
-  const heartbeat = await startWorkerHeartbeat(runtime.db, runtime.config.schema, (m) =>
-    options.logger.warn(m),
+  const shortestLease = Math.min(
+    ...[...runtime.pipelines.values()].map((e) => e.pipeline.leaseMs),
+    300_000,
   );
+  heartbeat = await startWorkerHeartbeat(runtime.db, {
+    schema: config.schema,
+    workerSchema: config.workerSchema,
+    intervalMs: heartbeatIntervalMs(shortestLease),
+    pools: () => [...livePools],
+    resolve: async (name) => (await runtime.ensurePipeline(name))?.pipeline,
+    log: (m) => logger.warn(m),
+    onReaped: (r) => runtime.events.emit("jobs:reaped", r),
+  });
+
+  const beating = heartbeat;
   return {
-    runner,
+    notReady: () => supervised.notReady(),
     stop: async () => {
-      await runner.stop();
-      await heartbeat.stop();
+      stopping.abort(new Error("Gleaner is shutting down"));
+      await supervised.stop();
+      await beating
+        .stop()
+        .catch((error: unknown) =>
+          logger.warn(`worker heartbeat: could not unregister: ${coerceError(error).message}`),
+        );
+      events.off("pool:create", onPoolCreate);
+      events.off("pool:release", onPoolRelease);
       await pool.end();
     },
   };

@@ -7,6 +7,7 @@ import { sweepPipeline } from "../../sweep/sweep-pipeline.ts";
 import { drain } from "../../worker/drain.ts";
 import { startWorker } from "../../worker/start-worker.ts";
 import { openFromCli, untilSignal } from "../cli-context.ts";
+import { surviveDatabaseOutages } from "../survive-database-outages.ts";
 import { createProgressReporter } from "../progress-reporter.ts";
 import { watchStartProgress } from "../start-progress.ts";
 import { servedCorpora } from "../../search/corpus-folders.ts";
@@ -18,8 +19,13 @@ interface RunOptions {
   concurrency?: string;
 }
 
-async function serveHttp(app: Gleaner, metrics: Metrics) {
+async function serveHttp(
+  app: Gleaner,
+  metrics: Metrics,
+  notReady: () => string | undefined = () => undefined,
+) {
   const http = await startHttpServer({
+    notReady,
     host: app.config.http.host,
     port: app.config.http.port,
     registry: metrics.registry,
@@ -50,6 +56,7 @@ function sweeps(app: Gleaner, metrics: Metrics | undefined) {
 export async function startCommand(options: RunOptions): Promise<number> {
   const app = await openFromCli(options, { migrate: options.migrate !== false });
   const { logger } = app;
+  const unguard = surviveDatabaseOutages(logger);
   logger.info(`using ${app.database.description}`);
   for (const m of app.migration?.pipelines ?? [])
     logger.info(
@@ -58,8 +65,10 @@ export async function startCommand(options: RunOptions): Promise<number> {
   for (const c of app.migration?.corpora ?? [])
     logger.info(`search provider ${c.provider}: ${c.documents} documents indexed`);
   const metrics = createMetrics(app.runtime);
-  const http = options.http === false ? undefined : await serveHttp(app, metrics);
-  const worker = await startWorker({
+  let worker: Awaited<ReturnType<typeof startWorker>> | undefined = undefined;
+  const http =
+    options.http === false ? undefined : await serveHttp(app, metrics, () => worker?.notReady());
+  worker = await startWorker({
     runtime: app.runtime,
     url: app.database.url,
     logger,
@@ -82,34 +91,39 @@ export async function startCommand(options: RunOptions): Promise<number> {
     );
   }
   const progress = watchStartProgress(app, { httpUrl: http?.url.replace("0.0.0.0", "127.0.0.1") });
-  await untilSignal(logger);
+  await untilSignal(logger, () => app.database.stopEmbedded());
+  // Rows first (handed back while the database is still up), the embedded database last.
   progress.stop();
   await scheduler.stop();
   await worker.stop();
   await http?.close();
   metrics.close();
   await app.close();
+  unguard();
   return 0;
 }
 
 /** `gleaner worker`: runs jobs only; another process sweeps. */
 export async function workerCommand(options: RunOptions): Promise<number> {
   const app = await openFromCli(options);
+  const unguard = surviveDatabaseOutages(app.logger);
   app.logger.info(`worker using ${app.database.description}`);
   const metrics = options.http ? createMetrics(app.runtime) : undefined;
-  const http = metrics ? await serveHttp(app, metrics) : undefined;
-  const worker = await startWorker({
+  let worker: Awaited<ReturnType<typeof startWorker>> | undefined = undefined;
+  const http = metrics ? await serveHttp(app, metrics, () => worker?.notReady()) : undefined;
+  worker = await startWorker({
     runtime: app.runtime,
     url: app.database.url,
     logger: app.logger,
     ...(metrics ? { events: metrics.workerEvents } : {}),
     ...(options.concurrency ? { concurrency: Number(options.concurrency) } : {}),
   });
-  await untilSignal(app.logger);
+  await untilSignal(app.logger, () => app.database.stopEmbedded());
   await worker.stop();
   await http?.close();
   metrics?.close();
   await app.close();
+  unguard();
   return 0;
 }
 
@@ -126,6 +140,7 @@ export async function sweepCommand(options: RunOptions & { once?: boolean }): Pr
       }
       return 0;
     }
+    const unguard = surviveDatabaseOutages(app.logger);
     const scheduler = await startScheduler({
       db: app.database.db,
       pool: app.database.pool,
@@ -135,8 +150,9 @@ export async function sweepCommand(options: RunOptions & { once?: boolean }): Pr
       log: (m) => app.logger.warn(m),
       onSweep: sweeps(app, undefined),
     });
-    await untilSignal(app.logger);
+    await untilSignal(app.logger, () => app.database.stopEmbedded());
     await scheduler.stop();
+    unguard();
     return 0;
   } finally {
     await app.close();

@@ -1,0 +1,76 @@
+import { expect, it } from "vitest";
+import { superviseRunner, type StoppableRunner } from "../src/worker/supervise-runner.ts";
+import { waitFor } from "./support/gleaner-process.ts";
+
+/** A runner whose end the test decides, as graphile-worker's pool ends on a long outage. */
+function fakeRunner(): StoppableRunner & { end(): void; stopped: boolean } {
+  let end!: () => void;
+  const promise = new Promise<void>((resolve) => (end = resolve));
+  const runner = {
+    promise,
+    stopped: false,
+    end,
+    async stop() {
+      runner.stopped = true;
+      end();
+      await promise;
+    },
+  };
+  return runner;
+}
+
+it("starts a runner again when it stops on its own, with backoff while starting fails", async () => {
+  const launched: ReturnType<typeof fakeRunner>[] = [];
+  let failures = 0;
+  const lines: string[] = [];
+  const supervised = await superviseRunner(
+    async () => {
+      // The second and third starts fail: the database is still away.
+      if (launched.length === 1 && failures < 2) {
+        failures++;
+        throw new Error("connect ECONNREFUSED 127.0.0.1:5432");
+      }
+      const runner = fakeRunner();
+      launched.push(runner);
+      return runner;
+    },
+    { log: (m) => lines.push(m), delaysMs: [1, 2, 4] },
+  );
+  expect(launched).toHaveLength(1);
+  expect(supervised.notReady()).toBeUndefined();
+
+  launched[0]?.end();
+  await waitFor("a second runner", () => launched.length === 2);
+  expect(failures).toBe(2);
+  expect(supervised.notReady()).toBeUndefined();
+  expect(lines.some((l) => l.includes("cannot start it yet: connect ECONNREFUSED"))).toBe(true);
+  expect(lines.some((l) => l.includes("running again (after 3 attempt(s))"))).toBe(true);
+
+  await supervised.stop();
+  expect(launched[1]?.stopped).toBe(true);
+  // A runner that ends because it was asked to is not started again.
+  await new Promise((r) => setTimeout(r, 20));
+  expect(launched).toHaveLength(2);
+});
+
+it("says it is not ready while no runner runs, and stop() ends the restart loop", async () => {
+  const launched: ReturnType<typeof fakeRunner>[] = [];
+  let allow = true;
+  const supervised = await superviseRunner(
+    async () => {
+      if (!allow) throw new Error("the database system is starting up");
+      const runner = fakeRunner();
+      launched.push(runner);
+      return runner;
+    },
+    { log: () => undefined, delaysMs: [1] },
+  );
+  allow = false;
+  launched[0]?.end();
+  await waitFor("not ready", () => supervised.notReady() !== undefined);
+  expect(supervised.notReady()).toMatch(/job runner stopped/);
+  await supervised.stop();
+  allow = true;
+  await new Promise((r) => setTimeout(r, 20));
+  expect(launched).toHaveLength(1);
+});
