@@ -24,15 +24,15 @@ it("starts a runner again when it stops on its own, with backoff while starting 
   let failures = 0;
   const lines: string[] = [];
   const supervised = await superviseRunner(
-    async () => {
+    () => {
       // The second and third starts fail: the database is still away.
       if (launched.length === 1 && failures < 2) {
         failures++;
-        throw new Error("connect ECONNREFUSED 127.0.0.1:5432");
+        return Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:5432"));
       }
       const runner = fakeRunner();
       launched.push(runner);
-      return runner;
+      return Promise.resolve(runner);
     },
     { log: (m) => lines.push(m), delaysMs: [1, 2, 4] },
   );
@@ -57,11 +57,11 @@ it("says it is not ready while no runner runs, and stop() ends the restart loop"
   const launched: ReturnType<typeof fakeRunner>[] = [];
   let allow = true;
   const supervised = await superviseRunner(
-    async () => {
-      if (!allow) throw new Error("the database system is starting up");
+    () => {
+      if (!allow) return Promise.reject(new Error("the database system is starting up"));
       const runner = fakeRunner();
       launched.push(runner);
-      return runner;
+      return Promise.resolve(runner);
     },
     { log: () => undefined, delaysMs: [1] },
   );
