@@ -480,7 +480,7 @@ describe("the reset trigger", () => {
     await q("alter table ignoring add column notes text");
     for (const table of ["resets", "ignoring"])
       await q(
-        `insert into ${table} (name, domain) select 'n' || i, 'd' || i from generate_series(1, 5) i`,
+        `insert into ${table} (name, domain) select 'n' || i, 'd' || i from generate_series(1, 9) i`,
       );
   });
 
@@ -554,6 +554,48 @@ describe("the reset trigger", () => {
       enrichment_next_at: null,
       enrichment_attempts: 3,
     });
+  });
+
+  /** A row that never got a value: its outputs and confidence are NULL already. */
+  const markExhausted = (table: string, id: number) =>
+    q(
+      `update ${table} set enrichment_status = 'exhausted', enrichment_attempts = 5,
+          enrichment_next_at = null, enrichment_claim = null,
+          enrichment_state = '{"stages": {"profile": {"status": "error"}}}'
+        where id = $1`,
+      [id],
+    );
+
+  it("makes an exhausted row that never got a value pending when a user sets its status", async () => {
+    await markExhausted("resets", 6);
+    await q("update resets set enrichment_status = 'pending' where id = 6");
+    const row = await read("resets", 6);
+    expect(row).toMatchObject({ enrichment_status: "pending", enrichment_attempts: 0, due: true });
+    expect(row.enrichment_state?.reset?.reason).toBe("status_reset");
+    expect(row.enrichment_state).not.toHaveProperty("stages");
+  });
+
+  it("makes an exhausted row pending when a user sets its attempts to 0", async () => {
+    await markExhausted("resets", 7);
+    await q("update resets set enrichment_attempts = 0 where id = 7");
+    const row = await read("resets", 7);
+    expect(row).toMatchObject({ enrichment_status: "pending", enrichment_attempts: 0, due: true });
+    expect(row.enrichment_state?.reset?.reason).toBe("attempts_reset");
+  });
+
+  it("leaves Gleaner's own hand-back alone: a claimed row made pending keeps its stages", async () => {
+    await q(
+      `update resets set enrichment_status = 'running', enrichment_attempts = 1,
+          enrichment_claim = gen_random_uuid(), enrichment_next_at = now() + interval '5 minutes',
+          enrichment_state = '{"stages": {"profile": {"status": "ok"}}}'
+        where id = 8`,
+    );
+    await q(
+      `update resets set enrichment_status = 'pending', enrichment_claim = null,
+          enrichment_attempts = 0, enrichment_next_at = now() where id = 8`,
+    );
+    const row = await read("resets", 8);
+    expect(row.enrichment_state).toEqual({ stages: { profile: { status: "ok" } } });
   });
 
   it("ignores input changes with on_input_change: ignore, but not a cleared output", async () => {

@@ -97,7 +97,20 @@ export function triggerSql(p: PipelineConfig, gleanerSchema: string): string[] {
   );
   const inputChanged = p.inputs.map((i) => `old.${q(i)} is distinct from new.${q(i)}`);
   const watchInputs = p.onInputChange === "reprocess";
-  const when = [...cleared, ...(watchInputs ? inputChanged : [])].join("\n      or ");
+  // A user making a settled row pending, or zeroing its attempts, resets it too: the one way to
+  // reprocess a row that never got a value (its confidence is NULL already). Gleaner itself
+  // makes rows pending only from a claimed state (a hand-back, a dead job's rows given back),
+  // so an unclaimed row is how the trigger tells the user's update from Gleaner's.
+  const statusReset = `(new.${q(c.status)} = 'pending' and old.${q(c.status)} <> 'pending' and old.${q(c.claim)} is null)`;
+  const attemptsReset = `(new.${q(c.attempts)} = 0 and old.${q(c.attempts)} <> 0 and old.${q(c.claim)} is null)`;
+  const when = [...cleared, statusReset, attemptsReset, ...(watchInputs ? inputChanged : [])].join(
+    "\n      or ",
+  );
+  const reasonFor = `if ${statusReset} then
+    reason := 'status_reset';
+  elsif ${attemptsReset} then
+    reason := 'attempts_reset';
+  end if;`;
   const clearOutputs = [...p.outputs.map((o) => o.name), c.confidence, c.enrichedAt]
     .map((col) => `new.${q(col)} := null;`)
     .join(" ");
@@ -114,8 +127,10 @@ export function triggerSql(p: PipelineConfig, gleanerSchema: string): string[] {
 declare
   reason text := 'output_cleared';
 begin
-  -- A user cleared an output or the confidence, or changed an input: the row is pending again
-  -- with a fresh attempt count. Clearing the claim fences off any worker still holding it.
+  -- A user cleared an output or the confidence, changed an input, or made a settled row
+  -- pending (or zeroed its attempts): the row is pending again with a fresh attempt count.
+  -- Clearing the claim fences off any worker still holding it.
+  ${reasonFor}
   ${
     watchInputs
       ? `if ${inputChanged.join(" or ")} then
