@@ -142,8 +142,11 @@ begin
   end if;`
       : `new.${q(c.state)} := coalesce(new.${q(c.state)}, '{}') - 'stages';`
   }
-  new.${q(c.state)} := jsonb_set(new.${q(c.state)}, '{reset}',
-    jsonb_build_object('at', now(), 'reason', reason));
+  -- A statement that records its own reason (gleaner reprocess, an API resume) keeps it.
+  if (new.${q(c.state)} -> 'reset') is not distinct from (old.${q(c.state)} -> 'reset') then
+    new.${q(c.state)} := jsonb_set(new.${q(c.state)}, '{reset}',
+      jsonb_build_object('at', now(), 'reason', reason));
+  end if;
   new.${q(c.status)} := 'pending';
   new.${q(c.attempts)} := 0;
   new.${q(c.nextAt)} := now();
