@@ -36,9 +36,14 @@ export function pgErrorCode(error: unknown): string | undefined {
   return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
-/** Class 22 (data exception): the value itself cannot be stored; retrying cannot help. */
-export function isDataException(error: unknown): boolean {
-  return pgErrorCode(error)?.startsWith("22") ?? false;
+/**
+ * The values of a write were refused: class 22 (data exception: too long, out of range, a
+ * character the server cannot store) or class 23 (a constraint of the table: check, unique,
+ * not null). Writing the same values again cannot help; other values may.
+ */
+export function isValueRefused(error: unknown): boolean {
+  const code = pgErrorCode(error);
+  return code !== undefined && (code.startsWith("22") || code.startsWith("23"));
 }
 
 const CONNECTION_CODES: ReadonlySet<string> = new Set([

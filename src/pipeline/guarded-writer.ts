@@ -1,5 +1,5 @@
 import { coerceError } from "../core/coerce-error.ts";
-import { isDataException } from "../core/pg-error-codes.ts";
+import { isValueRefused } from "../core/pg-error-codes.ts";
 import type { Db } from "../db/connect-database.ts";
 import { retryWhileDisconnected } from "../db/retry-while-disconnected.ts";
 import { rereadClaimedRows } from "../sql/start-claimed-rows.ts";
@@ -16,7 +16,8 @@ import type { RowSnapshot } from "./row-state.ts";
  * Two failures do not fail the job:
  * - the database unreachable (a restart, a failover): the write is tried again with backoff for
  *   up to `patienceMs` — the guards make a repeated or late write harmless;
- * - a value PostgreSQL refuses (a data exception): the rows are written one by one, and the row
+ * - a value PostgreSQL refuses (a data exception, or a constraint of the user's table): the
+ *   rows are written one by one, and the row
  *   whose write is still refused gets `unstorable(row, error)` instead — its values left as they
  *   were and the reason kept — so one poison value never holds its batch-mates back, and the
  *   row's attempts run out as for any failure.
@@ -105,7 +106,7 @@ export class GuardedWriter {
         writeRowStates(this.db, this.pipeline, this.claim, writes, final),
       );
     } catch (error) {
-      if (!isDataException(error)) throw error;
+      if (!isValueRefused(error)) throw error;
       if (writes.length > 1) {
         // Which row holds the refused value is not said: write them one by one.
         const out = new Set<string>();

@@ -1,3 +1,4 @@
+import pg from "pg";
 import { pino } from "pino";
 import { sql } from "kysely";
 import { parseConfig } from "../../src/config/load-config.ts";
@@ -19,9 +20,23 @@ export interface Harness {
 
 export const quietLogger = pino({ level: process.env.GLEANER_TEST_LOG ?? "silent" });
 
-export async function startHarness(label: string, yaml: string): Promise<Harness> {
+export async function startHarness(
+  label: string,
+  yaml: string,
+  options: { beforeMigrate?: string } = {},
+): Promise<Harness> {
   const testDb = await createTestDatabase(label);
   try {
+    if (options.beforeMigrate) {
+      // SQL of the user's own, run before Gleaner first sees the database (existing tables).
+      const client = new pg.Client({ connectionString: testDb.url });
+      await client.connect();
+      try {
+        await client.query(options.beforeMigrate);
+      } finally {
+        await client.end();
+      }
+    }
     const config = parseConfig(yaml, { env: { ...process.env, DATABASE_URL: testDb.url } });
     const app = await openGleaner(config, {
       env: { DATABASE_URL: testDb.url },
