@@ -13,7 +13,19 @@ import { LlmError } from "../src/llm/llm-error.ts";
 import type { LlmBackendConfig } from "../src/llm/llm-types.ts";
 import { answerRows, reply, startFakeLlm, type FakeLlm } from "./support/fake-llm-server.ts";
 import { MINIMAL_CONFIG_YAML } from "./support/minimal-config.ts";
+import { ManualClock } from "./support/manual-clock.ts";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
+
+/** Whether a promise has settled after pending callbacks ran. */
+async function settled(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  void promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await new Promise((resolve) => setImmediate(resolve));
+  return done;
+}
 
 /**
  * Adaptive limits shared by several Gleaner processes through gleaner.concurrency_limits, on a
@@ -135,18 +147,26 @@ describe("shared concurrency limits", () => {
   });
 
   it("pauses every process for a Retry-After seen by one", async () => {
-    const [pa, pb] = [processOn(a), processOn(b)];
+    // Each process's clock stands still; the database's runs. A 60 s pause leaves a loaded
+    // machine all the time it needs between the two syncs.
+    const [clockA, clockB] = [new ManualClock(), new ManualClock()];
+    const [pa, pb] = [processOn(a, { clock: clockA }), processOn(b, { clock: clockB })];
     const one = pa.limiter("llm:pause", { min: 1, max: 4 });
     const two = pb.limiter("llm:pause", { min: 1, max: 4 });
     await Promise.all([pa.sync(), pb.sync()]);
-    (await one.acquire())("overload", 400);
+    (await one.acquire())("overload", 60_000);
     await pa.sync();
     await pb.sync();
     expect(await row("llm:pause")).toMatchObject({ paused: true });
-    expect(two.pausedForMs()).toBeGreaterThan(200);
-    const started = performance.now();
-    (await two.acquire())("success");
-    expect(performance.now() - started).toBeGreaterThan(200);
+    const paused = two.pausedForMs();
+    expect(paused).toBeGreaterThan(30_000);
+    expect(paused).toBeLessThanOrEqual(60_000);
+    const waiting = two.acquire();
+    clockB.advance(paused - 1);
+    expect(await settled(waiting)).toBe(false);
+    clockB.advance(1);
+    (await waiting)("success");
+    expect(two.pausedForMs()).toBe(0);
   });
 
   it("divides by the live workers of gleaner.workers when no process count is given", async () => {

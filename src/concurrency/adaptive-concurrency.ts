@@ -5,6 +5,7 @@ import type { Db } from "../db/connect-database.ts";
 import { adjustConcurrencyLimits, type LimitChange } from "../sql/adjust-concurrency-limits.ts";
 import { readConcurrencyLimits } from "../sql/read-concurrency-limits.ts";
 import { registerConcurrencyLimits } from "../sql/register-concurrency-limits.ts";
+import { systemClock, type Clock } from "../core/clock.ts";
 import { createFailureLog } from "../core/failure-log.ts";
 import { ALIVE_WITHIN_MS } from "../core/worker-liveness.ts";
 import {
@@ -35,6 +36,8 @@ export interface AdaptiveConcurrencyOptions {
   decreaseFactor?: number | undefined;
   /** Told when a sync fails; the limiters go on with what they last knew. */
   log?: ((message: string) => void) | undefined;
+  /** The limiters' clock (pauses); the system clock unless a test moves its own. */
+  clock?: Clock | undefined;
 }
 
 /** One endpoint as /metrics shows it. */
@@ -80,6 +83,7 @@ export function createAdaptiveConcurrency(
 ): AdaptiveConcurrency {
   const { db, processCount, log } = options;
   const schema = options.schema ?? "gleaner";
+  const clock = options.clock ?? systemClock;
   const intervalMs = options.syncIntervalMs ?? 1000;
   if (!Number.isFinite(intervalMs) || intervalMs <= 0)
     throw new Error(`syncIntervalMs must be a positive number of ms, got ${intervalMs}`);
@@ -126,7 +130,12 @@ export function createAdaptiveConcurrency(
       if (adjustment) taken.push([l, adjustment]);
     }
     try {
-      await adjustConcurrencyLimits(database, schema, taken.map(toChange));
+      const now = clock.now();
+      await adjustConcurrencyLimits(
+        database,
+        schema,
+        taken.map((t) => toChange(t, now)),
+      );
     } catch (error) {
       for (const [l, adjustment] of taken) l.restoreAdjustment(adjustment);
       throw error;
@@ -172,7 +181,7 @@ export function createAdaptiveConcurrency(
     limiter(endpoint, requested) {
       const known = limiters.get(endpoint);
       if (known) return known;
-      const limiter = new AdaptiveLimiter(endpoint, requested, tuning);
+      const limiter = new AdaptiveLimiter(endpoint, requested, tuning, clock);
       limiters.set(endpoint, limiter);
       bounds.set(endpoint, {
         min: requested.min,
@@ -208,11 +217,14 @@ export function createAdaptiveConcurrency(
   };
 }
 
-function toChange([limiter, adjustment]: [AdaptiveLimiter, LimitAdjustment]): LimitChange {
+function toChange(
+  [limiter, adjustment]: [AdaptiveLimiter, LimitAdjustment],
+  now: number,
+): LimitChange {
   return {
     endpoint: limiter.endpoint,
     decreaseTo: adjustment.decreaseTo ?? null,
     increase: adjustment.increase,
-    pauseMs: Math.max(0, adjustment.pausedUntil - Date.now()),
+    pauseMs: Math.max(0, adjustment.pausedUntil - now),
   };
 }

@@ -2,6 +2,7 @@
 // whose size follows what the endpoint says about its load, the way TCP sizes its congestion
 // window: additive increase while calls succeed, multiplicative decrease when the endpoint pushes
 // back. A fixed limit is either too low for a healthy provider or too high for a throttled one.
+import { systemClock, type Clock } from "../core/clock.ts";
 import type { CallOutcome, CallVerdict, ReleaseSlot } from "./call-outcome.ts";
 import { processShare } from "./process-share.ts";
 
@@ -39,7 +40,7 @@ export interface LimitAdjustment {
   decreaseTo: number | undefined;
   /** Additive increases earned since, each +1. */
   increase: number;
-  /** Date.now() time until which the endpoint is paused; 0 for no pause. */
+  /** Clock time (ms since the epoch) until which the endpoint is paused; 0 for no pause. */
   pausedUntil: number;
 }
 
@@ -87,7 +88,8 @@ export class AdaptiveLimiter {
   #active = 0;
   readonly #queue: Waiter[] = [];
   #pausedUntil = 0;
-  #pauseTimer: NodeJS.Timeout | undefined;
+  #cancelPauseTimer: (() => void) | undefined;
+  readonly #clock: Clock;
   #throttleEvents = 0;
   // The current window: `#windowSize` judged calls (success or error), sized by the limit when
   // it opened, so the limit grows by at most 1 per limit's worth of calls.
@@ -96,8 +98,14 @@ export class AdaptiveLimiter {
   #errors = 0;
   #pending: LimitAdjustment = { decreaseTo: undefined, increase: 0, pausedUntil: 0 };
 
-  constructor(endpoint: string, bounds: LimiterBounds, tuning: AimdTuning = DEFAULT_TUNING) {
+  constructor(
+    endpoint: string,
+    bounds: LimiterBounds,
+    tuning: AimdTuning = DEFAULT_TUNING,
+    clock: Clock = systemClock,
+  ) {
     checkBounds(endpoint, bounds);
+    this.#clock = clock;
     this.endpoint = endpoint;
     this.min = bounds.min;
     this.max = bounds.max;
@@ -131,7 +139,7 @@ export class AdaptiveLimiter {
 
   /** Milliseconds until the endpoint's Retry-After pause ends; 0 when not paused. */
   pausedForMs(): number {
-    return Math.max(0, this.#pausedUntil - Date.now());
+    return Math.max(0, this.#pausedUntil - this.#clock.now());
   }
 
   /**
@@ -194,7 +202,9 @@ export class AdaptiveLimiter {
     const taken = this.#pending;
     this.#pending = { decreaseTo: undefined, increase: 0, pausedUntil: 0 };
     const empty =
-      taken.decreaseTo === undefined && taken.increase === 0 && taken.pausedUntil <= Date.now();
+      taken.decreaseTo === undefined &&
+      taken.increase === 0 &&
+      taken.pausedUntil <= this.#clock.now();
     return empty ? undefined : taken;
   }
 
@@ -220,20 +230,20 @@ export class AdaptiveLimiter {
     const { decreaseTo, increase } = this.#pending;
     this.#global = this.#clamp(Math.min(globalLimit, decreaseTo ?? globalLimit) + increase);
     this.#processes = Math.max(1, processes);
-    if (pausedForMs > 0) this.#pauseUntil(Date.now() + pausedForMs);
+    if (pausedForMs > 0) this.#pauseUntil(this.#clock.now() + pausedForMs);
     this.#drain();
   }
 
   /** Rejects every waiter and clears the pause timer: for shutdown, when nobody should wait. */
   close(): void {
-    clearTimeout(this.#pauseTimer);
-    this.#pauseTimer = undefined;
+    this.#cancelPauseTimer?.();
+    this.#cancelPauseTimer = undefined;
     const error = new Error(`concurrency limit of ${this.endpoint} closed while waiting`);
     for (const waiter of this.#queue.splice(0)) waiter.reject(error);
   }
 
   #hasRoom(): boolean {
-    return this.#active < this.limit() && Date.now() >= this.#pausedUntil;
+    return this.#active < this.limit() && this.#clock.now() >= this.#pausedUntil;
   }
 
   /** Hands free slots to waiters in order; a release can never be overtaken by a newcomer. */
@@ -246,14 +256,13 @@ export class AdaptiveLimiter {
   }
 
   #armPauseTimer(): void {
-    const delay = this.#pausedUntil - Date.now();
-    if (this.#pauseTimer || this.#queue.length === 0 || delay <= 0) return;
-    this.#pauseTimer = setTimeout(() => {
-      this.#pauseTimer = undefined;
+    const delay = this.#pausedUntil - this.#clock.now();
+    if (this.#cancelPauseTimer || this.#queue.length === 0 || delay <= 0) return;
+    // A paused endpoint is no reason to keep the process alive: the clock's timers never do.
+    this.#cancelPauseTimer = this.#clock.setTimer(() => {
+      this.#cancelPauseTimer = undefined;
       this.#drain();
     }, delay);
-    // A paused endpoint is no reason to keep the process alive.
-    this.#pauseTimer.unref();
   }
 
   #releaser(): ReleaseSlot {
@@ -277,7 +286,7 @@ export class AdaptiveLimiter {
       this.#throttleEvents++;
       this.#decrease(Math.floor(sentUnder * this.#tuning.decreaseFactor));
       if (retryAfterMs !== undefined && retryAfterMs > 0)
-        this.#pauseUntil(Date.now() + Math.min(retryAfterMs, MAX_PAUSE_MS));
+        this.#pauseUntil(this.#clock.now() + Math.min(retryAfterMs, MAX_PAUSE_MS));
       this.#openWindow();
       return;
     }
@@ -309,8 +318,8 @@ export class AdaptiveLimiter {
     this.#pausedUntil = until;
     this.#pending.pausedUntil = Math.max(this.#pending.pausedUntil, until);
     // A timer armed for an earlier end would wake waiters too soon; re-arm for the new end.
-    clearTimeout(this.#pauseTimer);
-    this.#pauseTimer = undefined;
+    this.#cancelPauseTimer?.();
+    this.#cancelPauseTimer = undefined;
     this.#armPauseTimer();
   }
 
