@@ -2,7 +2,8 @@ import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SsrfRefusedError } from "../src/crawl/crawl-error.ts";
-import { classifyAddress, createSsrfGuard, type Resolver } from "../src/crawl/ssrf-guard.ts";
+import { classifyAddress } from "../src/core/address-ranges.ts";
+import { createSsrfGuard, type Resolver } from "../src/crawl/ssrf-guard.ts";
 import { startFixtureSite, type FixtureSite } from "./support/fixture-site.ts";
 
 /**

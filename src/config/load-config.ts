@@ -1,13 +1,15 @@
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { isIP } from "node:net";
 import { basename, dirname, resolve } from "node:path";
-import { defaultChromiumPath } from "../crawl/browser-pool.ts";
-import { classifyAddress, parseAllowList } from "../crawl/ssrf-guard.ts";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
+import { classifyAddress, parseAllowList } from "../core/address-ranges.ts";
+import { defaultChromiumPath } from "../core/chromium-path.ts";
+import { coerceError } from "../core/coerce-error.ts";
 import type { LlmBackendConfig, OutputSpec } from "../llm/llm-types.ts";
 import { ConfigError } from "./config-error.ts";
+import { configSecrets } from "./config-secrets.ts";
 import {
   configSchema,
   pipelineSchema,
@@ -23,7 +25,16 @@ import type {
   StageConfig,
 } from "./config-types.ts";
 import { interpolateEnv } from "./interpolate-env.ts";
+import { maskConfigError } from "./mask-config-error.ts";
+import { checkColumnName, checkTableSchema } from "./reserved-names.ts";
+import { splitBaseUrl } from "./split-base-url.ts";
 import { templateFields } from "./template-fields.ts";
+
+/**
+ * Aliases a YAML file may expand. A config has no use for many; a few nested aliases of aliases
+ * (a "billion laughs" file) would otherwise expand to gigabytes before any check runs.
+ */
+const MAX_YAML_ALIASES = 100;
 
 /** Reads, interpolates, validates and freezes a config file. Throws ConfigError. */
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): GleanerConfig {
@@ -31,7 +42,7 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   try {
     text = readFileSync(file, "utf8");
   } catch (error) {
-    throw new ConfigError("", `cannot read ${file}: ${(error as Error).message}`, {
+    throw new ConfigError("", `cannot read ${file}: ${coerceError(error).message}`, {
       cause: error,
       file,
     });
@@ -49,13 +60,33 @@ export function parseConfig(
     const first = doc.errors[0] as Error;
     throw new ConfigError("", `not valid YAML: ${first.message}`, { cause: first, file });
   }
-  const { value, secrets } = withFile(file, () =>
-    interpolateEnv(doc.toJS() ?? {}, options.env ?? process.env),
-  );
+  let js: unknown;
+  try {
+    js = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (error) {
+    // yaml throws a ReferenceError past maxAliasCount: a config problem, not a crash.
+    throw new ConfigError(
+      "",
+      `not valid YAML: ${coerceError(error).message} (at most ${MAX_YAML_ALIASES} alias expansions)`,
+      { cause: error, file },
+    );
+  }
+  const env = options.env ?? process.env;
+  const { value, secrets, fromEnv } = withFile(file, () => interpolateEnv(js ?? {}, env));
+  // From here on every error may quote a value that came from the environment.
   const parsed = configSchema.safeParse(value);
-  if (!parsed.success) throw issuesToError(parsed.error, value, file);
+  if (!parsed.success)
+    throw maskConfigError(issuesToError(parsed.error, value, file), fromEnv, secrets);
+  const allSecrets = configSecrets(parsed.data, secrets, env);
   const baseDir = file ? dirname(resolve(file)) : process.cwd();
-  const config = withFile(file, () => resolveConfig(parsed.data, secrets, baseDir, file));
+  const config = withFile(file, () => {
+    try {
+      return resolveConfig(parsed.data, allSecrets, baseDir, file);
+    } catch (error) {
+      if (error instanceof ConfigError) throw maskConfigError(error, fromEnv, allSecrets);
+      throw error;
+    }
+  });
   return deepFreeze(config);
 }
 
@@ -64,10 +95,7 @@ function withFile<T>(file: string | undefined, fn: () => T): T {
     return fn();
   } catch (error) {
     if (error instanceof ConfigError && file && !error.file) {
-      throw new ConfigError(error.path, error.message.replace(/^config [^:]+: /, ""), {
-        cause: error.cause,
-        file,
-      });
+      throw new ConfigError(error.path, error.problem, { cause: error.cause, file });
     }
     throw error;
   }
@@ -109,21 +137,34 @@ function resolveConfig(
   baseDir: string,
   file: string | undefined,
 ): GleanerConfig {
-  const backends: LlmBackendConfig[] = raw.llm.backends.map((b) => ({
-    name: b.name,
-    base_url: b.base_url.replace(/\/+$/, ""),
-    // `${KEY:-}` gives "": that means no key (no Authorization header), as when it is unset.
-    api_key: b.api_key === "" ? undefined : b.api_key,
-    model: b.model,
-    timeout_ms: b.timeout,
-    max_concurrency: b.max_concurrency,
-    min_concurrency: b.min_concurrency,
-    structured_output: b.structured_output,
-    temperature: b.temperature,
-    headers: b.headers,
-    query: b.query,
-    price: b.price,
-  }));
+  if (raw.schema === raw.worker_schema)
+    throw new ConfigError(
+      "worker_schema",
+      `is the same as schema ("${raw.schema}"): graphile-worker's tables and Gleaner's must live in different schemas; rename one`,
+    );
+  const backends: LlmBackendConfig[] = raw.llm.backends.map((b, i) => {
+    if (new URL(b.base_url).username || new URL(b.base_url).password)
+      throw new ConfigError(
+        `llm.backends[${i}].base_url`,
+        "must not contain a user name or password: put the key in api_key (or headers)",
+      );
+    const { baseUrl, query } = splitBaseUrl(b.base_url, b.query);
+    return {
+      name: b.name,
+      base_url: baseUrl,
+      // `${KEY:-}` gives "": that means no key (no Authorization header), as when it is unset.
+      api_key: b.api_key === "" ? undefined : b.api_key,
+      model: b.model,
+      timeout_ms: b.timeout,
+      max_concurrency: b.max_concurrency,
+      min_concurrency: b.min_concurrency,
+      structured_output: b.structured_output,
+      temperature: b.temperature,
+      headers: b.headers,
+      query,
+      price: b.price,
+    };
+  });
   const names = new Set<string>();
   backends.forEach((b, i) => {
     if (names.has(b.name))
@@ -165,6 +206,9 @@ function resolveConfig(
     ),
   );
   checkSharedTables(pipelines);
+  pipelines.forEach((p) =>
+    checkTableSchema(p.table.schema, `pipelines.${p.name}.table`, [raw.schema, raw.worker_schema]),
+  );
   return {
     file,
     databaseUrl: raw.database_url,
@@ -210,8 +254,7 @@ function resolveConfig(
       },
     },
     pipelines,
-    // API tokens are secrets even when written into the file itself.
-    secrets: [...new Set([...secrets, ...raw.api.tokens])],
+    secrets,
   };
 }
 
@@ -280,18 +323,18 @@ function resolveSearchProvider(
         `${at}.api_key`,
         `${sp.provider} needs an API key (e.g. api_key: \${${sp.provider.toUpperCase()}_API_KEY})`,
       );
-    if (sp.base_url !== undefined) {
-      let url: URL;
-      try {
-        url = new URL(sp.base_url);
-      } catch (error) {
-        throw new ConfigError(`${at}.base_url`, "must be a URL", { cause: error });
-      }
-      if (url.protocol !== "http:" && url.protocol !== "https:")
-        throw new ConfigError(`${at}.base_url`, `must be an http(s) URL, not ${url.protocol}`);
-      if (url.username || url.password)
-        throw new ConfigError(`${at}.base_url`, "must not contain credentials: use api_key");
+  }
+  if (sp.base_url !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(sp.base_url);
+    } catch (error) {
+      throw new ConfigError(`${at}.base_url`, "must be a URL", { cause: error });
     }
+    if (url.protocol !== "http:" && url.protocol !== "https:")
+      throw new ConfigError(`${at}.base_url`, `must be an http(s) URL, not ${url.protocol}`);
+    if (url.username || url.password)
+      throw new ConfigError(`${at}.base_url`, "must not contain credentials: use api_key");
   }
   return {
     name,
@@ -344,6 +387,8 @@ function resolvePipeline(
   const [schemaName, tableName] = p.table.includes(".")
     ? (p.table.split(".") as [string, string])
     : ["public", p.table];
+  checkTableSchema(schemaName, `${at}.table`, []);
+  checkColumnName(p.key, `${at}.key`, p.prefix);
   const outputs: OutputSpec[] = Object.entries(p.outputs).map(([col, spec]) => ({
     name: col,
     type: spec.type,
@@ -364,11 +409,7 @@ function resolvePipeline(
           `${at}.outputs`,
           `an output cannot be named "id": stage answers use it for the row key; rename the column`,
         );
-      if (col.startsWith(p.prefix) || col.endsWith("enriched_at"))
-        throw new ConfigError(
-          `${at}.${kind}`,
-          `column "${col}" collides with Gleaner's state columns (prefix "${p.prefix}"); rename it or set ${at}.prefix`,
-        );
+      checkColumnName(col, `${at}.${kind}`, p.prefix);
       taken.set(col, kind);
     });
   }
@@ -449,14 +490,16 @@ function resolvePipeline(
           prompt: s.prompt,
         };
         break;
-      case "custom":
-        resolved = {
-          ...common,
-          kind: "custom",
-          module: resolve(baseDir, s.module),
-          exportName: s.export,
-        };
+      case "custom": {
+        const module = resolve(baseDir, s.module);
+        if (!isFile(module))
+          throw new ConfigError(
+            `${sat}.module`,
+            `${module} is not a file: the path is relative to the config file's folder (${baseDir})`,
+          );
+        resolved = { ...common, kind: "custom", module, exportName: s.export };
         break;
+      }
       case "queries": {
         const templates = s.templates ?? [
           p.inputs.map((input) => `{{${input}}}`).join(" ") + " {{search_context}}",
@@ -662,6 +705,10 @@ function pipelineVersion(
 function moduleFingerprint(path: string): string {
   if (!existsSync(path)) return basename(path);
   return createHash("sha256").update(readFileSync(path)).digest("hex").slice(0, 16);
+}
+
+function isFile(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
 }
 
 function deepFreeze<T>(value: T): T {
