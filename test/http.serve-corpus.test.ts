@@ -310,6 +310,21 @@ describe("the crawler and Gleaner's own corpus origin", () => {
     expect(otherHits).toBe(0);
   });
 
+  it("refuses the rest of Gleaner's own port: /metrics, /readyz, a path out of the folder", async () => {
+    for (const url of [
+      `http://127.0.0.1:${port}/metrics`,
+      `http://127.0.0.1:${port}/readyz`,
+      `${base}../../metrics`,
+      `${base}%2e%2e/%2e%2e/healthz`,
+    ]) {
+      const error = await crawler.fetch(url).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error, url).toBeInstanceOf(SsrfRefusedError);
+    }
+  });
+
   it("refuses the same port under another name (localhost is not the allowed origin)", async () => {
     const error = await crawler.fetch(`http://localhost:${port}/corpus/docs/about.html`).then(
       () => undefined,
