@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   CREDENTIAL_PARAMETERS,
-  isCredentialHeader,
+  isCredentialName,
   maskSecrets,
   maskUrl,
   urlCredentials,
@@ -146,12 +146,12 @@ describe("urlCredentials", () => {
   });
 });
 
-describe("isCredentialHeader", () => {
+describe("isCredentialName", () => {
   it.each(["Authorization", "api-key", "X-API-KEY", "X-Subscription-Token", "Cookie"])(
     "%s holds a credential",
-    (name) => expect(isCredentialHeader(name)).toBe(true),
+    (name) => expect(isCredentialName(name)).toBe(true),
   );
   it.each(["HTTP-Referer", "X-Title", "Accept"])("%s does not", (name) =>
-    expect(isCredentialHeader(name)).toBe(false),
+    expect(isCredentialName(name)).toBe(false),
   );
 });

@@ -1,4 +1,4 @@
-import { isCredentialHeader, isCredentialParameter, urlCredentials } from "../core/mask-secrets.ts";
+import { isCredentialName, urlCredentials } from "../core/mask-secrets.ts";
 import type { RawConfig } from "./config-schema.ts";
 
 /**
@@ -21,9 +21,9 @@ export function configSecrets(
     found.push(b.api_key);
     url(b.base_url);
     for (const [name, value] of Object.entries(b.headers ?? {}))
-      if (isCredentialHeader(name)) found.push(value, schemeless(value));
+      if (isCredentialName(name)) found.push(value, schemeless(value));
     for (const [name, value] of Object.entries(b.query ?? {}))
-      if (isCredentialParameter(name)) found.push(value);
+      if (isCredentialName(name)) found.push(value);
   }
   for (const provider of Object.values(raw.search.providers)) {
     found.push(provider.api_key);

@@ -41,11 +41,12 @@ export function isCredentialParameter(name: string): boolean {
 }
 
 /**
- * True for an HTTP header whose value is a credential (`Authorization`, `api-key`,
- * `X-Subscription-Token`, `Cookie`…). Other headers (`HTTP-Referer`, `X-Title`) are not secrets:
- * masking them would blank out ordinary words.
+ * True for a configured HTTP header or query parameter whose value is a credential
+ * (`Authorization`, `api-key`, `X-Subscription-Token`, `subscription-key`, `Cookie`…). Others
+ * (`HTTP-Referer`, `X-Title`, `api-version`) are not secrets: masking their values would blank
+ * out ordinary words. Broader than CREDENTIAL_PARAMETERS, which are matched in free text.
  */
-export function isCredentialHeader(name: string): boolean {
+export function isCredentialName(name: string): boolean {
   return /auth|key|token|secret|sig|password|cookie/i.test(name);
 }
 
