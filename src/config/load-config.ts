@@ -1,10 +1,8 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { isIP } from "node:net";
 import { basename, dirname, resolve } from "node:path";
-import { parseDocument } from "yaml";
 import type { z } from "zod";
-import { classifyAddress, parseAllowList } from "../core/address-ranges.ts";
+import { parseAllowList } from "../core/address-ranges.ts";
 import { defaultChromiumPath } from "../core/chromium-path.ts";
 import { coerceError } from "../core/coerce-error.ts";
 import type { LlmBackendConfig, OutputSpec } from "../llm/llm-types.ts";
@@ -15,7 +13,6 @@ import {
   pipelineSchema,
   type RawConfig,
   type RawPipeline,
-  type RawSearchProvider,
   type WhenCondition,
 } from "./config-schema.ts";
 import type {
@@ -26,15 +23,11 @@ import type {
 } from "./config-types.ts";
 import { interpolateEnv } from "./interpolate-env.ts";
 import { maskConfigError } from "./mask-config-error.ts";
+import { readYaml } from "./read-yaml.ts";
 import { checkColumnName, checkTableSchema } from "./reserved-names.ts";
-import { splitBaseUrl } from "./split-base-url.ts";
+import { resolveBackends } from "./resolve-backends.ts";
+import { resolveSearchProvider } from "./resolve-search-provider.ts";
 import { templateFields } from "./template-fields.ts";
-
-/**
- * Aliases a YAML file may expand. A config has no use for many; a few nested aliases of aliases
- * (a "billion laughs" file) would otherwise expand to gigabytes before any check runs.
- */
-const MAX_YAML_ALIASES = 100;
 
 /** Reads, interpolates, validates and freezes a config file. Throws ConfigError. */
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): GleanerConfig {
@@ -55,22 +48,7 @@ export function parseConfig(
   options: { file?: string; env?: NodeJS.ProcessEnv } = {},
 ): GleanerConfig {
   const file = options.file;
-  const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0] as Error;
-    throw new ConfigError("", `not valid YAML: ${first.message}`, { cause: first, file });
-  }
-  let js: unknown;
-  try {
-    js = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
-  } catch (error) {
-    // yaml throws a ReferenceError past maxAliasCount: a config problem, not a crash.
-    throw new ConfigError(
-      "",
-      `not valid YAML: ${coerceError(error).message} (at most ${MAX_YAML_ALIASES} alias expansions)`,
-      { cause: error, file },
-    );
-  }
+  const js = readYaml(text, file);
   const env = options.env ?? process.env;
   const { value, secrets, fromEnv } = withFile(file, () => interpolateEnv(js ?? {}, env));
   // From here on every error may quote a value that came from the environment.
@@ -142,54 +120,7 @@ function resolveConfig(
       "worker_schema",
       `is the same as schema ("${raw.schema}"): graphile-worker's tables and Gleaner's must live in different schemas; rename one`,
     );
-  const backends: LlmBackendConfig[] = raw.llm.backends.map((b, i) => {
-    if (new URL(b.base_url).username || new URL(b.base_url).password)
-      throw new ConfigError(
-        `llm.backends[${i}].base_url`,
-        "must not contain a user name or password: put the key in api_key (or headers)",
-      );
-    const { baseUrl, query } = splitBaseUrl(b.base_url, b.query);
-    return {
-      name: b.name,
-      base_url: baseUrl,
-      // `${KEY:-}` gives "": that means no key (no Authorization header), as when it is unset.
-      api_key: b.api_key === "" ? undefined : b.api_key,
-      model: b.model,
-      timeout_ms: b.timeout,
-      max_concurrency: b.max_concurrency,
-      min_concurrency: b.min_concurrency,
-      structured_output: b.structured_output,
-      temperature: b.temperature,
-      headers: b.headers,
-      query,
-      price: b.price,
-    };
-  });
-  const names = new Set<string>();
-  backends.forEach((b, i) => {
-    if (names.has(b.name))
-      throw new ConfigError(`llm.backends[${i}].name`, `"${b.name}" is used twice`);
-    if (b.min_concurrency !== undefined && b.min_concurrency > b.max_concurrency)
-      throw new ConfigError(
-        `llm.backends[${i}].min_concurrency`,
-        `${b.min_concurrency} is above max_concurrency ${b.max_concurrency}: lower it or raise max_concurrency`,
-      );
-    names.add(b.name);
-  });
-  const backendsOff = new Map<string, string>();
-  raw.llm.backends.forEach((b, i) => {
-    const resolved = backends[i] as LlmBackendConfig;
-    if (
-      b.optional &&
-      resolved.api_key === undefined &&
-      !b.headers &&
-      !isLocalUrl(resolved.base_url)
-    )
-      backendsOff.set(
-        b.name,
-        `optional backend ${b.name} is off: ${resolved.base_url} is a hosted API and it has no api_key`,
-      );
-  });
+  const { backends, backendsOff } = resolveBackends(raw.llm.backends);
   const activeBackends = backends.filter((b) => !backendsOff.has(b.name));
   const searchProviders: SearchProviderSettings[] = Object.entries(raw.search.providers).map(
     ([name, sp]) => resolveSearchProvider(name, sp, baseDir),
@@ -284,69 +215,6 @@ function checkCrawlAndCorpora(
       `search provider ${served.name} serves its folder on the HTTP port, so the port must be fixed (not 0): its documents are indexed under that address`,
     );
   return {};
-}
-
-/** Loopback, private or single-label hosts (`ollama` in docker-compose) need no key to work. */
-function isLocalUrl(url: string): boolean {
-  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
-  if (host === "localhost" || !host.includes(".")) return true;
-  return isIP(host) !== 0 && !classifyAddress(host).allowed;
-}
-
-const HOSTED_NEEDS_KEY = new Set(["serper", "brave", "tavily"]);
-
-function resolveSearchProvider(
-  name: string,
-  sp: RawSearchProvider,
-  baseDir: string,
-): SearchProviderSettings {
-  const at = `search.providers.${name}`;
-  const apiKey = sp.api_key === "" ? undefined : sp.api_key;
-  if (sp.provider === "local") {
-    if (apiKey !== undefined)
-      throw new ConfigError(
-        `${at}.api_key`,
-        "a local provider searches a corpus in PostgreSQL and takes no api_key: remove it",
-      );
-    if (sp.base_url !== undefined && sp.folder === undefined)
-      throw new ConfigError(
-        `${at}.base_url`,
-        "a local provider's base_url is where its folder's files are published: give the folder too, or remove base_url",
-      );
-  } else {
-    if (sp.corpus !== undefined || sp.folder !== undefined)
-      throw new ConfigError(at, `corpus and folder belong to local providers, not ${sp.provider}`);
-    if (sp.provider === "searxng" && sp.base_url === undefined)
-      throw new ConfigError(`${at}.base_url`, "searxng is self-hosted: set its base_url");
-    if (HOSTED_NEEDS_KEY.has(sp.provider) && apiKey === undefined)
-      throw new ConfigError(
-        `${at}.api_key`,
-        `${sp.provider} needs an API key (e.g. api_key: \${${sp.provider.toUpperCase()}_API_KEY})`,
-      );
-  }
-  if (sp.base_url !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(sp.base_url);
-    } catch (error) {
-      throw new ConfigError(`${at}.base_url`, "must be a URL", { cause: error });
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:")
-      throw new ConfigError(`${at}.base_url`, `must be an http(s) URL, not ${url.protocol}`);
-    if (url.username || url.password)
-      throw new ConfigError(`${at}.base_url`, "must not contain credentials: use api_key");
-  }
-  return {
-    name,
-    provider: sp.provider,
-    baseUrl: sp.base_url,
-    apiKey,
-    timeoutMs: sp.timeout,
-    limit: sp.limit,
-    maxConcurrency: sp.max_concurrency,
-    corpus: sp.provider === "local" ? (sp.corpus ?? name.replace(/-/g, "_")) : undefined,
-    folder: sp.folder === undefined ? undefined : resolve(baseDir, sp.folder),
-  };
 }
 
 /**
