@@ -5,7 +5,8 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { main } from "../src/cli/main.ts";
 import { answerRows, startFakeLlm, type FakeLlm } from "./support/fake-llm-server.ts";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
 
@@ -285,3 +286,206 @@ describe("the loop from the command line", () => {
     expect(r.stdout + r.stderr).not.toContain(SECRET);
   });
 });
+
+/** Runs `gleaner <args>` in this process (the code bin/gleaner.js runs): exit code and stderr. */
+async function runHere(args: string[]): Promise<{ code: number; stderr: string }> {
+  const lines: string[] = [];
+  const spy = vi.spyOn(console, "error").mockImplementation((...parts: unknown[]) => {
+    lines.push(parts.map(String).join(" "));
+  });
+  // Should a config load after all, the command runs against the test database, never an
+  // embedded one.
+  const before = process.env.DATABASE_URL;
+  process.env.DATABASE_URL = testDb.url;
+  try {
+    const code = await main(["node", "gleaner", ...args]);
+    return { code, stderr: lines.join("\n") };
+  } finally {
+    spy.mockRestore();
+    if (before === undefined) delete process.env.DATABASE_URL;
+    else process.env.DATABASE_URL = before;
+  }
+}
+
+describe("secrets on the command line", () => {
+  /** A server refusing every request with a 401 that quotes the key and the URL it was sent. */
+  async function quotingServer(): Promise<{ url: string; close: () => Promise<void> }> {
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(401, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          error: {
+            message: `Incorrect API key provided: ${req.headers.authorization ?? ""} for ${req.method} ${req.url}`,
+          },
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      close: async () => {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+
+  it("doctor prints no key written into the file or carried in base_url, though the server quotes both", async () => {
+    const server = await quotingServer();
+    try {
+      const literal = "sk-written-in-the-file-4711";
+      const inUrl = "AIza-in-the-base-url-0815";
+      const file = writeConfig(
+        "keys-in-file.yaml",
+        configText(`${server.url}/v1?key=${inUrl}`, literal),
+      );
+      const r = await run(["doctor", "-c", file]);
+      expect(r.code, describeRun(r)).toBe(1);
+      expect(r.stdout).toMatch(/401/);
+      expect(r.stdout).toContain("Incorrect API key provided: Bearer ***");
+      expect(r.stdout + r.stderr).not.toContain(literal);
+      expect(r.stdout + r.stderr).not.toContain(inUrl);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a non-duration from ${X} in lease: exit 2 naming the key, without the value", async () => {
+    const file = writeConfig(
+      "lease-from-env.yaml",
+      configText(llm.url).replace(
+        "    batch_size: 5\n",
+        "    batch_size: 5\n    lease: ${GLEANER_TEST_LEASE}\n",
+      ),
+    );
+    const r = await run(["migrate", "-c", file], { GLEANER_TEST_LEASE: "hunter2-not-a-duration" });
+    expect(r.code, describeRun(r)).toBe(2);
+    expect(r.stderr).toContain("pipelines.companies.lease");
+    expect(r.stderr).toContain('"${GLEANER_TEST_LEASE}" is not a duration');
+    expect(r.stdout + r.stderr).not.toContain("hunter2");
+  });
+
+  it.each([
+    ["a space", "s3cret zq7v"],
+    ["a #", "s3cret#zq7v"],
+    ["a /", "s3cret/zq7v"],
+    ["an @", "s3cret@zq7v"],
+  ])("a malformed DATABASE_URL, its password holding %s, is masked", async (_label, password) => {
+    // Port 1 on loopback: nothing listens, nothing leaves the machine.
+    const r = await run(["status", "-c", configFile], {
+      DATABASE_URL: `postgres://gleaner:${password}@127.0.0.1:1/gleaner`,
+    });
+    expect(r.code, describeRun(r)).toBe(1);
+    expect(r.stderr).toContain("cannot connect to database postgres://gleaner:***@");
+    expect(r.stdout + r.stderr).not.toContain("s3cret");
+    expect(r.stdout + r.stderr).not.toContain("zq7v");
+  });
+});
+
+describe("configs refused when they load: exit 2 naming the key", () => {
+  const refused: [string, string, (text: string) => string][] = [
+    ["pipelines.companies.lease", "at most 24d", (t) => pipelineKey(t, "lease: 90d")],
+    [
+      "worker.poll_interval",
+      "at most 24d",
+      (t) => t.replace("poll_interval: 100ms", "poll_interval: 30d"),
+    ],
+    [
+      "pipelines.companies.low_confidence_retry_after",
+      "at most 3650d",
+      (t) => pipelineKey(t, "low_confidence_retry_after: 9999999999d"),
+    ],
+    ["llm.backends[0].base_url", "http or https", (t) => baseUrl(t, "file:///etc/passwd")],
+    ["llm.backends[0].base_url", "http or https", (t) => baseUrl(t, "ftp://llm.example/v1")],
+    ["llm.backends[0].base_url", "http or https", (t) => baseUrl(t, "javascript:alert(1)")],
+    [
+      "pipelines.companies.stages[1].module",
+      "is not a file",
+      (t) =>
+        `${t}      - name: custom\n        kind: custom\n        module: ./no-such-stage.ts\n        outputs: [employees]\n`.replace(
+          "outputs: [industry, employees]",
+          "outputs: [industry]",
+        ),
+    ],
+    ["pipelines.companies.outputs", "system column", (t) => output(t, "xmin")],
+    ["pipelines.companies.outputs", "system column", (t) => output(t, "ctid")],
+    ["pipelines.companies.key", "state columns", (t) => pipelineKey(t, "key: enrichment_status")],
+    ["pipelines.companies.table", "Gleaner's own", (t) => table(t, "gleaner.companies")],
+    ["pipelines.companies.table", "belongs to PostgreSQL", (t) => table(t, "pg_catalog.companies")],
+    ["worker_schema", "is the same as schema", (t) => `schema: jobs\nworker_schema: jobs\n${t}`],
+    ["(root)", "not valid YAML", (t) => `${aliasBomb()}\n${t}`],
+  ];
+
+  it.each(refused)("%s: %s", async (key, message, edit) => {
+    // A key written in the file: this process does not have GLEANER_TEST_KEY.
+    const file = writeConfig("refused.yaml", edit(configText(llm.url, "sk-inline-key-0000")));
+    const r = await runHere(["migrate", "-c", file]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`config ${key}: `);
+    expect(r.stderr).toContain(message);
+  });
+});
+
+describe("an input column named constructor", () => {
+  it("migrates, fills and reports like any other", async () => {
+    const text = configText(llm.url)
+      .replace("table: public.companies", "table: public.makers")
+      .replace("  companies:", "  makers:")
+      .replace("inputs: [name, domain]", "inputs: [name, constructor]")
+      .replace("({{domain}})", "({{constructor}})");
+    const file = writeConfig("constructor.yaml", text);
+    const migrated = await run(["migrate", "-c", file]);
+    expect(migrated.code, describeRun(migrated)).toBe(0);
+    expect(migrated.stdout).toContain("pipeline makers: table public.makers created");
+    await client.query(
+      "insert into makers (name, constructor) values ('acme', 'Wile E.'), ('roadrunner', null)",
+    );
+    llm.handle(
+      answerRows((id) => ({
+        industry: { value: `industry ${id}`, confidence: 0.9 },
+        employees: { value: 7, confidence: 0.9 },
+      })),
+    );
+    const drained = await run(["drain", "-c", file, "--timeout", "45"], {}, 90_000);
+    expect(drained.code, describeRun(drained)).toBe(0);
+    const rows = await client.query<{ constructor: string | null; status: string }>(
+      "select constructor, enrichment_status as status from makers order by id",
+    );
+    expect(rows.rows).toEqual([
+      { constructor: "Wile E.", status: "done" },
+      { constructor: null, status: "done" },
+    ]);
+    const prompt = llm.requests
+      .map((r) => r.prompt)
+      .find((p) => p.includes("Describe the company acme ("));
+    expect(prompt).toContain("Describe the company acme (Wile E.).");
+  }, 180_000);
+});
+
+function pipelineKey(text: string, line: string): string {
+  return text.replace("    batch_size: 5\n", `    batch_size: 5\n    ${line}\n`);
+}
+
+function baseUrl(text: string, url: string): string {
+  return text.replace(/base_url: \S+/, `base_url: "${url}"`);
+}
+
+function output(text: string, name: string): string {
+  return text
+    .replace("      employees: { type: integer", `      ${name}: { type: integer`)
+    .replace("outputs: [industry, employees]", `outputs: [industry, ${name}]`);
+}
+
+function table(text: string, name: string): string {
+  return text.replace("table: public.companies", `table: ${name}`);
+}
+
+/** Nested aliases that would expand to 9^6 strings: a "billion laughs" file. */
+function aliasBomb(): string {
+  const lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]'];
+  for (let i = 1; i <= 6; i++)
+    lines.push(`a${i}: &a${i} [${Array.from({ length: 9 }, () => `*a${i - 1}`).join(", ")}]`);
+  return lines.join("\n");
+}

@@ -1,4 +1,4 @@
-import { defaultChromiumPath } from "../src/crawl/browser-pool.ts";
+import { defaultChromiumPath } from "../src/core/chromium-path.ts";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../src/config/config-error.ts";

@@ -1,14 +1,25 @@
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SsrfRefusedError } from "../src/crawl/crawl-error.ts";
-import { classifyAddress, createSsrfGuard, type Resolver } from "../src/crawl/ssrf-guard.ts";
+import { createBrowserPool, type BrowserPool } from "../src/crawl/browser-pool.ts";
+import { CrawlError, SsrfRefusedError } from "../src/crawl/crawl-error.ts";
+import { createCrawler, type Crawler } from "../src/crawl/crawler.ts";
+import { serveCorpus } from "../src/http/serve-corpus.ts";
+import { CHROMIUM_PATH, chromiumAvailable } from "./support/chromium.ts";
+import { classifyAddress } from "../src/core/address-ranges.ts";
+import { createSsrfGuard, type Resolver } from "../src/crawl/ssrf-guard.ts";
 import { startFixtureSite, type FixtureSite } from "./support/fixture-site.ts";
 
 /**
  * The SSRF guard: which addresses pass (classification only, no traffic leaves loopback), the
- * allow list by host and by range, and the undici connector that connects only to what it
- * checked, with DNS answered by injected resolvers.
+ * allow list by host and by range, the undici connector that connects only to what it checked,
+ * with DNS answered by injected resolvers, and Gleaner's own port, of which only the corpus
+ * folders pass, on the fetch path and in the browser.
  */
 
 const table: [string, boolean][] = [
@@ -232,5 +243,251 @@ describe("the guarded undici dispatcher", () => {
     } finally {
       await guard.close();
     }
+  });
+});
+
+/**
+ * Stands in for Gleaner's HTTP port: /corpus/docs/ is served by the real serveCorpus from a
+ * folder, anything else answers with "private" data (as /v1/jobs, /metrics and /openapi.json
+ * would) and is counted. A page may lead the crawler here by a link, a redirect or a script.
+ */
+interface OwnPort {
+  origin: string;
+  /** `<origin>/corpus/docs/` */
+  prefix: string;
+  /** Requests that reached anything but the corpus folder. */
+  leaked: string[];
+  close(): Promise<void>;
+}
+
+async function startOwnPort(): Promise<OwnPort> {
+  const folder = mkdtempSync(join(tmpdir(), "gleaner-ssrf-corpus-"));
+  writeFileSync(
+    join(folder, "about.html"),
+    "<html><title>About</title><p>Acme corpus page</p></html>",
+  );
+  const leaked: string[] = [];
+  let prefix = "";
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = req.url ?? "/";
+    const corpora = [{ provider: "docs", corpus: "docs", folder, baseUrl: prefix }];
+    if (serveCorpus(corpora, path.split("?")[0] ?? "/", res)) return;
+    leaked.push(path);
+    res.writeHead(200, { "content-type": "text/html" });
+    res.end("<p>PRIVATE other jobs' results</p>");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  prefix = `${origin}/corpus/docs/`;
+  return {
+    origin,
+    prefix,
+    leaked,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(folder, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A public-looking site (`pages.test`, on loopback through the resolver) whose pages lead to `own`. */
+async function startLeadingSite(own: () => OwnPort): Promise<{ port: number; server: Server }> {
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://pages.test");
+    const to = url.searchParams.get("to");
+    if (url.pathname === "/redirect" && to) {
+      res.writeHead(302, { location: to }).end();
+      return;
+    }
+    if (url.pathname === "/leads") {
+      const o = own().origin;
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end(`<!doctype html><html><head><title>Leads</title></head><body>
+<a href="${o}/v1/jobs">jobs</a>
+<iframe src="${o}/metrics"></iframe>
+<iframe src="${o}/corpus/docs/../../openapi.json"></iframe>
+<p id="result">waiting</p>
+<script>
+  const show = (text) => { document.getElementById("result").textContent = text; };
+  Promise.allSettled([
+    fetch("${o}/v1/pipelines").then((r) => r.text()),
+    fetch("${o}/corpus/docs/%2e%2e/%2e%2e/v1/jobs").then((r) => r.text()),
+  ]).then((all) => show(all.map((a) => a.status + ":" + (a.value ?? "").slice(0, 40)).join(" | ")));
+</script>
+</body></html>`);
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { port: (server.address() as AddressInfo).port, server };
+}
+
+const pagesResolver: Resolver = (hostname) =>
+  Promise.resolve(hostname === "pages.test" ? [{ address: "127.0.0.1", family: 4 }] : []);
+
+describe("Gleaner's own port: only its corpus folders pass", () => {
+  let own: OwnPort;
+  let site: { port: number; server: Server };
+  let crawler: Crawler;
+  const payloads = (o: string) => [
+    `${o}/v1/jobs`,
+    `${o}/v1/pipelines`,
+    `${o}/metrics`,
+    `${o}/openapi.json`,
+    `${o}/`,
+    `${o}/corpus/docs/../../v1/jobs`,
+    `${o}/corpus/docs/%2e%2e/%2e%2e/v1/jobs`,
+    `${o}/corpus/docs/%2E%2E/%2E%2E/metrics`,
+    `${o}/corpus/docs/..\\..\\openapi.json`,
+    `${o}/corpus%2fdocs/../../v1/jobs`,
+    `${o}/corpus/docs%2f..%2f..%2fv1/jobs`,
+    `${o}/corpus/other/x.html`,
+    `${o.replace("http:", "https:")}/v1/jobs`,
+  ];
+
+  beforeAll(async () => {
+    own = await startOwnPort();
+    site = await startLeadingSite(() => own);
+    crawler = createCrawler({
+      allow: ["pages.test"],
+      allowPrefixes: [own.prefix],
+      resolver: pagesResolver,
+      perHostDelayMs: 0,
+      robots: { enabled: false },
+    });
+  });
+  afterAll(async () => {
+    await crawler?.close();
+    site?.server.closeAllConnections();
+    await new Promise<void>((resolve) => site?.server.close(() => resolve()));
+    await own?.close();
+  });
+
+  it("fetches a corpus page of its own port although loopback is refused", async () => {
+    const page = await crawler.fetch(`${own.prefix}about.html`);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain("Acme corpus page");
+  });
+
+  it("refuses every other path of that port, however it is spelled, before any request", async () => {
+    for (const url of payloads(own.origin)) {
+      const error = await crawler.fetch(url).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error, url).toBeInstanceOf(SsrfRefusedError);
+    }
+    expect(own.leaked).toEqual([]);
+  });
+
+  it("refuses a redirect from a page into the API, /metrics or /openapi.json", async () => {
+    for (const target of payloads(own.origin).slice(0, 7)) {
+      const url = `http://pages.test:${site.port}/redirect?to=${encodeURIComponent(target)}`;
+      const error = await crawler.fetch(url).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error, target).toBeInstanceOf(SsrfRefusedError);
+    }
+    expect(own.leaked).toEqual([]);
+    // A redirect into the corpus folder is followed.
+    const into = `http://pages.test:${site.port}/redirect?to=${encodeURIComponent(`${own.prefix}about.html`)}`;
+    expect((await crawler.fetch(into)).body).toContain("Acme corpus page");
+  });
+
+  it("lets an encoded slash under the prefix reach only the corpus server, which refuses it", async () => {
+    const error = await crawler.fetch(`${own.prefix}..%2f..%2fv1%2fjobs`).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(CrawlError);
+    expect((error as CrawlError).status).toBe(404);
+    expect(own.leaked).toEqual([]);
+  });
+
+  it("refuses the rest of the port even when crawl.allow opens its address", async () => {
+    const open = createCrawler({
+      allow: ["127.0.0.1/32"],
+      allowPrefixes: [own.prefix],
+      perHostDelayMs: 0,
+      robots: { enabled: false },
+    });
+    try {
+      await expect(open.fetch(`${own.origin}/metrics`)).rejects.toBeInstanceOf(SsrfRefusedError);
+      expect((await open.fetch(`${own.prefix}about.html`)).status).toBe(200);
+    } finally {
+      await open.close();
+    }
+    expect(own.leaked).toEqual([]);
+  });
+
+  it("refuses it in the dispatcher too, for a request that skipped assertUrlAllowed", async () => {
+    for (const path of [
+      "/v1/jobs",
+      "/corpus/docs/../../v1/jobs",
+      "/corpus/docs/%2e%2e/%2e%2e/metrics",
+    ]) {
+      const error = await crawler.guard.dispatcher
+        .request({ origin: own.origin, path, method: "GET" })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(error, path).toBeInstanceOf(SsrfRefusedError);
+    }
+    const ok = await crawler.guard.dispatcher.request({
+      origin: own.origin,
+      path: "/corpus/docs/about.html",
+      method: "GET",
+    });
+    expect(ok.statusCode).toBe(200);
+    await ok.body.text();
+    expect(own.leaked).toEqual([]);
+  });
+
+  it("refuses a prefix that would open the whole origin", () => {
+    expect(() => createSsrfGuard({ allowPrefixes: [own.origin] })).toThrow(/must name a folder/);
+    expect(() => createSsrfGuard({ allowPrefixes: [`${own.origin}/corpus`] })).toThrow(
+      /must name a folder/,
+    );
+  });
+
+  describe.skipIf(!chromiumAvailable())("in the browser", () => {
+    let pool: BrowserPool;
+    beforeAll(() => {
+      pool = createBrowserPool({
+        size: 1,
+        executablePath: CHROMIUM_PATH,
+        guard: crawler.guard,
+        timeoutMs: 15_000,
+      });
+    });
+    afterAll(() => pool?.close());
+
+    it("renders a corpus page of its own port", async () => {
+      const page = await pool.render(`${own.prefix}about.html`);
+      expect(page.html).toContain("Acme corpus page");
+    });
+
+    it("refuses a navigation redirected into the API", async () => {
+      for (const target of [`${own.origin}/v1/jobs`, `${own.origin}/corpus/docs/../../metrics`]) {
+        const url = `http://pages.test:${site.port}/redirect?to=${encodeURIComponent(target)}`;
+        const error = await pool.render(url).catch((e: unknown) => e);
+        expect(error, target).toBeInstanceOf(SsrfRefusedError);
+      }
+      expect(own.leaked).toEqual([]);
+    });
+
+    it("refuses the frames and scripts of a page into the API", async () => {
+      const page = await pool.render(`http://pages.test:${site.port}/leads`);
+      expect(page.html).toContain('<p id="result">rejected: | rejected:</p>');
+      expect(page.html).not.toContain("PRIVATE");
+      expect(page.refusedRequests.map((r) => new URL(r.url).pathname).sort()).toEqual(
+        ["/metrics", "/openapi.json", "/v1/jobs", "/v1/pipelines"].sort(),
+      );
+      expect(own.leaked).toEqual([]);
+    });
   });
 });

@@ -13,7 +13,7 @@ import { connectDatabase, type Database } from "../src/db/connect-database.ts";
 import { migrate, type MigrateReport } from "../src/db/migrate.ts";
 import { serveCorpus } from "../src/http/serve-corpus.ts";
 import { startHttpServer } from "../src/http/start-http-server.ts";
-import { ownCorpusOrigins, servedCorpora } from "../src/search/corpus-folders.ts";
+import { ownCorpusPrefixes, servedCorpora } from "../src/search/corpus-folders.ts";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
 
 /**
@@ -271,7 +271,7 @@ describe("the crawler and Gleaner's own corpus origin", () => {
   let otherHits = 0;
 
   beforeAll(async () => {
-    crawler = createCrawler({ allowOrigins: ownCorpusOrigins(config), perHostDelayMs: 0 });
+    crawler = createCrawler({ allowPrefixes: ownCorpusPrefixes(config), perHostDelayMs: 0 });
     other = createServer((_req, res) => {
       otherHits++;
       res.writeHead(200, { "content-type": "text/html" });
@@ -285,9 +285,9 @@ describe("the crawler and Gleaner's own corpus origin", () => {
     await new Promise<void>((resolve) => other.close(() => resolve()));
   });
 
-  it("lets exactly the corpus origin through the SSRF guard", () => {
+  it("lets exactly the corpus folder through the SSRF guard, not the rest of the port", () => {
     expect(config.crawl.allow).toEqual([]);
-    expect(ownCorpusOrigins(config)).toEqual([`http://127.0.0.1:${port}`]);
+    expect(ownCorpusPrefixes(config)).toEqual([base]);
   });
 
   it("fetches a corpus URL although 127.0.0.1 is not in crawl.allow", async () => {
@@ -308,6 +308,21 @@ describe("the crawler and Gleaner's own corpus origin", () => {
     expect((error as SsrfRefusedError).errorClass).toBe("ssrf_refused");
     expect((error as SsrfRefusedError).reason).toBe("loopback");
     expect(otherHits).toBe(0);
+  });
+
+  it("refuses the rest of Gleaner's own port: /metrics, /readyz, a path out of the folder", async () => {
+    for (const url of [
+      `http://127.0.0.1:${port}/metrics`,
+      `http://127.0.0.1:${port}/readyz`,
+      `${base}../../metrics`,
+      `${base}%2e%2e/%2e%2e/healthz`,
+    ]) {
+      const error = await crawler.fetch(url).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error, url).toBeInstanceOf(SsrfRefusedError);
+    }
   });
 
   it("refuses the same port under another name (localhost is not the allowed origin)", async () => {

@@ -261,7 +261,7 @@ describe("createLlmBackend against the fake server", () => {
     expect(llm.requests[0]?.headers.authorization).toBe(`Bearer ${SECRET}`);
     expect(err.errorClass).toBe("auth");
     expect(String(err)).not.toContain(SECRET);
-    expect(err.message).toContain("[redacted]");
+    expect(err.message).toContain("***");
     expect(JSON.stringify(err)).not.toContain(SECRET);
   });
 

@@ -5,7 +5,7 @@ import type { GleanerConfig } from "../config/config-types.ts";
 import { connectDatabase, type Database } from "../db/connect-database.ts";
 import { migrate, type MigrateReport } from "../db/migrate.ts";
 import { createLogger } from "../log/create-logger.ts";
-import { ownCorpusOrigins } from "../search/corpus-folders.ts";
+import { ownCorpusPrefixes } from "../search/corpus-folders.ts";
 import { createRuntime, type Runtime } from "../pipeline/runtime.ts";
 
 export interface Gleaner {
@@ -33,7 +33,7 @@ export async function openGleaner(
     const migration = options.migrate ? await migrate(database, config) : undefined;
     const runtime = await createRuntime(config, database.db, {
       concurrency,
-      ownOrigins: ownCorpusOrigins(config),
+      ownPrefixes: ownCorpusPrefixes(config),
     });
     runtime.events.on("research:warning", ({ message }) => logger.warn(message));
     for (const off of config.backendsOff)

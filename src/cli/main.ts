@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError } from "../config/config-error.ts";
-import { maskSecrets } from "../config/mask-secrets.ts";
+import { maskSecrets, urlCredentials } from "../core/mask-secrets.ts";
 import { TableContractError } from "../db/install-pipeline-table.ts";
 import { NotMigratedError } from "../pipeline/installed-pipeline.ts";
 import { EXIT_FAILURE, EXIT_USAGE, UsageError } from "./cli-context.ts";
@@ -133,7 +133,9 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`gleaner: ${error.message}`);
       return EXIT_FAILURE;
     }
-    console.error(`gleaner: ${maskSecrets(describe(error), [])}`);
+    // No config here to know its secrets; the database URL's credentials are known all the same.
+    const secrets = urlCredentials(process.env.DATABASE_URL ?? "");
+    console.error(`gleaner: ${maskSecrets(describe(error), secrets)}`);
     return EXIT_FAILURE;
   }
 }

@@ -32,8 +32,31 @@ const duration = z
     return ms;
   });
 
-const durationAtLeast = (minMs: number, label: string) =>
-  duration.refine((ms) => ms >= minMs, { message: `must be at least ${label}` });
+const DAY_MS = 86_400_000;
+
+/**
+ * The longest a duration may be. Durations that drive a timer (setTimeout, setInterval,
+ * AbortSignal.timeout, PostgreSQL's statement_timeout) are capped at 24 days: Node's timers hold
+ * at most 2^31-1 ms (24.8 days) and fire at once past it, which would turn a 30-day poll into a
+ * busy loop. Durations that only set a due time or an age in PostgreSQL are capped at ten years,
+ * far beyond any use and well inside what its timestamps hold.
+ */
+export const TIMER_MAX = { ms: 24 * DAY_MS, text: "24d, the longest a timer can wait" } as const;
+export const STORED_MAX = { ms: 3650 * DAY_MS, text: "3650d (ten years)" } as const;
+
+/** A duration between `min` (default 0) and `max`, each bound named in its message. */
+const boundedDuration = (max: { ms: number; text: string }, min?: { ms: number; text: string }) =>
+  duration
+    .refine((ms) => ms >= (min?.ms ?? 0), { message: `must be at least ${min?.text ?? "0ms"}` })
+    .refine((ms) => ms <= max.ms, { message: `must be at most ${max.text}` });
+
+const atLeast = (ms: number, text: string) => ({ ms, text });
+
+/** crawl.timeout: all the redirect hops of one fetch get twice it, on one timer. */
+const CRAWL_TIMEOUT_MAX = {
+  ms: 12 * DAY_MS,
+  text: "12d: all the redirect hops of a fetch get twice it, and a timer waits at most 24d",
+} as const;
 
 export const OUTPUT_TYPES = [
   "text",
@@ -174,7 +197,7 @@ const crawlStage = z.strictObject({
   /** Overrides crawl.javascript for this stage. */
   javascript: z.enum(["always", "never", "auto"]).optional(),
   /** Time for all of a row's pages; what was fetched by then is kept. */
-  row_timeout: durationAtLeast(1000, "1s").prefault("60s"),
+  row_timeout: boundedDuration(TIMER_MAX, atLeast(1000, "1s")).prefault("60s"),
   /** Words of link texts the `selective` strategy follows, added to the outputs' own words. */
   follow_keywords: z.array(z.string().min(1)).default([]),
 });
@@ -228,7 +251,7 @@ const stage = z.discriminatedUnion(
 const retry = z
   .strictObject({
     max_attempts: z.number().int().min(1).max(100).default(5),
-    delays: z.array(duration).min(1).prefault(["1m", "5m", "15m", "1h", "4h"]),
+    delays: z.array(boundedDuration(STORED_MAX)).min(1).prefault(["1m", "5m", "15m", "1h", "4h"]),
     /** Each delay is multiplied by a random factor in [1 - jitter, 1 + jitter]. */
     jitter: z.number().min(0).max(1).default(0.2),
   })
@@ -256,7 +279,7 @@ export const pipelineSchema = z.strictObject({
     .regex(/^[a-z_][a-z0-9_]{0,40}$/, "must be lower-case letters, digits and _")
     .default("enrichment_"),
   min_confidence: z.number().min(0).max(1).default(0.7),
-  low_confidence_retry_after: duration.prefault("1h"),
+  low_confidence_retry_after: boundedDuration(STORED_MAX).prefault("1h"),
   on_input_change: z.enum(["reprocess", "ignore"]).default("reprocess"),
   schedule: cronExpression.default("* * * * *"),
   batch_size: z.number().int().min(1).max(500).default(10),
@@ -266,9 +289,9 @@ export const pipelineSchema = z.strictObject({
   /** At most this many rows are claimed by one sweep tick. */
   sweep_limit: z.number().int().min(1).max(1_000_000).default(10_000),
   /** A running row whose worker stops renewing this lease is taken back by the sweep. */
-  lease: durationAtLeast(1000, "1s").prefault("5m"),
+  lease: boundedDuration(TIMER_MAX, atLeast(1000, "1s")).prefault("5m"),
   /** A queued row whose job has not started within this time is enqueued again. */
-  queue_timeout: durationAtLeast(1000, "1s").prefault("30m"),
+  queue_timeout: boundedDuration(STORED_MAX, atLeast(1000, "1s")).prefault("30m"),
   retry,
   stages: z.array(stage).min(1, "a pipeline needs at least one stage"),
   /** A CSV file (header = column names) loaded into the table when `gleaner migrate` creates it. */
@@ -277,10 +300,14 @@ export const pipelineSchema = z.strictObject({
 
 const backend = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, "must be letters, digits, _ . or -"),
-  base_url: z.url({ message: "must be a URL such as https://api.openai.com/v1" }),
+  /** http or https only: anything else (file:, ftp:, javascript:) is never an LLM API. */
+  base_url: z.url({
+    protocol: /^https?$/,
+    message: "must be an http or https URL such as https://api.openai.com/v1",
+  }),
   api_key: z.string().optional(),
   model: z.string().min(1),
-  timeout: durationAtLeast(100, "100ms").prefault("60s"),
+  timeout: boundedDuration(TIMER_MAX, atLeast(100, "100ms")).prefault("60s"),
   max_concurrency: z.number().int().min(1).max(1024).default(16),
   /** The lowest the adaptive limit goes on 429s and errors; 1 when unset. */
   min_concurrency: z.number().int().min(1).max(1024).optional(),
@@ -309,7 +336,7 @@ const searchProvider = z.strictObject({
   /** Defaults to the public API for serper, brave and tavily; required for searxng. */
   base_url: z.string().optional(),
   api_key: z.string().optional(),
-  timeout: durationAtLeast(100, "100ms").prefault("15s"),
+  timeout: boundedDuration(TIMER_MAX, atLeast(100, "100ms")).prefault("15s"),
   /** The most results asked per query (some providers bill by it). */
   limit: z.number().int().min(1).max(100).default(10),
   max_concurrency: z.number().int().min(1).max(256).default(4),
@@ -326,7 +353,8 @@ const crawl = z
      * through. Everything non-public is refused otherwise. */
     allow: z.array(z.string().min(1)).default([]),
     javascript: z.enum(["always", "never", "auto"]).default("auto"),
-    timeout: durationAtLeast(100, "100ms").prefault("15s"),
+    /** All redirect hops of one fetch get twice this: half a timer's maximum. */
+    timeout: boundedDuration(CRAWL_TIMEOUT_MAX, atLeast(100, "100ms")).prefault("15s"),
     max_bytes: z
       .number()
       .int()
@@ -335,10 +363,10 @@ const crawl = z
       .default(5 * 1024 * 1024),
     max_redirects: z.number().int().min(0).max(20).default(5),
     /** Pages fetched within this time are served from the shared page cache. */
-    cache_ttl: duration.prefault("1d"),
+    cache_ttl: boundedDuration(STORED_MAX).prefault("1d"),
     robots: z.boolean().default(true),
     per_host_concurrency: z.number().int().min(1).max(64).default(2),
-    per_host_delay: duration.prefault("500ms"),
+    per_host_delay: boundedDuration(TIMER_MAX).prefault("500ms"),
     browser: z
       .strictObject({
         /** Default: Debian's chromium-headless-shell when installed, else /usr/bin/chromium. */
@@ -385,7 +413,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Jobs run at once by one process; each job is one batch of rows. */
       concurrency: z.number().int().min(1).max(1000).default(16),
-      poll_interval: durationAtLeast(50, "50ms").prefault("2s"),
+      poll_interval: boundedDuration(TIMER_MAX, atLeast(50, "50ms")).prefault("2s"),
       /** Jobs fetched ahead and held locked by this process (0: off). Faster under load, but
        * rows of jobs held by a worker that is killed wait for queue_timeout, not the lease. */
       local_queue: z.number().int().min(0).max(1000).default(0),
@@ -403,7 +431,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Share each endpoint's limit among all Gleaner processes through PostgreSQL. */
       shared: z.boolean().default(true),
-      sync_interval: durationAtLeast(100, "100ms").prefault("1s"),
+      sync_interval: boundedDuration(TIMER_MAX, atLeast(100, "100ms")).prefault("1s"),
       /** A window of calls with at least this success ratio raises the limit by 1. */
       increase_above: z.number().gt(0).max(1).default(0.95),
       /** A 429 or 503 multiplies the limit by this. */
@@ -419,7 +447,7 @@ export const configSchema = z.strictObject({
         )
         .default({}),
       /** Answers are reused for this long: reprocessing a row does not pay again. */
-      cache_ttl: duration.prefault("7d"),
+      cache_ttl: boundedDuration(STORED_MAX).prefault("7d"),
     })
     .prefault({}),
   crawl,

@@ -12,26 +12,40 @@ export interface Interpolated {
   value: unknown;
   /** Values that came from the environment, so logs and errors can mask them. */
   secrets: string[];
+  /**
+   * Every string that took at least one value from the environment, as written and as it became,
+   * so a config error about it can quote what was written (`"${LEASE}"`) and never the value,
+   * however short (see mask-config-error.ts).
+   */
+  fromEnv: { written: string; value: string }[];
 }
 
 export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv): Interpolated {
   const secrets: string[] = [];
+  const fromEnv: Interpolated["fromEnv"] = [];
   const walk = (node: unknown, path: string): unknown => {
     if (typeof node === "string") {
-      return node.replace(REF, (whole, name: string | undefined, fallback: string | undefined) => {
-        if (whole === "$${") return "${";
-        const name_ = name as string;
-        const found = env[name_];
-        if (found !== undefined && found !== "") {
-          secrets.push(found);
-          return found;
-        }
-        if (fallback !== undefined) return fallback;
-        throw new ConfigError(
-          path,
-          `environment variable ${name_} is not set. Set it (export ${name_}=...) or write \${${name_}:-default} to make it optional`,
-        );
-      });
+      let tookEnv = false;
+      const result = node.replace(
+        REF,
+        (whole, name: string | undefined, fallback: string | undefined) => {
+          if (whole === "$${") return "${";
+          const name_ = name as string;
+          const found = env[name_];
+          if (found !== undefined && found !== "") {
+            secrets.push(found);
+            tookEnv = true;
+            return found;
+          }
+          if (fallback !== undefined) return fallback;
+          throw new ConfigError(
+            path,
+            `environment variable ${name_} is not set. Set it (export ${name_}=...) or write \${${name_}:-default} to make it optional`,
+          );
+        },
+      );
+      if (tookEnv) fromEnv.push({ written: node, value: result });
+      return result;
     }
     if (Array.isArray(node)) return node.map((item, i) => walk(item, `${path}[${i}]`));
     if (node !== null && typeof node === "object") {
@@ -41,5 +55,5 @@ export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv): Interpol
     }
     return node;
   };
-  return { value: walk(value, ""), secrets };
+  return { value: walk(value, ""), secrets, fromEnv };
 }

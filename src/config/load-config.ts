@@ -1,19 +1,18 @@
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
-import { isIP } from "node:net";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { defaultChromiumPath } from "../crawl/browser-pool.ts";
-import { classifyAddress, parseAllowList } from "../crawl/ssrf-guard.ts";
-import { parseDocument } from "yaml";
 import type { z } from "zod";
+import { parseAllowList } from "../core/address-ranges.ts";
+import { defaultChromiumPath } from "../core/chromium-path.ts";
+import { coerceError } from "../core/coerce-error.ts";
 import type { LlmBackendConfig, OutputSpec } from "../llm/llm-types.ts";
 import { ConfigError } from "./config-error.ts";
+import { configSecrets } from "./config-secrets.ts";
 import {
   configSchema,
   pipelineSchema,
   type RawConfig,
   type RawPipeline,
-  type RawSearchProvider,
   type WhenCondition,
 } from "./config-schema.ts";
 import type {
@@ -23,6 +22,11 @@ import type {
   StageConfig,
 } from "./config-types.ts";
 import { interpolateEnv } from "./interpolate-env.ts";
+import { maskConfigError } from "./mask-config-error.ts";
+import { readYaml } from "./read-yaml.ts";
+import { checkColumnName, checkTableSchema } from "./reserved-names.ts";
+import { resolveBackends } from "./resolve-backends.ts";
+import { resolveSearchProvider } from "./resolve-search-provider.ts";
 import { templateFields } from "./template-fields.ts";
 
 /** Reads, interpolates, validates and freezes a config file. Throws ConfigError. */
@@ -31,7 +35,7 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   try {
     text = readFileSync(file, "utf8");
   } catch (error) {
-    throw new ConfigError("", `cannot read ${file}: ${(error as Error).message}`, {
+    throw new ConfigError("", `cannot read ${file}: ${coerceError(error).message}`, {
       cause: error,
       file,
     });
@@ -44,18 +48,23 @@ export function parseConfig(
   options: { file?: string; env?: NodeJS.ProcessEnv } = {},
 ): GleanerConfig {
   const file = options.file;
-  const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0] as Error;
-    throw new ConfigError("", `not valid YAML: ${first.message}`, { cause: first, file });
-  }
-  const { value, secrets } = withFile(file, () =>
-    interpolateEnv(doc.toJS() ?? {}, options.env ?? process.env),
-  );
+  const js = readYaml(text, file);
+  const env = options.env ?? process.env;
+  const { value, secrets, fromEnv } = withFile(file, () => interpolateEnv(js ?? {}, env));
+  // From here on every error may quote a value that came from the environment.
   const parsed = configSchema.safeParse(value);
-  if (!parsed.success) throw issuesToError(parsed.error, value, file);
+  if (!parsed.success)
+    throw maskConfigError(issuesToError(parsed.error, value, file), fromEnv, secrets);
+  const allSecrets = configSecrets(parsed.data, secrets, env);
   const baseDir = file ? dirname(resolve(file)) : process.cwd();
-  const config = withFile(file, () => resolveConfig(parsed.data, secrets, baseDir, file));
+  const config = withFile(file, () => {
+    try {
+      return resolveConfig(parsed.data, allSecrets, baseDir, file);
+    } catch (error) {
+      if (error instanceof ConfigError) throw maskConfigError(error, fromEnv, allSecrets);
+      throw error;
+    }
+  });
   return deepFreeze(config);
 }
 
@@ -64,10 +73,7 @@ function withFile<T>(file: string | undefined, fn: () => T): T {
     return fn();
   } catch (error) {
     if (error instanceof ConfigError && file && !error.file) {
-      throw new ConfigError(error.path, error.message.replace(/^config [^:]+: /, ""), {
-        cause: error.cause,
-        file,
-      });
+      throw new ConfigError(error.path, error.problem, { cause: error.cause, file });
     }
     throw error;
   }
@@ -109,46 +115,12 @@ function resolveConfig(
   baseDir: string,
   file: string | undefined,
 ): GleanerConfig {
-  const backends: LlmBackendConfig[] = raw.llm.backends.map((b) => ({
-    name: b.name,
-    base_url: b.base_url.replace(/\/+$/, ""),
-    // `${KEY:-}` gives "": that means no key (no Authorization header), as when it is unset.
-    api_key: b.api_key === "" ? undefined : b.api_key,
-    model: b.model,
-    timeout_ms: b.timeout,
-    max_concurrency: b.max_concurrency,
-    min_concurrency: b.min_concurrency,
-    structured_output: b.structured_output,
-    temperature: b.temperature,
-    headers: b.headers,
-    query: b.query,
-    price: b.price,
-  }));
-  const names = new Set<string>();
-  backends.forEach((b, i) => {
-    if (names.has(b.name))
-      throw new ConfigError(`llm.backends[${i}].name`, `"${b.name}" is used twice`);
-    if (b.min_concurrency !== undefined && b.min_concurrency > b.max_concurrency)
-      throw new ConfigError(
-        `llm.backends[${i}].min_concurrency`,
-        `${b.min_concurrency} is above max_concurrency ${b.max_concurrency}: lower it or raise max_concurrency`,
-      );
-    names.add(b.name);
-  });
-  const backendsOff = new Map<string, string>();
-  raw.llm.backends.forEach((b, i) => {
-    const resolved = backends[i] as LlmBackendConfig;
-    if (
-      b.optional &&
-      resolved.api_key === undefined &&
-      !b.headers &&
-      !isLocalUrl(resolved.base_url)
-    )
-      backendsOff.set(
-        b.name,
-        `optional backend ${b.name} is off: ${resolved.base_url} is a hosted API and it has no api_key`,
-      );
-  });
+  if (raw.schema === raw.worker_schema)
+    throw new ConfigError(
+      "worker_schema",
+      `is the same as schema ("${raw.schema}"): graphile-worker's tables and Gleaner's must live in different schemas; rename one`,
+    );
+  const { backends, backendsOff } = resolveBackends(raw.llm.backends);
   const activeBackends = backends.filter((b) => !backendsOff.has(b.name));
   const searchProviders: SearchProviderSettings[] = Object.entries(raw.search.providers).map(
     ([name, sp]) => resolveSearchProvider(name, sp, baseDir),
@@ -165,6 +137,9 @@ function resolveConfig(
     ),
   );
   checkSharedTables(pipelines);
+  pipelines.forEach((p) =>
+    checkTableSchema(p.table.schema, `pipelines.${p.name}.table`, [raw.schema, raw.worker_schema]),
+  );
   return {
     file,
     databaseUrl: raw.database_url,
@@ -210,8 +185,7 @@ function resolveConfig(
       },
     },
     pipelines,
-    // API tokens are secrets even when written into the file itself.
-    secrets: [...new Set([...secrets, ...raw.api.tokens])],
+    secrets,
   };
 }
 
@@ -241,69 +215,6 @@ function checkCrawlAndCorpora(
       `search provider ${served.name} serves its folder on the HTTP port, so the port must be fixed (not 0): its documents are indexed under that address`,
     );
   return {};
-}
-
-/** Loopback, private or single-label hosts (`ollama` in docker-compose) need no key to work. */
-function isLocalUrl(url: string): boolean {
-  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
-  if (host === "localhost" || !host.includes(".")) return true;
-  return isIP(host) !== 0 && !classifyAddress(host).allowed;
-}
-
-const HOSTED_NEEDS_KEY = new Set(["serper", "brave", "tavily"]);
-
-function resolveSearchProvider(
-  name: string,
-  sp: RawSearchProvider,
-  baseDir: string,
-): SearchProviderSettings {
-  const at = `search.providers.${name}`;
-  const apiKey = sp.api_key === "" ? undefined : sp.api_key;
-  if (sp.provider === "local") {
-    if (apiKey !== undefined)
-      throw new ConfigError(
-        `${at}.api_key`,
-        "a local provider searches a corpus in PostgreSQL and takes no api_key: remove it",
-      );
-    if (sp.base_url !== undefined && sp.folder === undefined)
-      throw new ConfigError(
-        `${at}.base_url`,
-        "a local provider's base_url is where its folder's files are published: give the folder too, or remove base_url",
-      );
-  } else {
-    if (sp.corpus !== undefined || sp.folder !== undefined)
-      throw new ConfigError(at, `corpus and folder belong to local providers, not ${sp.provider}`);
-    if (sp.provider === "searxng" && sp.base_url === undefined)
-      throw new ConfigError(`${at}.base_url`, "searxng is self-hosted: set its base_url");
-    if (HOSTED_NEEDS_KEY.has(sp.provider) && apiKey === undefined)
-      throw new ConfigError(
-        `${at}.api_key`,
-        `${sp.provider} needs an API key (e.g. api_key: \${${sp.provider.toUpperCase()}_API_KEY})`,
-      );
-    if (sp.base_url !== undefined) {
-      let url: URL;
-      try {
-        url = new URL(sp.base_url);
-      } catch (error) {
-        throw new ConfigError(`${at}.base_url`, "must be a URL", { cause: error });
-      }
-      if (url.protocol !== "http:" && url.protocol !== "https:")
-        throw new ConfigError(`${at}.base_url`, `must be an http(s) URL, not ${url.protocol}`);
-      if (url.username || url.password)
-        throw new ConfigError(`${at}.base_url`, "must not contain credentials: use api_key");
-    }
-  }
-  return {
-    name,
-    provider: sp.provider,
-    baseUrl: sp.base_url,
-    apiKey,
-    timeoutMs: sp.timeout,
-    limit: sp.limit,
-    maxConcurrency: sp.max_concurrency,
-    corpus: sp.provider === "local" ? (sp.corpus ?? name.replace(/-/g, "_")) : undefined,
-    folder: sp.folder === undefined ? undefined : resolve(baseDir, sp.folder),
-  };
 }
 
 /**
@@ -344,6 +255,8 @@ function resolvePipeline(
   const [schemaName, tableName] = p.table.includes(".")
     ? (p.table.split(".") as [string, string])
     : ["public", p.table];
+  checkTableSchema(schemaName, `${at}.table`, []);
+  checkColumnName(p.key, `${at}.key`, p.prefix);
   const outputs: OutputSpec[] = Object.entries(p.outputs).map(([col, spec]) => ({
     name: col,
     type: spec.type,
@@ -364,11 +277,7 @@ function resolvePipeline(
           `${at}.outputs`,
           `an output cannot be named "id": stage answers use it for the row key; rename the column`,
         );
-      if (col.startsWith(p.prefix) || col.endsWith("enriched_at"))
-        throw new ConfigError(
-          `${at}.${kind}`,
-          `column "${col}" collides with Gleaner's state columns (prefix "${p.prefix}"); rename it or set ${at}.prefix`,
-        );
+      checkColumnName(col, `${at}.${kind}`, p.prefix);
       taken.set(col, kind);
     });
   }
@@ -449,14 +358,16 @@ function resolvePipeline(
           prompt: s.prompt,
         };
         break;
-      case "custom":
-        resolved = {
-          ...common,
-          kind: "custom",
-          module: resolve(baseDir, s.module),
-          exportName: s.export,
-        };
+      case "custom": {
+        const module = resolve(baseDir, s.module);
+        if (!isFile(module))
+          throw new ConfigError(
+            `${sat}.module`,
+            `${module} is not a file: the path is relative to the config file's folder (${baseDir})`,
+          );
+        resolved = { ...common, kind: "custom", module, exportName: s.export };
         break;
+      }
       case "queries": {
         const templates = s.templates ?? [
           p.inputs.map((input) => `{{${input}}}`).join(" ") + " {{search_context}}",
@@ -662,6 +573,10 @@ function pipelineVersion(
 function moduleFingerprint(path: string): string {
   if (!existsSync(path)) return basename(path);
   return createHash("sha256").update(readFileSync(path)).digest("hex").slice(0, 16);
+}
+
+function isFile(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
 }
 
 function deepFreeze<T>(value: T): T {

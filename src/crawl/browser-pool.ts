@@ -7,6 +7,7 @@ import {
   type Page,
   type Response,
 } from "playwright-core";
+import { defaultChromiumPath } from "../core/chromium-path.ts";
 import { CrawlError, SsrfRefusedError } from "./crawl-error.ts";
 import {
   startGuardedProxy,
@@ -50,18 +51,8 @@ import { createSsrfGuard, parseHttpUrl, type Resolver, type SsrfGuard } from "./
 // Playwright never downloads a browser here: Debian's Chromium is launched by path.
 process.env.PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD ??= "1";
 
-export const DEFAULT_CHROMIUM_PATH = "/usr/bin/chromium";
-/** Debian's headless shell: the same Chromium build without the browser UI. */
-export const HEADLESS_SHELL_PATH = "/usr/lib/chromium/chromium-headless-shell";
-
-/**
- * The browser used when the config names none: Debian's `chromium-headless-shell` when it is
- * installed — what Playwright itself runs headless, and about half the CPU per page of the full
- * browser here (bench/crawl-browser.ts) — else Debian's `chromium`.
- */
-export function defaultChromiumPath(): string {
-  return existsSync(HEADLESS_SHELL_PATH) ? HEADLESS_SHELL_PATH : DEFAULT_CHROMIUM_PATH;
-}
+// Where the default browser lives is core/chromium-path.ts (the config needs it too).
+export { defaultChromiumPath } from "../core/chromium-path.ts";
 
 /**
  * Features off. Chromium reads the last --disable-features only, so this repeats Playwright's own

@@ -15,8 +15,8 @@ export interface CrawlerOptions {
   userAgent?: string;
   /** `crawl.allow`: hostnames and CIDR ranges the SSRF guard lets through. */
   allow?: readonly string[];
-  /** Exact origins let through the guard (Gleaner's own corpus server). */
-  allowOrigins?: readonly string[];
+  /** URL prefixes let through the guard (Gleaner's own corpus folders, ssrf-guard.ts). */
+  allowPrefixes?: readonly string[];
   timeoutMs?: number;
   /** All redirect hops of one fetch together. Default 2 × timeoutMs. */
   deadlineMs?: number;
@@ -53,7 +53,7 @@ export function createCrawler(options: CrawlerOptions = {}): Crawler {
   const guard = createSsrfGuard(
     {
       allow: options.allow ?? [],
-      allowOrigins: options.allowOrigins ?? [],
+      allowPrefixes: options.allowPrefixes ?? [],
       ...(options.resolver ? { resolver: options.resolver } : {}),
     },
     { connections: perHostConcurrency },
@@ -85,7 +85,7 @@ export function createCrawler(options: CrawlerOptions = {}): Crawler {
     delayMs: options.perHostDelayMs ?? 500,
     ...options.circuit,
   });
-  const ownOrigins = new Set((options.allowOrigins ?? []).map((o) => new URL(o).origin));
+  const ownOrigins = new Set((options.allowPrefixes ?? []).map((o) => new URL(o).origin));
   const cacheTtlMs = options.cacheTtlMs ?? 0;
   const cache = cacheTtlMs > 0 ? options.cache : undefined;
 

@@ -2,6 +2,12 @@ import { lookup as dnsLookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import ipaddr from "ipaddr.js";
 import { Agent, buildConnector, type Dispatcher } from "undici";
+import {
+  classifyAddress,
+  parseAllowList,
+  stripBrackets,
+  type AddressVerdict,
+} from "../core/address-ranges.ts";
 import { CrawlError, SsrfRefusedError } from "./crawl-error.ts";
 
 /**
@@ -12,6 +18,10 @@ import { CrawlError, SsrfRefusedError } from "./crawl-error.ts";
  * The check runs on resolved addresses, and the undici connector below connects to the very
  * address it checked, so a name that resolves differently a second time (DNS rebinding) gains
  * nothing.
+ *
+ * Gleaner's own corpus server is let through by URL prefix (`/corpus/<provider>/` of its own
+ * origin), never by origin: the same port answers the API, /metrics and /openapi.json, which a
+ * page (a link, a redirect, a script) must not be able to read into a row's evidence.
  */
 
 export interface ResolvedAddress {
@@ -31,38 +41,14 @@ export interface SsrfGuardOptions {
   /** Hostnames (`fixture.test`, `*.corp.example`), addresses and CIDR ranges let through. */
   allow?: readonly string[];
   /**
-   * Exact origins (`http://127.0.0.1:9464`) let through whatever they resolve to: Gleaner's own
-   * corpus server, without opening every port of the loopback address with `allow`.
+   * URL prefixes (`http://127.0.0.1:9464/corpus/docs/`) let through whatever their host resolves
+   * to: Gleaner's own corpus folders, without opening every port of the loopback address with
+   * `allow`. A prefix names a folder (its path ends in `/`, and is not `/` alone); a URL passes
+   * when its origin is the prefix's and its path, dot segments resolved, starts with the
+   * prefix's. Everything else on that origin is judged like any other URL.
    */
-  allowOrigins?: readonly string[];
+  allowPrefixes?: readonly string[];
   resolver?: Resolver;
-}
-
-export interface AddressVerdict {
-  allowed: boolean;
-  /** ipaddr.js's range name (`unicast` for public), or `allow list`. */
-  range: string;
-}
-
-// IPv6 global unicast is 2000::/3; ipaddr.js calls anything it has no name for "unicast", which
-// would let unassigned space such as ::2 or 4000:: through.
-const IPV6_GLOBAL_UNICAST = ipaddr.parseCIDR("2000::/3");
-
-/** Classifies one address with no allow list: public unicast or not, and which range. */
-export function classifyAddress(address: string): AddressVerdict {
-  const bare = stripBrackets(address);
-  if (!ipaddr.isValid(bare)) return { allowed: false, range: "not an IP address" };
-  let parsed = ipaddr.parse(bare);
-  // ::ffff:a.b.c.d reaches the IPv4 host a.b.c.d: judge the IPv4 address.
-  if (parsed.kind() === "ipv6" && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
-    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
-  }
-  const range = parsed.range();
-  if (range !== "unicast") return { allowed: false, range };
-  if (parsed.kind() === "ipv6" && !parsed.match(IPV6_GLOBAL_UNICAST)) {
-    return { allowed: false, range: "outside IPv6 global unicast" };
-  }
-  return { allowed: true, range };
 }
 
 export interface SsrfGuard {
@@ -90,14 +76,15 @@ export function createSsrfGuard(
 ): SsrfGuard {
   const resolver = options.resolver ?? systemResolver;
   const allow = parseAllowList(options.allow ?? []);
-  const origins = new Set((options.allowOrigins ?? []).map((o) => new URL(o).origin));
-  const originAllowed = (protocol: string, host: string, port: string | number | undefined) => {
-    if (origins.size === 0) return false;
-    const defaultPort = protocol === "https:" ? "443" : "80";
-    const p = port === undefined || port === "" ? defaultPort : String(port);
-    const hostPart = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
-    return origins.has(new URL(`${protocol}//${hostPart}:${p}`).origin);
-  };
+  const prefixes = (options.allowPrefixes ?? []).map(parsePrefix);
+  // host:port of each prefix: the rest of that port is refused whatever the scheme (an https://
+  // or a WebSocket tunnel to it included), and even when `allow` opens its address.
+  const prefixEndpoints = new Set(prefixes.map((p) => p.endpoint));
+  const underPrefix = (url: URL, rawPath: string = url.pathname) =>
+    prefixes.some(
+      (p) =>
+        p.origin === url.origin && url.pathname.startsWith(p.path) && rawPath.startsWith(p.path),
+    );
 
   function checkAddress(address: string, host?: string): AddressVerdict {
     if (host !== undefined && allow.hostAllowed(host))
@@ -136,12 +123,14 @@ export function createSsrfGuard(
 
   async function assertUrlAllowed(input: string | URL): Promise<ResolvedAddress[]> {
     const url = typeof input === "string" ? parseHttpUrl(input) : input;
-    if (originAllowed(url.protocol, url.hostname, url.port)) {
-      // Allowed as an origin: resolved, not judged (callers connect to the address returned).
+    if (underPrefix(url)) {
+      // Under an allowed prefix: resolved, not judged (callers connect to the address returned).
       const host = stripBrackets(url.hostname);
       if (isIP(host)) return [{ address: host, family: isIP(host) === 6 ? 6 : 4 }];
       return resolver(host);
     }
+    if (prefixEndpoints.has(endpointOf(url.protocol, url.hostname, url.port)))
+      throw new SsrfRefusedError(url.href, stripBrackets(url.hostname), OUTSIDE_PREFIXES);
     return resolveChecked(url.hostname, url.href);
   }
 
@@ -149,9 +138,12 @@ export function createSsrfGuard(
   // it the checked address as `hostname`. `host` (with the name) stays, so SNI and certificate
   // checks still use the name.
   const baseConnect = buildConnector({});
+  // A connection carries no path, so the port of a prefix is let through here; the interceptor
+  // below has refused, before this, every request to that port outside the prefixes.
   const guardedConnect: buildConnector.connector = (connectOptions, callback) => {
     const url = `${connectOptions.protocol}//${connectOptions.host}`;
-    if (originAllowed(connectOptions.protocol, connectOptions.hostname, connectOptions.port)) {
+    const { protocol, hostname, port } = connectOptions;
+    if (prefixEndpoints.has(endpointOf(protocol, hostname, port))) {
       baseConnect(connectOptions, callback);
       return;
     }
@@ -164,18 +156,64 @@ export function createSsrfGuard(
     );
   };
 
-  const dispatcher = new Agent({
+  const agent = new Agent({
     connect: guardedConnect,
     connections: dispatcherOptions.connections ?? null,
     keepAliveTimeout: dispatcherOptions.keepAliveTimeoutMs ?? 4_000,
   });
+  // Every request to the origin of a prefix is checked by path: one sent through the dispatcher
+  // without assertUrlAllowed first must not reach the rest of that origin either. The raw path
+  // (what the server routes on) and the resolved one must both be under a prefix.
+  const dispatcher =
+    prefixes.length === 0
+      ? agent
+      : agent.compose((dispatch) => (request, handler) => {
+          const target = new URL(request.path, String(request.origin));
+          const endpoint = endpointOf(target.protocol, target.hostname, target.port);
+          if (prefixEndpoints.has(endpoint) && !underPrefix(target, request.path))
+            throw new SsrfRefusedError(
+              target.href,
+              stripBrackets(target.hostname),
+              OUTSIDE_PREFIXES,
+            );
+          return dispatch(request, handler);
+        });
 
   return {
     checkAddress,
     assertUrlAllowed,
     dispatcher,
-    close: () => dispatcher.close(),
+    close: () => agent.close(),
   };
+}
+
+/** Why a URL on the origin of an allowed prefix, but outside every prefix, was refused. */
+export const OUTSIDE_PREFIXES = "outside the allowed URL prefixes of its origin";
+
+interface UrlPrefix {
+  origin: string;
+  endpoint: string;
+  path: string;
+}
+
+function parsePrefix(text: string): UrlPrefix {
+  const url = parseHttpUrl(text);
+  if (url.pathname === "/" || !url.pathname.endsWith("/") || url.search || url.hash)
+    throw new Error(
+      `allowPrefixes: "${text}" must name a folder below its origin, ending in "/", with no query`,
+    );
+  return {
+    origin: url.origin,
+    endpoint: endpointOf(url.protocol, url.hostname, url.port),
+    path: url.pathname,
+  };
+}
+
+/** `host:port` with the scheme's default port filled in, IPv6 in brackets. */
+function endpointOf(protocol: string, hostname: string, port: string | number | undefined) {
+  const p = port === undefined || port === "" ? (protocol === "https:" ? "443" : "80") : port;
+  const host = stripBrackets(hostname).toLowerCase();
+  return `${host.includes(":") ? `[${host}]` : host}:${p}`;
 }
 
 /** Parses a URL the crawler may fetch: http or https only (no file:, ftp:, data: …). */
@@ -192,55 +230,4 @@ export function parseHttpUrl(input: string): URL {
     });
   }
   return url;
-}
-
-export interface AllowList {
-  hostAllowed(host: string): boolean;
-  addressAllowed(address: string): boolean;
-}
-
-/** Parses `crawl.allow`; throws on an entry that is not a host, *.suffix, address or CIDR. */
-export function parseAllowList(entries: readonly string[]): AllowList {
-  const hosts = new Set<string>();
-  const suffixes: string[] = [];
-  const ranges: [ipaddr.IPv4 | ipaddr.IPv6, number][] = [];
-  for (const raw of entries) {
-    const entry = stripBrackets(raw.trim().toLowerCase());
-    if (entry.includes("/")) {
-      try {
-        ranges.push(ipaddr.parseCIDR(entry));
-      } catch (error) {
-        throw new Error(`crawl.allow: "${raw}" is not a CIDR range`, { cause: error });
-      }
-    } else if (ipaddr.isValid(entry)) {
-      const address = ipaddr.parse(entry);
-      ranges.push([address, address.kind() === "ipv4" ? 32 : 128]);
-    } else if (!/^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?$/.test(entry)) {
-      throw new Error(`crawl.allow: "${raw}" is not a host name, *.suffix, address or CIDR range`);
-    } else if (entry.startsWith("*.")) {
-      suffixes.push(entry.slice(1));
-    } else {
-      hosts.add(entry);
-    }
-  }
-  return {
-    hostAllowed: (host) => {
-      const h = stripBrackets(host).toLowerCase();
-      return hosts.has(h) || suffixes.some((s) => h.endsWith(s));
-    },
-    addressAllowed: (address) => {
-      let parsed = ipaddr.parse(address);
-      if (parsed.kind() === "ipv6" && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
-        parsed = (parsed as ipaddr.IPv6).toIPv4Address();
-      }
-      // match() throws across families, so compare only ranges of the same kind.
-      return ranges.some(
-        ([range, bits]) => range.kind() === parsed.kind() && parsed.match(range, bits),
-      );
-    },
-  };
-}
-
-function stripBrackets(host: string): string {
-  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
 }

@@ -2,7 +2,8 @@ import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { ignoreReportedElsewhere } from "./pool-errors.ts";
 import type { GleanerConfig } from "../config/config-types.ts";
-import { maskUrl } from "../config/mask-secrets.ts";
+import { coerceError } from "../core/coerce-error.ts";
+import { maskSecrets, maskUrl, urlCredentials } from "../core/mask-secrets.ts";
 import type { GleanerDatabase } from "./database-types.ts";
 import { startEmbeddedDatabase } from "./embedded-database.ts";
 
@@ -54,8 +55,10 @@ export async function connectDatabase(
   } catch (error) {
     await pool.end();
     await stopEmbedded();
+    // The driver's message may quote parts of a malformed URL: mask what the URL holds.
+    const reason = maskSecrets(coerceError(error).message, [url, ...urlCredentials(url)]);
     throw new Error(
-      `cannot connect to ${description}: ${(error as Error).message}. Check DATABASE_URL and that the server is running.`,
+      `cannot connect to ${description}: ${reason}. Check DATABASE_URL and that the server is running.`,
       { cause: error },
     );
   }

@@ -1,4 +1,5 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
+import { maskSecrets } from "../core/mask-secrets.ts";
 import { LlmError } from "./llm-error.ts";
 import type { LlmErrorClass } from "./llm-types.ts";
 
@@ -32,15 +33,6 @@ export function parseRetryAfter(
   const at = Date.parse(raw);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
-}
-
-export function redactSecrets(text: string, secrets: readonly string[] | undefined): string {
-  let out = text;
-  for (const secret of secrets ?? []) {
-    // Very short values would blank out ordinary words; real keys are long.
-    if (secret.length >= 6) out = out.split(secret).join("[redacted]");
-  }
-  return out;
 }
 
 function classForStatus(status: number): LlmErrorClass {
@@ -152,11 +144,11 @@ export function classifyLlmError(err: unknown, context: ClassifyContext = {}): L
     err instanceof APIError && err.headers instanceof Headers
       ? parseRetryAfter(err.headers)
       : undefined;
-  let message = redactSecrets(messageOf(err), context.secrets);
+  let message = maskSecrets(messageOf(err), context.secrets);
   // "Connection error." alone does not say what went wrong; the undici cause does.
   const root = rootCause(err);
   if (errorClass === "connection" && root !== err) {
-    message = `${message} (${redactSecrets(messageOf(root), context.secrets)})`;
+    message = `${message} (${maskSecrets(messageOf(root), context.secrets)})`;
   }
   return new LlmError(message, {
     errorClass,

@@ -12,7 +12,7 @@ export type {
   StructuredOutputMode,
 } from "./llm-types.ts";
 export { LlmError, isPermanentClass, type LlmErrorOptions } from "./llm-error.ts";
-export { classifyLlmError, parseRetryAfter, redactSecrets } from "./classify-llm-error.ts";
+export { classifyLlmError, parseRetryAfter } from "./classify-llm-error.ts";
 export { parseJsonAnswer } from "./parse-json-answer.ts";
 export { ConcurrencyLimit } from "./concurrency-limit.ts";
 export { createLlmBackend, type LlmBackendOptions } from "./llm-backend.ts";

@@ -1,6 +1,6 @@
 import { Logger as WorkerLogger, type LogFunctionFactory } from "graphile-worker";
 import { pino, type Logger } from "pino";
-import { maskSecrets } from "../config/mask-secrets.ts";
+import { maskSecrets } from "../core/mask-secrets.ts";
 
 /**
  * One pino logger per process. Every message passes through maskSecrets, because driver and

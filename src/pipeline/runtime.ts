@@ -49,8 +49,8 @@ export async function createRuntime(
   db: Db,
   options: {
     concurrency?: AdaptiveConcurrency;
-    /** Origins this process serves itself (corpus folders), let through the SSRF guard. */
-    ownOrigins?: readonly string[];
+    /** URL prefixes this process serves itself (corpus folders), let through the SSRF guard. */
+    ownPrefixes?: readonly string[];
   } = {},
 ): Promise<Runtime> {
   const adhoc = await loadAdhocPipelines(db, config).catch((error: { code?: string }) => {
@@ -76,7 +76,7 @@ export async function createRuntime(
   const events = new RuntimeEvents();
   const research = createResearchServices(config, db, events, {
     concurrency,
-    ownOrigins: options.ownOrigins ?? [],
+    ownPrefixes: options.ownPrefixes ?? [],
   });
   const build = async (pipeline: InstalledPipeline): Promise<PipelineRuntime> => {
     const stages: StageRunner[] = [];

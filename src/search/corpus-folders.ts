@@ -36,13 +36,14 @@ export function ownOrigin(config: GleanerConfig): string {
   return `http://${name}:${config.http.port}`;
 }
 
-/** Origins of corpora Gleaner serves itself: the SSRF guard lets exactly these through. */
-export function ownCorpusOrigins(config: GleanerConfig): string[] {
-  return [
-    ...new Set(
-      servedCorpora(config)
-        .filter((c) => c.baseUrl.startsWith(ownOrigin(config)))
-        .map((c) => new URL(c.baseUrl).origin),
-    ),
-  ];
+/**
+ * The URL prefixes of the corpora Gleaner serves itself, `<own origin>/corpus/<provider>/`: the
+ * SSRF guard lets exactly these through. Never the whole origin: the same port answers the API,
+ * /metrics and /openapi.json, which a crawled page must not reach.
+ */
+export function ownCorpusPrefixes(config: GleanerConfig): string[] {
+  const own = ownOrigin(config);
+  return servedCorpora(config)
+    .filter((c) => c.baseUrl === `${own}/corpus/${encodeURIComponent(c.provider)}/`)
+    .map((c) => c.baseUrl);
 }

@@ -1,6 +1,7 @@
 // The one place hosted providers talk HTTP, so timeouts, cancellation, error classes and key
 // redaction behave the same for Serper, Brave, Tavily and SearXNG.
-import { parseRetryAfter, redactSecrets } from "../llm/classify-llm-error.ts";
+import { maskSecrets } from "../core/mask-secrets.ts";
+import { parseRetryAfter } from "../llm/classify-llm-error.ts";
 import { SearchError, type SearchErrorClass } from "./search-provider.ts";
 
 /** What every hosted provider is built from (see create-search-provider.ts). */
@@ -43,7 +44,7 @@ export async function fetchSearchJson(req: SearchHttpRequest): Promise<unknown> 
   const timeout = AbortSignal.timeout(req.timeoutMs);
   const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
   const fail = (errorClass: SearchErrorClass, detail: string, extra: Partial<ErrorExtra> = {}) =>
-    new SearchError(redactSecrets(`${req.provider} search failed: ${detail}`, req.secrets), {
+    new SearchError(maskSecrets(`${req.provider} search failed: ${detail}`, req.secrets), {
       provider: req.provider,
       errorClass,
       query: req.query,

@@ -46,8 +46,8 @@ export interface SearchClient {
 export interface ResearchServicesOptions {
   /** Limits for search providers (`search:<name>`), adaptive and shared when configured so. */
   concurrency?: AdaptiveConcurrency;
-  /** Origins Gleaner serves itself (its corpus folders), let through the SSRF guard. */
-  ownOrigins?: readonly string[];
+  /** URL prefixes Gleaner serves itself (its corpus folders), let through the SSRF guard. */
+  ownPrefixes?: readonly string[];
 }
 
 export function createResearchServices(
@@ -125,7 +125,7 @@ export function createResearchServices(
     crawler ??= createCrawler({
       ...(config.crawl.userAgent ? { userAgent: config.crawl.userAgent } : {}),
       allow: config.crawl.allow,
-      allowOrigins: options.ownOrigins ?? [],
+      allowPrefixes: options.ownPrefixes ?? [],
       timeoutMs: config.crawl.timeoutMs,
       maxBytes: config.crawl.maxBytes,
       maxRedirects: config.crawl.maxRedirects,

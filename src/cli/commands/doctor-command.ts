@@ -1,20 +1,22 @@
 import { existsSync } from "node:fs";
-import OpenAI from "openai";
+import OpenAI, { APIError } from "openai";
 import { sql } from "kysely";
+import { coerceError } from "../../core/coerce-error.ts";
+import { maskSecrets, maskUrl } from "../../core/mask-secrets.ts";
 import { connectDatabase } from "../../db/connect-database.ts";
 import { pendingMigrations } from "../../db/migrate.ts";
-import { maskSecrets } from "../../config/mask-secrets.ts";
 import { loadInstalledPipelines } from "../../pipeline/installed-pipeline.ts";
 import { loadCliConfig } from "../cli-context.ts";
 
 /**
  * `gleaner doctor`: checks the database, every LLM backend and the browser the crawl needs, and
- * says what to fix.
+ * says what to fix. Every line passes through the masker: a backend's 401 body likes to quote the
+ * key it refused, and a driver error the URL it could not reach.
  */
 export async function doctorCommand(options: { config: string }): Promise<number> {
   const config = loadCliConfig(options.config);
   let failures = 0;
-  const ok = (m: string) => console.log(`ok    ${m}`);
+  const ok = (m: string) => console.log(`ok    ${maskSecrets(m, config.secrets)}`);
   const bad = (m: string, fix: string) => {
     failures++;
     console.log(`FAIL  ${maskSecrets(m, config.secrets)}\n      fix: ${fix}`);
@@ -38,19 +40,20 @@ export async function doctorCommand(options: { config: string }): Promise<number
         await loadInstalledPipelines(database.db, config);
         ok("every pipeline table is installed");
       } catch (error) {
-        bad((error as Error).message, "run `gleaner migrate`");
+        bad(coerceError(error).message, "run `gleaner migrate`");
       }
     } finally {
       await database.close();
     }
   } catch (error) {
     bad(
-      (error as Error).message,
+      coerceError(error).message,
       "set DATABASE_URL (or database_url) to a reachable PostgreSQL, or unset both for the embedded one",
     );
   }
 
   for (const b of config.backends) {
+    const where = `backend ${b.name} (${maskUrl(b.base_url)})`;
     const client = new OpenAI({
       baseURL: b.base_url,
       apiKey: b.api_key ?? "unused",
@@ -64,19 +67,19 @@ export async function doctorCommand(options: { config: string }): Promise<number
       const ids = models.data.map((m) => m.id);
       if (ids.length > 0 && !ids.includes(b.model))
         bad(
-          `backend ${b.name} (${b.base_url}) answers but does not list model ${b.model}`,
+          `${where} answers but does not list model ${b.model}`,
           `pick one of: ${ids.slice(0, 10).join(", ")}`,
         );
-      else ok(`backend ${b.name} (${b.base_url}) answers; model ${b.model}`);
+      else ok(`${where} answers; model ${b.model}`);
     } catch (error) {
-      const status = (error as { status?: number }).status;
+      const status = error instanceof APIError ? (error.status as number | undefined) : undefined;
       const fix =
         status === 401 || status === 403
           ? "check the API key (api_key or the variable it reads)"
           : status === 404
             ? "check base_url: it should end where /chat/completions is appended (e.g. .../v1); some servers lack /models, which is harmless"
             : "check base_url and that the server is running and reachable";
-      bad(`backend ${b.name} (${b.base_url}): ${(error as Error).message}`, fix);
+      bad(`${where}: ${coerceError(error).message}`, fix);
     }
   }
   for (const off of config.backendsOff)
