@@ -1,4 +1,5 @@
-import type { LlmBackendConfig, OutputSpec } from "../llm/llm-types.ts";
+import type { OutputSpec } from "../core/output-types.ts";
+import type { LlmBackendConfig } from "../llm/llm-types.ts";
 import type { WhenCondition } from "./config-schema.ts";
 
 /** The config after parsing, defaults and cross-checks: camelCase, durations in ms, frozen. */
@@ -87,6 +88,8 @@ export interface PipelineConfig {
   readonly onInputChange: "reprocess" | "ignore";
   readonly schedule: string;
   readonly batchSize: number;
+  /** Characters of field values one row puts in a batch prompt (llm and extract stages). */
+  readonly maxRowInputChars: number;
   readonly jobSize: number;
   readonly sweepLimit: number;
   readonly leaseMs: number;

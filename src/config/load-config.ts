@@ -6,7 +6,8 @@ import { defaultChromiumPath } from "../crawl/browser-pool.ts";
 import { classifyAddress, parseAllowList } from "../crawl/ssrf-guard.ts";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
-import type { LlmBackendConfig, OutputSpec } from "../llm/llm-types.ts";
+import type { OutputSpec } from "../core/output-types.ts";
+import type { LlmBackendConfig } from "../llm/llm-types.ts";
 import { ConfigError } from "./config-error.ts";
 import {
   configSchema,
@@ -430,6 +431,15 @@ function resolvePipeline(
           );
       }
     };
+    // A system message is sent once for a whole batch of rows: it cannot name one row's fields.
+    const checkChunkText = (text: string | undefined, path: string) => {
+      const ref = templateFields(text ?? "")[0];
+      if (ref !== undefined)
+        throw new ConfigError(
+          path,
+          `{{${ref}}} names a row field, but the system message is shared by every row of a batch: move it to the prompt, which is rendered for each row`,
+        );
+    };
     let resolved: StageConfig;
     switch (s.kind) {
       case "llm":
@@ -440,7 +450,7 @@ function resolvePipeline(
             `every backend it names is off: ${s.backends.map((b) => backendsOff.get(b)).join("; ")}. Set the key, or name another backend`,
           );
         checkTemplate(s.prompt, `${sat}.prompt`);
-        checkTemplate(s.system ?? "", `${sat}.system`);
+        checkChunkText(s.system, `${sat}.system`);
         resolved = {
           ...common,
           kind: "llm",
@@ -546,6 +556,7 @@ function resolvePipeline(
               : `with structured_data off, an LLM must do the work, but ${s.backends.map((b) => backendsOff.get(b)).join("; ")}`,
           );
         if (s.prompt) checkTemplate(s.prompt, `${sat}.prompt`);
+        checkChunkText(s.system, `${sat}.system`);
         resolved = {
           ...common,
           kind: "extract",
@@ -586,6 +597,7 @@ function resolvePipeline(
     onInputChange: p.on_input_change,
     schedule: p.schedule,
     batchSize: p.batch_size,
+    maxRowInputChars: p.max_row_input_chars,
     jobSize: p.job_size ?? p.batch_size * 5,
     sweepLimit: p.sweep_limit,
     leaseMs: p.lease,

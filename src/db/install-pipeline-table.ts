@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import { sql, type Transaction } from "kysely";
 import type { PipelineConfig } from "../config/config-types.ts";
 import type { GleanerDatabase } from "./database-types.ts";
+import { COMPATIBLE_TYPES } from "../core/output-types.ts";
 import {
-  COMPATIBLE_TYPES,
   createTableSql,
   recountSql,
   stateColumnsSql,

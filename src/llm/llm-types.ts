@@ -1,15 +1,6 @@
 // Shared types of the LLM layer. Config field names are snake_case because they mirror the
 // YAML config one to one; everything computed at runtime is camelCase.
 
-export type OutputType =
-  "text" | "integer" | "numeric" | "boolean" | "date" | "timestamptz" | "text[]" | "jsonb";
-
-export interface OutputSpec {
-  name: string;
-  type: OutputType;
-  description: string;
-}
-
 export type StructuredOutputMode = "auto" | "json_schema" | "json_object" | "none";
 
 export interface LlmBackendConfig {

@@ -1,7 +1,7 @@
 import { pathToFileURL } from "node:url";
 import type { CustomStageConfig } from "../config/config-types.ts";
 import { validateBatchAnswer } from "../llm/json-schema-for-outputs.ts";
-import type { OutputSpec } from "../llm/llm-types.ts";
+import type { OutputSpec } from "../core/output-types.ts";
 import type {
   StageChunkResult,
   StageInputRow,
@@ -130,7 +130,7 @@ export async function createCustomStage(
       return {
         rows: results,
         calls: [],
-        usagePerRow: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
+        usage: new Map(),
       };
     },
   };
