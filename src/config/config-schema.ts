@@ -36,7 +36,6 @@ const duration = z
 const durationAtLeast = (minMs: number, label: string) =>
   duration.refine((ms) => ms >= minMs, { message: `must be at least ${label}` });
 
-
 const outputSpec = z.strictObject({
   type: z.enum(OUTPUT_TYPES, { message: `must be one of ${OUTPUT_TYPES.join(", ")}` }),
   description: z.string().min(1, "must describe the value so the model knows what to find"),

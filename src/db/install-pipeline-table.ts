@@ -3,12 +3,7 @@ import { sql, type Transaction } from "kysely";
 import type { PipelineConfig } from "../config/config-types.ts";
 import type { GleanerDatabase } from "./database-types.ts";
 import { COMPATIBLE_TYPES } from "../core/output-types.ts";
-import {
-  createTableSql,
-  recountSql,
-  stateColumnsSql,
-  triggerSql,
-} from "./pipeline-ddl.ts";
+import { createTableSql, recountSql, stateColumnsSql, triggerSql } from "./pipeline-ddl.ts";
 import { quoteIdent } from "./quote-identifier.ts";
 import { stateColumns } from "./state-columns.ts";
 
