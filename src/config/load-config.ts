@@ -7,7 +7,6 @@ import { classifyAddress, parseAllowList } from "../crawl/ssrf-guard.ts";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import type { OutputSpec } from "../core/output-types.ts";
-import type { LlmBackendConfig } from "../llm/llm-types.ts";
 import { ConfigError } from "./config-error.ts";
 import {
   configSchema,
@@ -19,6 +18,7 @@ import {
 } from "./config-schema.ts";
 import type {
   GleanerConfig,
+  LlmBackendConfig,
   PipelineConfig,
   SearchProviderSettings,
   StageConfig,
