@@ -334,9 +334,13 @@ function pageIsAbout(
   });
 }
 
+/** The start of a page title on one line; only that start of a long title is read. */
 function clipTitle(title: string): string {
-  const line = title.replace(/\s+/g, " ");
-  return line.length <= MAX_TITLE_CHARS ? line : `${[...line].slice(0, MAX_TITLE_CHARS).join("")}…`;
+  if (title.length <= MAX_TITLE_CHARS) return title.replace(/\s+/g, " ");
+  let end = MAX_TITLE_CHARS;
+  // Cutting between the halves of a surrogate pair would leave half a character.
+  if (/[\uD800-\uDBFF]/.test(title[end - 1] ?? "")) end--;
+  return `${title.slice(0, end).replace(/\s+/g, " ")}…`;
 }
 
 function asStructured(value: unknown): StructuredData {
