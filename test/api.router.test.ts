@@ -9,6 +9,7 @@ import { openGleaner } from "../src/app/open-gleaner.ts";
 import { startWorker } from "../src/worker/start-worker.ts";
 import {
   answerRows,
+  keyInSection,
   reply,
   rowSection,
   startFakeLlm,
@@ -79,10 +80,13 @@ async function call(
 beforeAll(async () => {
   llm = await startFakeLlm();
   llm.handle(
-    answerRows((id) => ({
-      industry: { value: `industry ${id}`, confidence: 0.9 },
-      employees: { value: Number(id) * 10, confidence: 0.8 },
-    })),
+    answerRows((rowId, prompt) => {
+      const id = keyInSection(prompt, rowId);
+      return {
+        industry: { value: `industry ${id}`, confidence: 0.9 },
+        employees: { value: Number(id) * 10, confidence: 0.8 },
+      };
+    }),
   );
   h = await startHarness(
     "api",
@@ -99,7 +103,7 @@ pipelines:
       employees: { type: integer, description: "Headcount" }
     retry: { max_attempts: 1, delays: [1m] }
     stages:
-      - { name: profile, kind: llm, backends: [fake], prompt: "About {{name}} ({{domain}})", outputs: [industry, employees] }
+      - { name: profile, kind: llm, backends: [fake], prompt: "About {{name}} ({{domain}}) #{{id}}", outputs: [industry, employees] }
 `,
   );
   const server = await serve(h.app.runtime);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { main } from "../src/cli/main.ts";
-import { answerRows, startFakeLlm, type FakeLlm } from "./support/fake-llm-server.ts";
+import { answerRows, keyInSection, startFakeLlm, type FakeLlm } from "./support/fake-llm-server.ts";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
 
 /**
@@ -87,7 +87,7 @@ pipelines:
       - name: profile
         kind: llm
         backends: [primary]
-        prompt: "Describe the company {{name}} ({{domain}})."
+        prompt: "Describe the company {{name}} ({{domain}}) #{{id}}."
         outputs: [industry, employees]
 `;
 }
@@ -221,10 +221,13 @@ describe("the loop from the command line", () => {
 
     // Even rows answer with more confidence than odd ones: 0.9 against 0.8 for the row.
     llm.handle(
-      answerRows((id) => ({
-        industry: { value: `industry ${id}`, confidence: 0.9 },
-        employees: { value: Number(id) * 10, confidence: Number(id) % 2 === 0 ? 0.95 : 0.8 },
-      })),
+      answerRows((rowId, prompt) => {
+        const id = keyInSection(prompt, rowId);
+        return {
+          industry: { value: `industry ${id}`, confidence: 0.9 },
+          employees: { value: Number(id) * 10, confidence: Number(id) % 2 === 0 ? 0.95 : 0.8 },
+        };
+      }),
     );
     const drained = await run(["drain", "-c", configFile, "--timeout", "45"], {}, 90_000);
     expect(drained.code, describeRun(drained)).toBe(0);

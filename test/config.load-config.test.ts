@@ -92,7 +92,7 @@ pipelines:
         kind: llm
         backends: [azure, ollama]
         outputs: [summary]
-        system: "You research {{name}}."
+        system: "You research companies."
         prompt: "Describe {{name}} ({{website}})."
         batch_size: 5
       - name: classify
@@ -257,7 +257,7 @@ describe("parseConfig: a valid config", () => {
       retry: { maxAttempts: 3, delaysMs: [30_000, 120_000], jitter: 0 },
     });
     const [analyse, classify, decide] = p.stages;
-    expect(analyse).toMatchObject({ kind: "llm", batchSize: 5, system: "You research {{name}}." });
+    expect(analyse).toMatchObject({ kind: "llm", batchSize: 5, system: "You research companies." });
     expect(classify).toMatchObject({
       kind: "custom",
       module: join(home, "stages/classify.ts"),
@@ -486,6 +486,12 @@ describe("parseConfig: rejected configs", () => {
     );
     expect(later.path).toBe("pipelines.companies.stages[0].system");
     expect(later.message).toContain("{{industry}}");
+  });
+
+  it("rejects a row field in a system message, which one batch of rows shares", () => {
+    const llm = configError(variant((d) => d.setIn([...STAGES, 0, "system"], "About {{name}}")));
+    expect(llm.path).toBe("pipelines.companies.stages[0].system");
+    expect(llm.message).toMatch(/\{\{name\}\} names a row field.*shared by every row/);
   });
 
   it("rejects a `when` on an output of the same or a later stage", () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { StructuredData } from "../src/crawl/extract-structured-data.ts";
 import { valuesFromStructuredData } from "../src/crawl/extract-structured-values.ts";
 import { extractPageContent } from "../src/crawl/page-content.ts";
-import type { OutputSpec, OutputType } from "../src/llm/llm-types.ts";
+import type { OutputSpec, OutputType } from "../src/core/output-types.ts";
 
 /**
  * valuesFromStructuredData: schema.org properties mapped to output columns with typed values, a

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { buildAnswerSchema, validateBatchAnswer } from "../src/llm/json-schema-for-outputs.ts";
 import { LlmError } from "../src/llm/llm-error.ts";
-import type { OutputSpec, OutputType } from "../src/llm/llm-types.ts";
+import type { OutputSpec, OutputType } from "../src/core/output-types.ts";
 
 const ALL_TYPES: OutputType[] = [
   "text",
@@ -174,8 +174,9 @@ describe("validateBatchAnswer", () => {
   it.each<[OutputType, unknown, RegExp]>([
     ["integer", "42", /expected an integer, got string "42"/],
     ["integer", 4.5, /expected an integer, got number 4.5/],
-    ["integer", 2 ** 60, /2\^53/],
-    ["numeric", "4.5", /expected a number/],
+    ["integer", 2 ** 60, /out of PostgreSQL integer range/],
+    ["integer", 2147483648, /out of PostgreSQL integer range/],
+    ["numeric", "4.5", /expected a finite number/],
     ["boolean", "true", /expected a boolean, got string "true"/],
     ["boolean", 1, /expected a boolean/],
     ["text", 5, /expected a string, got number 5/],
@@ -187,6 +188,17 @@ describe("validateBatchAnswer", () => {
     ["timestamptz", "2024-02-30T10:00:00Z", /ISO 8601/],
     ["timestamptz", "2024-01-01T25:00:00Z", /ISO 8601/],
     ["timestamptz", 1714567890, /ISO 8601/],
+    ["timestamptz", "2024-01-01", /ISO 8601 timestamp with an offset/],
+    ["timestamptz", "2024-01-01T10:00:00", /no UTC offset, so the instant is ambiguous/],
+    ["timestamptz", "2024-01-01T10:00:00,5Z", /ISO 8601/],
+    ["timestamptz", "0000-01-01T10:00:00Z", /ISO 8601/],
+    ["date", "0000-01-01", /YYYY-MM-DD/],
+    ["text", "nul\u0000inside", /NUL character \(U\+0000\)/],
+    ["text", "lone \ud83d surrogate", /lone UTF-16 surrogate \(U\+D83D\)/],
+    ["text[]", ["ok", "\udc00"], /element 1: contains a lone UTF-16 surrogate/],
+    ["jsonb", '{"a": "x\\u0000y"}', /string at \.a contains a NUL character/],
+    ["jsonb", { "k\u0000": 1 }, /key contains a NUL character/],
+    ["jsonb", "[1e999]", /number at \[0\] is not finite/],
     ["text[]", ["a", 1], /array of strings/],
     ["text[]", "a", /array of strings/],
     ["jsonb", "{not json", /JSON text/],
@@ -201,7 +213,6 @@ describe("validateBatchAnswer", () => {
     ["integer", 42.0, 42],
     ["integer", -3, -3],
     ["numeric", 0, 0],
-    ["timestamptz", "2024-01-01", "2024-01-01"],
     ["timestamptz", "2024-01-01T10:00:00Z", "2024-01-01T10:00:00Z"],
     ["timestamptz", "2024-01-01 10:00+0530", "2024-01-01 10:00+0530"],
     ["text[]", [], []],

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   answerRows,
+  keyInSection,
   reply,
   startFakeLlm,
   type FakeLlm,
@@ -38,7 +39,7 @@ pipelines:
       - name: profile
         kind: llm
         backends: [primary]
-        prompt: "Describe the company {{name}} ({{domain}})."
+        prompt: "Describe the company {{name}} ({{domain}}) #{{id}}."
         outputs: [industry, employees, founded]
 `,
   );
@@ -53,7 +54,7 @@ const goodAnswer = answerRows((id, prompt) => {
   const name = /company (\S+)/.exec(rowSection(prompt, id))?.[1] ?? "?";
   return {
     industry: { value: `industry of ${name}`, confidence: 0.9 },
-    employees: { value: 100 + Number(id), confidence: 0.8 },
+    employees: { value: 100 + Number(keyInSection(prompt, id)), confidence: 0.8 },
     founded: { value: 2000, confidence: 0.95 },
   };
 });

@@ -5,6 +5,7 @@ import { readRowCounts } from "../src/sql/row-counts.ts";
 import { startWorker } from "../src/worker/start-worker.ts";
 import {
   answerRows,
+  keyInSection,
   rowIdsInPrompt,
   startFakeLlm,
   type FakeLlm,
@@ -26,7 +27,10 @@ beforeAll(async () => {
   llm = await startFakeLlm();
   const answer = answerRows(() => ({ label: { value: "ok", confidence: 0.9 } }));
   llm.handle((req) => {
-    for (const id of rowIdsInPrompt(req.prompt)) seen.set(id, (seen.get(id) ?? 0) + 1);
+    for (const rowId of rowIdsInPrompt(req.prompt)) {
+      const id = keyInSection(req.prompt, rowId);
+      seen.set(id, (seen.get(id) ?? 0) + 1);
+    }
     return answer(req);
   });
   h = await startHarness(
@@ -43,7 +47,7 @@ pipelines:
     batch_size: 10
     sweep_limit: 150
     stages:
-      - { name: label, kind: llm, backends: [fake], prompt: "Label {{name}}", outputs: [label] }
+      - { name: label, kind: llm, backends: [fake], prompt: "Label {{name}} #{{id}}", outputs: [label] }
 `,
   );
   second = await openGleaner(h.app.config, {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   answerRows,
+  keyInSection,
   reply,
   rowIdsInPrompt,
   startFakeLlm,
@@ -37,7 +38,7 @@ pipelines:
     job_size: 10
     lease: 2s
     stages:
-      - { name: score, kind: llm, backends: [fake], prompt: "Score {{name}}", outputs: [score] }
+      - { name: score, kind: llm, backends: [fake], prompt: "Score {{name}} #{{id}}", outputs: [score] }
 `;
 }
 
@@ -67,7 +68,7 @@ it("a SIGKILLed worker's rows finish elsewhere, none lost, none written twice", 
   const held = new Set<string>();
   // Phase 1: the LLM never answers, so the child's batches hang mid-stage.
   llm.handle((req) => {
-    for (const id of rowIdsInPrompt(req.prompt)) held.add(id);
+    for (const id of rowIdsInPrompt(req.prompt)) held.add(keyInSection(req.prompt, id));
     return reply.hang();
   });
   await h.query(`insert into leads (name) select 'lead' || i from generate_series(1, ${ROWS}) i`);
@@ -100,9 +101,14 @@ it("a SIGKILLed worker's rows finish elsewhere, none lost, none written twice", 
 
   // Phase 2: a healthy worker (the harness's drain) takes over.
   const answered = new Map<string, number>();
-  const good = answerRows((id) => ({ score: { value: Number(id) * 2, confidence: 0.9 } }));
+  const good = answerRows((id, prompt) => ({
+    score: { value: Number(keyInSection(prompt, id)) * 2, confidence: 0.9 },
+  }));
   llm.handle((req) => {
-    for (const id of rowIdsInPrompt(req.prompt)) answered.set(id, (answered.get(id) ?? 0) + 1);
+    for (const rowId of rowIdsInPrompt(req.prompt)) {
+      const id = keyInSection(req.prompt, rowId);
+      answered.set(id, (answered.get(id) ?? 0) + 1);
+    }
     return good(req);
   });
   await h.drain(30_000);
@@ -137,7 +143,7 @@ it("a SIGTERMed worker hands its rows back at once, the interruption neither cou
   await h.query("truncate leads");
   const held = new Set<string>();
   llm.handle((req) => {
-    for (const id of rowIdsInPrompt(req.prompt)) held.add(id);
+    for (const id of rowIdsInPrompt(req.prompt)) held.add(keyInSection(req.prompt, id));
     return reply.hang();
   });
   await h.query(`insert into leads (name) select 'lead' || i from generate_series(1, 20) i`);
@@ -180,7 +186,11 @@ it("a SIGTERMed worker hands its rows back at once, the interruption neither cou
     expect(state.outcome).toBe("handed_back");
   }
   // Finished later, the rows carry no trace of an error.
-  llm.handle(answerRows((id) => ({ score: { value: Number(id) * 2, confidence: 0.9 } })));
+  llm.handle(
+    answerRows((id, prompt) => ({
+      score: { value: Number(keyInSection(prompt, id)) * 2, confidence: 0.9 },
+    })),
+  );
   await h.drain(30_000);
   const after = await h.query<{ status: string; errors: unknown }>(
     `select enrichment_status as status, enrichment_state->'errors' as errors from leads`,

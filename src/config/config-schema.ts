@@ -1,5 +1,6 @@
 import cron from "node-cron";
 import { z } from "zod";
+import { OUTPUT_TYPES } from "../core/output-types.ts";
 import { parseDuration } from "./parse-duration.ts";
 
 /**
@@ -57,17 +58,6 @@ const CRAWL_TIMEOUT_MAX = {
   ms: 12 * DAY_MS,
   text: "12d: all the redirect hops of a fetch get twice it, and a timer waits at most 24d",
 } as const;
-
-export const OUTPUT_TYPES = [
-  "text",
-  "integer",
-  "numeric",
-  "boolean",
-  "date",
-  "timestamptz",
-  "text[]",
-  "jsonb",
-] as const;
 
 const outputSpec = z.strictObject({
   type: z.enum(OUTPUT_TYPES, { message: `must be one of ${OUTPUT_TYPES.join(", ")}` }),
@@ -283,6 +273,8 @@ export const pipelineSchema = z.strictObject({
   on_input_change: z.enum(["reprocess", "ignore"]).default("reprocess"),
   schedule: cronExpression.default("* * * * *"),
   batch_size: z.number().int().min(1).max(500).default(10),
+  /** Characters of field values one row puts in a batch prompt; longer values are cut. */
+  max_row_input_chars: z.number().int().min(100).max(1_000_000).default(8000),
   /** Rows per graphile-worker job; a job runs its rows' LLM batches in parallel. Defaults to
    * 5 x batch_size: fewer, larger jobs cost less queue and database overhead per row. */
   job_size: z.number().int().min(1).max(5000).optional(),

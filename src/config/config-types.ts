@@ -1,4 +1,4 @@
-import type { LlmBackendConfig, OutputSpec } from "../llm/llm-types.ts";
+import type { OutputSpec } from "../core/output-types.ts";
 import type { WhenCondition } from "./config-schema.ts";
 
 /** The config after parsing, defaults and cross-checks: camelCase, durations in ms, frozen. */
@@ -87,6 +87,8 @@ export interface PipelineConfig {
   readonly onInputChange: "reprocess" | "ignore";
   readonly schedule: string;
   readonly batchSize: number;
+  /** Characters of field values one row puts in a batch prompt (llm and extract stages). */
+  readonly maxRowInputChars: number;
   readonly jobSize: number;
   readonly sweepLimit: number;
   readonly leaseMs: number;
@@ -183,3 +185,23 @@ export type ResearchStageConfig =
 
 export type StageConfig =
   LlmStageConfig | CustomStageConfig | ResearchStageConfig | ExtractStageConfig;
+
+/** One entry of llm.backends, as parsed: snake_case because it mirrors the YAML one to one. */
+export type StructuredOutputMode = "auto" | "json_schema" | "json_object" | "none";
+
+export interface LlmBackendConfig {
+  name: string;
+  base_url: string;
+  api_key?: string | undefined;
+  model: string;
+  timeout_ms: number;
+  /** Upper bound of the backend's adaptive concurrency limit (src/concurrency/), fleet-wide. */
+  max_concurrency: number;
+  /** Lower bound of that limit; 1 when unset. */
+  min_concurrency?: number | undefined;
+  structured_output: StructuredOutputMode;
+  temperature?: number | undefined;
+  headers?: Record<string, string> | undefined;
+  query?: Record<string, string> | undefined;
+  price?: { input_per_million: number; output_per_million: number } | undefined;
+}

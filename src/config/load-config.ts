@@ -5,7 +5,7 @@ import type { z } from "zod";
 import { parseAllowList } from "../core/address-ranges.ts";
 import { defaultChromiumPath } from "../core/chromium-path.ts";
 import { coerceError } from "../core/coerce-error.ts";
-import type { LlmBackendConfig, OutputSpec } from "../llm/llm-types.ts";
+import type { OutputSpec } from "../core/output-types.ts";
 import { ConfigError } from "./config-error.ts";
 import { configSecrets } from "./config-secrets.ts";
 import {
@@ -17,6 +17,7 @@ import {
 } from "./config-schema.ts";
 import type {
   GleanerConfig,
+  LlmBackendConfig,
   PipelineConfig,
   SearchProviderSettings,
   StageConfig,
@@ -339,6 +340,15 @@ function resolvePipeline(
           );
       }
     };
+    // A system message is sent once for a whole batch of rows: it cannot name one row's fields.
+    const checkChunkText = (text: string | undefined, path: string) => {
+      const ref = templateFields(text ?? "")[0];
+      if (ref !== undefined)
+        throw new ConfigError(
+          path,
+          `{{${ref}}} names a row field, but the system message is shared by every row of a batch: move it to the prompt, which is rendered for each row`,
+        );
+    };
     let resolved: StageConfig;
     switch (s.kind) {
       case "llm":
@@ -349,7 +359,7 @@ function resolvePipeline(
             `every backend it names is off: ${s.backends.map((b) => backendsOff.get(b)).join("; ")}. Set the key, or name another backend`,
           );
         checkTemplate(s.prompt, `${sat}.prompt`);
-        checkTemplate(s.system ?? "", `${sat}.system`);
+        checkChunkText(s.system, `${sat}.system`);
         resolved = {
           ...common,
           kind: "llm",
@@ -457,6 +467,7 @@ function resolvePipeline(
               : `with structured_data off, an LLM must do the work, but ${s.backends.map((b) => backendsOff.get(b)).join("; ")}`,
           );
         if (s.prompt) checkTemplate(s.prompt, `${sat}.prompt`);
+        checkChunkText(s.system, `${sat}.system`);
         resolved = {
           ...common,
           kind: "extract",
@@ -497,6 +508,7 @@ function resolvePipeline(
     onInputChange: p.on_input_change,
     schedule: p.schedule,
     batchSize: p.batch_size,
+    maxRowInputChars: p.max_row_input_chars,
     jobSize: p.job_size ?? p.batch_size * 5,
     sweepLimit: p.sweep_limit,
     leaseMs: p.lease,

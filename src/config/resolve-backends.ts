@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
 import { classifyAddress } from "../core/address-ranges.ts";
-import type { LlmBackendConfig } from "../llm/llm-types.ts";
+import type { LlmBackendConfig } from "./config-types.ts";
 import { ConfigError } from "./config-error.ts";
 import type { RawBackend } from "./config-schema.ts";
 import { splitBaseUrl } from "./split-base-url.ts";

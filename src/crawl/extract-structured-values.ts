@@ -1,11 +1,19 @@
-import type { OutputSpec, OutputType } from "../llm/llm-types.ts";
+import {
+  checkOutputValue,
+  convertOutputValue,
+  dateOfIsoTimestamp,
+  isIsoDate,
+  type OutputSpec,
+  type OutputType,
+} from "../core/output-types.ts";
 import type { MicrodataItem, StructuredData } from "./extract-structured-data.ts";
 
 /**
  * Output columns answered from a page's structured data, at no LLM cost: schema.org properties
  * (JSON-LD, then microdata) mapped to common column names, explicit hints, then OpenGraph and
  * meta text. A value is kept only when it converts exactly to the column's declared type
- * ("120" → 120, never "about 120" → 120); otherwise the column is left to the LLM.
+ * ("120" → 120, never "about 120" → 120) and passes that type's check in src/core/output-types.ts
+ * (the one an LLM's answers pass too); otherwise the column is left to the LLM.
  *
  * Confidence: 0.95 for a schema.org property whose value already has the column's type, 0.8 for a
  * mapped property or a converted value, 0.6 for OpenGraph / meta text.
@@ -580,7 +588,7 @@ function fromNode(
 ): StructuredValue | undefined {
   const raw = valueAtPath(node.data, path, graph.ids);
   if (raw === undefined) return undefined;
-  const coerced = coerce(raw, context, graph.ids);
+  const coerced = storable(coerce(raw, context, graph.ids), context);
   if (!coerced) return undefined;
   // Microdata is all text: a text column read from it is direct, any other type a conversion.
   const value: StructuredValue = {
@@ -611,7 +619,7 @@ function fromMeta(
           .map((s) => s.trim())
           .filter(Boolean)
       : text;
-  const coerced = coerce(raw, context, new Map());
+  const coerced = storable(coerce(raw, context, new Map()), context);
   if (!coerced) return undefined;
   return {
     value: coerced.value,
@@ -639,15 +647,21 @@ interface Coerced {
   subpath: string[];
 }
 
-const INTEGER = /^[+-]?\d+$/;
-const DECIMAL = /^[+-]?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?$/;
-const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const ISO_DATE_TIME =
-  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i;
 const ISO_YEAR_MONTH = /^(\d{4})-(\d{2})$/;
 
 function ok(value: unknown, converted: boolean, subpath: string[] = []): Coerced {
   return { value, converted, subpath };
+}
+
+/** The value found, if the declared type's own check passes it: never a NUL character, an
+ * integer past PostgreSQL's range or a jsonb number that is not finite. */
+function storable(coerced: Coerced | undefined, context: CoerceContext): Coerced | undefined {
+  return coerced && checkOutputValue(context.type, coerced.value).ok ? coerced : undefined;
+}
+
+function fromConversion(type: OutputType, value: unknown): Coerced | undefined {
+  const result = convertOutputValue(type, value);
+  return result.ok ? ok(result.value, result.converted) : undefined;
 }
 
 function coerce(
@@ -797,82 +811,37 @@ function decodeURIComponentSafe(text: string): string {
 }
 
 function toInteger(value: unknown, context: CoerceContext): Coerced | undefined {
-  if (typeof value === "number") {
-    return Number.isSafeInteger(value) ? ok(value, false) : undefined;
-  }
-  if (typeof value !== "string") return undefined;
+  // "120" and "120.0", never "120.5"; within PostgreSQL integer range.
+  const exact = fromConversion("integer", value);
+  if (exact || !context.year || typeof value !== "string") return exact;
   const text = value.trim();
-  if (INTEGER.test(text)) {
-    const n = Number(text);
-    return Number.isSafeInteger(n) ? ok(n, true) : undefined;
-  }
-  if (DECIMAL.test(text)) {
-    const n = Number(text);
-    return Number.isSafeInteger(n) ? ok(n, true) : undefined; // "120.0", never "120.5"
-  }
-  if (context.year) {
-    const date = parseIsoDate(text) ?? parseIsoDateTimeDate(text);
-    if (date) return ok(date.year, true);
-    const yearMonth = ISO_YEAR_MONTH.exec(text);
-    if (yearMonth && validMonth(Number(yearMonth[2]))) return ok(Number(yearMonth[1]), true);
-  }
+  const date = isIsoDate(text) ? text : dateOfIsoTimestamp(text);
+  if (date) return ok(Number(date.slice(0, 4)), true);
+  const yearMonth = ISO_YEAR_MONTH.exec(text);
+  if (yearMonth && isIsoDate(`${yearMonth[1]}-${yearMonth[2]}-01`))
+    return ok(Number(yearMonth[1]), true);
   return undefined;
 }
 
 function toNumeric(value: unknown): Coerced | undefined {
-  if (typeof value === "number") return Number.isFinite(value) ? ok(value, false) : undefined;
-  if (typeof value !== "string") return undefined;
-  const text = value.trim();
-  if (!DECIMAL.test(text)) return undefined;
-  const n = Number(text);
-  return Number.isFinite(n) ? ok(n, true) : undefined;
+  return fromConversion("numeric", value);
 }
 
 function toBoolean(value: unknown): Coerced | undefined {
-  if (typeof value === "boolean") return ok(value, false);
-  if (typeof value !== "string") return undefined;
-  const text = localTypeName(value).toLowerCase();
-  if (text === "true") return ok(true, true);
-  if (text === "false") return ok(false, true);
-  return undefined;
-}
-
-function validMonth(month: number): boolean {
-  return month >= 1 && month <= 12;
-}
-
-function parseIsoDate(text: string): { year: number; iso: string } | undefined {
-  const match = ISO_DATE.exec(text);
-  if (!match) return undefined;
-  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
-  const date = new Date(Date.UTC(year, month - 1, day));
-  if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1) return undefined;
-  if (date.getUTCDate() !== day) return undefined;
-  return { year, iso: text };
-}
-
-/** The calendar date written in an ISO date-time, as written (no time-zone shift). */
-function parseIsoDateTimeDate(text: string): { year: number; iso: string } | undefined {
-  const match = ISO_DATE_TIME.exec(text);
-  if (!match) return undefined;
-  return parseIsoDate(`${match[1]}-${match[2]}-${match[3]}`);
+  // schema.org writes booleans as `https://schema.org/True`.
+  return fromConversion("boolean", typeof value === "string" ? localTypeName(value) : value);
 }
 
 function toDate(value: unknown): Coerced | undefined {
   if (typeof value !== "string") return undefined;
   const text = value.trim();
-  const date = parseIsoDate(text);
-  if (date) return ok(date.iso, false);
-  const fromDateTime = parseIsoDateTimeDate(text);
-  return fromDateTime ? ok(fromDateTime.iso, true) : undefined;
+  if (isIsoDate(text)) return ok(text, false);
+  // The calendar date written in an ISO date-time, as written (no time-zone shift).
+  const fromDateTime = dateOfIsoTimestamp(text);
+  return fromDateTime ? ok(fromDateTime, true) : undefined;
 }
 
 function toTimestamp(value: unknown): Coerced | undefined {
-  if (typeof value !== "string") return undefined;
-  const text = value.trim();
-  const match = ISO_DATE_TIME.exec(text);
-  // Without an offset the instant is unknown: not exact.
-  if (!match?.[7] || !parseIsoDateTimeDate(text) || Number.isNaN(Date.parse(text)))
-    return undefined;
-  return ok(text, false);
+  // Without an offset the instant is ambiguous: refused, as in an LLM's answer.
+  return typeof value === "string" ? fromConversion("timestamptz", value.trim()) : undefined;
 }

@@ -2,13 +2,8 @@ import { createHash } from "node:crypto";
 import { sql, type Transaction } from "kysely";
 import type { PipelineConfig } from "../config/config-types.ts";
 import type { GleanerDatabase } from "./database-types.ts";
-import {
-  COMPATIBLE_TYPES,
-  createTableSql,
-  recountSql,
-  stateColumnsSql,
-  triggerSql,
-} from "./pipeline-ddl.ts";
+import { COMPATIBLE_TYPES } from "../core/output-types.ts";
+import { createTableSql, recountSql, stateColumnsSql, triggerSql } from "./pipeline-ddl.ts";
 import { quoteIdent } from "./quote-identifier.ts";
 import { stateColumns } from "./state-columns.ts";
 

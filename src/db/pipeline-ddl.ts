@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { PipelineConfig } from "../config/config-types.ts";
-import type { OutputType } from "../llm/llm-types.ts";
+import { PG_TYPE } from "../core/output-types.ts";
 import { quoteIdent as q, quoteLiteral } from "./quote-identifier.ts";
 import { stateColumns } from "./state-columns.ts";
 
@@ -9,29 +9,6 @@ import { stateColumns } from "./state-columns.ts";
  * reset trigger and the counter triggers. Generated as text because DDL and PL/pgSQL bodies take
  * no bind parameters; every name goes through quoteIdent.
  */
-
-export const PG_TYPE: Record<OutputType, string> = {
-  text: "text",
-  integer: "integer",
-  numeric: "numeric",
-  boolean: "boolean",
-  date: "date",
-  timestamptz: "timestamptz",
-  "text[]": "text[]",
-  jsonb: "jsonb",
-};
-
-/** format_type() names an existing column may have and still hold a declared output type. */
-export const COMPATIBLE_TYPES: Record<OutputType, readonly string[]> = {
-  text: ["text", "character varying", "character", "citext"],
-  integer: ["integer", "bigint", "smallint"],
-  numeric: ["numeric", "double precision", "real"],
-  boolean: ["boolean"],
-  date: ["date"],
-  timestamptz: ["timestamp with time zone"],
-  "text[]": ["text[]", "character varying[]"],
-  jsonb: ["jsonb", "json"],
-};
 
 export const STATUSES = ["pending", "queued", "running", "done", "failed", "exhausted"] as const;
 export type RowStatus = (typeof STATUSES)[number];

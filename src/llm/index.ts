@@ -7,10 +7,9 @@ export type {
   LlmErrorClass,
   LlmRequest,
   LlmUsage,
-  OutputSpec,
-  OutputType,
   StructuredOutputMode,
 } from "./llm-types.ts";
+export type { OutputSpec, OutputType } from "../core/output-types.ts";
 export { LlmError, isPermanentClass, type LlmErrorOptions } from "./llm-error.ts";
 export { classifyLlmError, parseRetryAfter } from "./classify-llm-error.ts";
 export { parseJsonAnswer } from "./parse-json-answer.ts";

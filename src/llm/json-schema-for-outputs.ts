@@ -1,5 +1,12 @@
+import { coerceError } from "../core/coerce-error.ts";
+import {
+  checkOutputValue,
+  describeValue as describe,
+  outputValueSchema as valueSchema,
+  type OutputSpec,
+  type OutputType,
+} from "../core/output-types.ts";
 import { LlmError } from "./llm-error.ts";
-import type { OutputSpec, OutputType } from "./llm-types.ts";
 
 export interface ValueAnswer {
   value: unknown;
@@ -11,32 +18,6 @@ export interface ValueAnswer {
 
 export type RowAnswer =
   { ok: true; values: Record<string, ValueAnswer> } | { ok: false; error: string };
-
-// OpenAI strict mode: every object closed and every property required; "optional" is spelled
-// as a nullable type. jsonb travels as JSON text because strict mode has no "any" type.
-function valueSchema(type: OutputType): Record<string, unknown> {
-  switch (type) {
-    case "text":
-      return { type: ["string", "null"] };
-    case "integer":
-      return { type: ["integer", "null"] };
-    case "numeric":
-      return { type: ["number", "null"] };
-    case "boolean":
-      return { type: ["boolean", "null"] };
-    case "date":
-      return { type: ["string", "null"], description: "Calendar date as YYYY-MM-DD." };
-    case "timestamptz":
-      return {
-        type: ["string", "null"],
-        description: "ISO 8601 timestamp with UTC offset, e.g. 2024-05-01T13:45:00Z.",
-      };
-    case "text[]":
-      return { type: ["array", "null"], items: { type: "string" } };
-    case "jsonb":
-      return { type: ["string", "null"], description: "A JSON document, encoded as a string." };
-  }
-}
 
 function checkOutputNames(outputs: OutputSpec[]): void {
   const seen = new Set<string>();
@@ -90,85 +71,21 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** Short description of a JSON value for error messages. */
-function describe(value: unknown): string {
-  if (value === undefined) return "nothing";
-  if (value === null) return "null";
-  if (Array.isArray(value)) return `an array of ${value.length}`;
-  if (typeof value === "object") return "an object";
-  const text = JSON.stringify(value);
-  const shown = text.length > 40 ? `${text.slice(0, 40)}…` : text;
-  return `${typeof value} ${shown}`;
-}
-
-function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
-}
-
-function isRealDate(year: string, month: string, day: string): boolean {
-  const y = Number(year);
-  const m = Number(month);
-  const d = Number(day);
-  return m >= 1 && m <= 12 && d >= 1 && d <= daysInMonth(y, m);
-}
-
-const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const TIMESTAMP =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?(Z|z|[+-](\d{2})(?::?(\d{2}))?)?)?$/;
-
-// Date.parse accepts 2024-02-30 and rolls it over, so the fields are checked by hand.
-function isTimestamp(text: string): boolean {
-  const m = TIMESTAMP.exec(text);
-  if (!m) return false;
-  const [, year, month, day, hour, minute, second, , offsetHour, offsetMinute] = m;
-  if (!isRealDate(year ?? "", month ?? "", day ?? "")) return false;
-  if (hour !== undefined && Number(hour) > 23) return false;
-  if (minute !== undefined && Number(minute) > 59) return false;
-  if (second !== undefined && Number(second) > 59) return false;
-  if (offsetHour !== undefined && Number(offsetHour) > 15) return false;
-  if (offsetMinute !== undefined && Number(offsetMinute) > 59) return false;
-  return true;
-}
-
 /** Returns the value to store, or an error text. Never coerces between JSON types. */
 function checkValue(type: OutputType, value: unknown): { value: unknown } | { error: string } {
-  const wrong = (expected: string): { error: string } => ({
-    error: `expected ${expected}, got ${describe(value)}`,
-  });
-  switch (type) {
-    case "text":
-      return typeof value === "string" ? { value } : wrong("a string");
-    case "integer":
-      if (typeof value !== "number" || !Number.isInteger(value)) return wrong("an integer");
-      // Beyond 2^53 the JSON number has already lost digits; storing it would be silently wrong.
-      return Number.isSafeInteger(value) ? { value } : wrong("an integer within ±2^53");
-    case "numeric":
-      return typeof value === "number" && Number.isFinite(value) ? { value } : wrong("a number");
-    case "boolean":
-      return typeof value === "boolean" ? { value } : wrong("a boolean");
-    case "date": {
-      const m = typeof value === "string" ? DATE.exec(value) : null;
-      return m && isRealDate(m[1] ?? "", m[2] ?? "", m[3] ?? "")
-        ? { value }
-        : wrong("a date as YYYY-MM-DD");
+  let candidate = value;
+  // Strict schemas deliver jsonb as JSON text; json_object / none modes may deliver the value.
+  if (type === "jsonb" && typeof value === "string") {
+    try {
+      candidate = JSON.parse(value) as unknown;
+    } catch (err) {
+      return {
+        error: `expected JSON text, got ${describe(value)} (${coerceError(err).message})`,
+      };
     }
-    case "timestamptz":
-      return typeof value === "string" && isTimestamp(value)
-        ? { value }
-        : wrong("an ISO 8601 timestamp");
-    case "text[]":
-      return Array.isArray(value) && value.every((item) => typeof item === "string")
-        ? { value }
-        : wrong("an array of strings");
-    case "jsonb":
-      // Strict schemas deliver JSON text; json_object / none modes may deliver the value itself.
-      if (typeof value !== "string") return { value };
-      try {
-        return { value: JSON.parse(value) as unknown };
-      } catch (err) {
-        return { error: `expected JSON text, got ${describe(value)} (${(err as Error).message})` };
-      }
   }
+  const checked = checkOutputValue(type, candidate);
+  return checked.ok ? { value: checked.value } : { error: checked.error };
 }
 
 function checkOutput(output: OutputSpec, field: unknown): ValueAnswer {

@@ -1,33 +1,8 @@
 // Shared types of the LLM layer. Config field names are snake_case because they mirror the
 // YAML config one to one; everything computed at runtime is camelCase.
 
-export type OutputType =
-  "text" | "integer" | "numeric" | "boolean" | "date" | "timestamptz" | "text[]" | "jsonb";
-
-export interface OutputSpec {
-  name: string;
-  type: OutputType;
-  description: string;
-}
-
-export type StructuredOutputMode = "auto" | "json_schema" | "json_object" | "none";
-
-export interface LlmBackendConfig {
-  name: string;
-  base_url: string;
-  api_key?: string | undefined;
-  model: string;
-  timeout_ms: number;
-  /** Upper bound of the backend's adaptive concurrency limit (src/concurrency/), fleet-wide. */
-  max_concurrency: number;
-  /** Lower bound of that limit; 1 when unset. */
-  min_concurrency?: number | undefined;
-  structured_output: StructuredOutputMode;
-  temperature?: number | undefined;
-  headers?: Record<string, string> | undefined;
-  query?: Record<string, string> | undefined;
-  price?: { input_per_million: number; output_per_million: number } | undefined;
-}
+// A backend's settings are config (src/config/ parses them); the LLM layer reads them.
+export type { LlmBackendConfig, StructuredOutputMode } from "../config/config-types.ts";
 
 export type LlmErrorClass =
   | "timeout"

@@ -84,6 +84,12 @@ export const METRICS = [
     labels: ["pipeline"],
     help: "Rows handed back by jobs on shutdown.",
   },
+  {
+    name: "gleaner_prompt_truncations_total",
+    type: "counter",
+    labels: ["pipeline", "stage"],
+    help: "Rows whose field values were cut to fit a prompt (max_row_input_chars).",
+  },
   // LLM calls.
   {
     name: "gleaner_llm_calls_total",

@@ -30,6 +30,7 @@ export function attachRuntimeEventMetrics(registry: Registry, runtime: Runtime):
     buckets: CONFIDENCE_BUCKETS,
   });
   const released = cataloguedCounter(registry, "gleaner_rows_released_total");
+  const truncations = cataloguedCounter(registry, "gleaner_prompt_truncations_total");
   const llmCalls = cataloguedCounter(registry, "gleaner_llm_calls_total");
   const llmDuration = cataloguedHistogram(registry, "gleaner_llm_call_duration_seconds", {
     buckets: CALL_BUCKETS,
@@ -43,6 +44,9 @@ export function attachRuntimeEventMetrics(registry: Registry, runtime: Runtime):
     for (const status of ["done", "failed", "exhausted"])
       settled.inc({ pipeline: pipeline.name, status }, 0);
     released.inc({ pipeline: pipeline.name }, 0);
+    for (const stage of pipeline.stages)
+      if (stage.kind === "llm" || stage.kind === "extract")
+        truncations.inc({ pipeline: pipeline.name, stage: stage.name }, 0);
   }
 
   const countCall = (call: LlmAttempt) => {
@@ -61,6 +65,7 @@ export function attachRuntimeEventMetrics(registry: Registry, runtime: Runtime):
     for (const [errorClass, rows] of Object.entries(e.failed))
       stageRows.inc({ pipeline, stage, outcome: "error", error_class: errorClass }, rows);
     stageDuration.observe({ pipeline, stage }, e.durationMs / 1000);
+    if (e.truncatedRows > 0) truncations.inc({ pipeline, stage }, e.truncatedRows);
     for (const call of e.calls) countCall(call);
   };
   const onSkipped = (e: RuntimeEventMap["stage:skipped"]) => {

@@ -41,9 +41,14 @@ export interface StageRecord {
   model?: string;
   calls?: LlmAttempt[];
   usage?: UsageRecord;
+  /** Field values cut to fit the prompt (pipelines.<p>.max_row_input_chars). */
+  truncated?: PromptTruncation;
   reason?: string;
   error?: { class: string; message: string; permanent: boolean };
 }
+
+/** Per field: its length in characters, and how many of them the prompt kept. */
+export type PromptTruncation = Record<string, { chars: number; kept: number }>;
 
 export interface ColumnProvenance {
   value: unknown;
@@ -94,7 +99,7 @@ export function addUsage(a: UsageRecord | undefined, b: UsageRecord | undefined)
   const out: UsageRecord = {
     input_tokens: (a?.input_tokens ?? 0) + (b?.input_tokens ?? 0),
     output_tokens: (a?.output_tokens ?? 0) + (b?.output_tokens ?? 0),
-    cost_usd: round6((a?.cost_usd ?? 0) + (b?.cost_usd ?? 0)),
+    cost_usd: roundCost((a?.cost_usd ?? 0) + (b?.cost_usd ?? 0)),
   };
   const backends = new Set([
     ...Object.keys(a?.by_backend ?? {}),
@@ -108,28 +113,43 @@ export function addUsage(a: UsageRecord | undefined, b: UsageRecord | undefined)
       out.by_backend[name] = {
         input_tokens: (x?.input_tokens ?? 0) + (y?.input_tokens ?? 0),
         output_tokens: (x?.output_tokens ?? 0) + (y?.output_tokens ?? 0),
-        cost_usd: round6((x?.cost_usd ?? 0) + (y?.cost_usd ?? 0)),
+        cost_usd: roundCost((x?.cost_usd ?? 0) + (y?.cost_usd ?? 0)),
       };
     }
   }
   return out;
 }
 
-/** A share of one call's usage: a batch call's tokens are split evenly across its rows. */
-export function usageShare(attempts: readonly LlmAttempt[], rows: number): UsageRecord {
-  let usage: UsageRecord = { input_tokens: 0, output_tokens: 0, cost_usd: 0 };
+export const NO_USAGE: UsageRecord = Object.freeze({
+  input_tokens: 0,
+  output_tokens: 0,
+  cost_usd: 0,
+});
+
+/**
+ * Splits calls' usage among exactly the rows they asked about, so that the rows' usage adds up
+ * to the calls' (and to what /metrics counts): tokens in whole numbers, the remainder to the
+ * last row; cost evenly, the last row taking what rounding left over.
+ */
+export function splitUsage(
+  attempts: readonly LlmAttempt[],
+  keys: readonly string[],
+): Map<string, UsageRecord> {
+  const usage = new Map<string, UsageRecord>();
+  if (keys.length === 0) return usage;
+  const n = keys.length;
+  const share = (total: number, index: number, whole: boolean): number => {
+    const each = whole ? Math.floor(total / n) : total / n;
+    return index < n - 1 ? each : total - each * (n - 1);
+  };
   for (const a of attempts) {
-    usage = addUsage(usage, {
-      input_tokens: a.inputTokens / rows,
-      output_tokens: a.outputTokens / rows,
-      cost_usd: a.costUsd / rows,
-      by_backend: {
-        [a.backend]: {
-          input_tokens: a.inputTokens / rows,
-          output_tokens: a.outputTokens / rows,
-          cost_usd: a.costUsd / rows,
-        },
-      },
+    keys.forEach((key, i) => {
+      const part = {
+        input_tokens: share(a.inputTokens, i, true),
+        output_tokens: share(a.outputTokens, i, true),
+        cost_usd: share(a.costUsd, i, false),
+      };
+      usage.set(key, addUsage(usage.get(key), { ...part, by_backend: { [a.backend]: part } }));
     });
   }
   return usage;
@@ -143,6 +163,10 @@ export function sumUsage(usage: LlmUsage): UsageRecord {
   };
 }
 
-function round6(n: number): number {
-  return Math.round(n * 1e6) / 1e6;
+/**
+ * Drops floating-point noise (0.1 + 0.2) but keeps what a row's share of a call costs: a
+ * millionth of a dollar split over a batch is still counted, so rows add up to the calls.
+ */
+function roundCost(n: number): number {
+  return Math.round(n * 1e12) / 1e12;
 }

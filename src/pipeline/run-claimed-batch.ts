@@ -7,10 +7,10 @@ import type { RowWrite } from "../sql/write-row-states.ts";
 import type { EnrichPayload } from "../sql/claim-due-rows.ts";
 import { leaseClaimedRowsBack, releaseClaimedRows } from "../sql/release-claimed-rows.ts";
 import { startClaimedRows } from "../sql/start-claimed-rows.ts";
-import type { StageInputRow, StageRunner } from "../stages/stage-runner.ts";
+import type { StageChunkResult, StageInputRow, StageRunner } from "../stages/stage-runner.ts";
 import { evaluateWhen } from "./evaluate-when.ts";
 import { GuardedWriter } from "./guarded-writer.ts";
-import { addUsage, type RowSnapshot, type StageRecord } from "./row-state.ts";
+import { addUsage, NO_USAGE, type RowSnapshot, type StageRecord } from "./row-state.ts";
 import type { InstalledPipeline } from "./installed-pipeline.ts";
 import { checkpointState, handBackState, settleRow, startRun, type RowRun } from "./settle-row.ts";
 
@@ -316,7 +316,7 @@ async function runStage(
     chunks.map(async (chunk) => {
       const started = Date.now();
       const startedAt = new Date(started).toISOString();
-      let result;
+      let result: StageChunkResult;
       try {
         result = await stage.run(chunk, { signal, pipeline: pipeline.name, log });
       } catch (error) {
@@ -333,7 +333,7 @@ async function runStage(
             ]),
           ),
           calls: [],
-          usagePerRow: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
+          usage: new Map(),
         };
       }
       const finishedAt = new Date().toISOString();
@@ -346,6 +346,9 @@ async function runStage(
         const run = runs.get(row.key) as RowRun;
         const attempt = snapshots.get(row.key)?.attempts ?? 0;
         const got = result.rows.get(row.key);
+        // The row's own share of the chunk's calls: rows not asked about spent nothing.
+        const usage = result.usage.get(row.key) ?? NO_USAGE;
+        const truncated = result.truncated?.get(row.key);
         const base = {
           version: pipeline.version,
           attempt,
@@ -353,11 +356,12 @@ async function runStage(
           finished_at: finishedAt,
           duration_ms: Date.now() - started,
           calls: result.calls,
-          usage: result.usagePerRow,
+          usage,
+          ...(truncated ? { truncated } : {}),
           ...(result.backend ? { backend: result.backend } : {}),
           ...(result.model ? { model: result.model } : {}),
         };
-        run.usage = addUsage(run.usage, result.usagePerRow);
+        run.usage = addUsage(run.usage, usage);
         if (got?.ok) {
           ok++;
           run.stages[stage.config.name] = {
@@ -403,6 +407,7 @@ async function runStage(
         ok,
         failed,
         calls: result.calls,
+        truncatedRows: result.truncated?.size ?? 0,
       });
     }),
   );

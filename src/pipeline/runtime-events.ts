@@ -18,6 +18,8 @@ export interface RuntimeEventMap {
     failed: Record<string, number>;
     /** Every external call made for the chunk. */
     calls: readonly LlmAttempt[];
+    /** Rows whose field values were cut to fit the prompt (max_row_input_chars). */
+    truncatedRows: number;
   };
   /** Rows skipped by a stage's `when`. */
   "stage:skipped": { pipeline: string; stage: string; rows: number };

@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import { jsonHasUnstorableText, storableJson } from "../core/storable-text.ts";
 import type { Db } from "../db/connect-database.ts";
-import { PG_TYPE } from "../db/pipeline-ddl.ts";
+import { PG_TYPE } from "../core/output-types.ts";
 import type { InstalledPipeline } from "../pipeline/installed-pipeline.ts";
 import type { RowState } from "../pipeline/row-state.ts";
 import type { RowStatus } from "../db/pipeline-ddl.ts";

@@ -5,7 +5,7 @@ import type { CrawledPage } from "../crawl/crawler.ts";
 import { emptyStructuredData } from "../crawl/extract-structured-data.ts";
 import { putCachedPage } from "../crawl/page-cache.ts";
 import { extractPageContent } from "../crawl/page-content.ts";
-import type { OutputSpec } from "../llm/llm-types.ts";
+import type { OutputSpec } from "../core/output-types.ts";
 import type { ResearchServices } from "./research-services.ts";
 import type { SearchData } from "./search-stage.ts";
 import type { SelectData } from "./select-stage.ts";
@@ -302,7 +302,7 @@ export function createCrawlStage(
       return {
         rows: results,
         calls: [],
-        usagePerRow: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
+        usage: new Map(),
       };
     },
   };

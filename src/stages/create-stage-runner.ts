@@ -21,7 +21,7 @@ export async function createStageRunner(
   const pick = (names: readonly string[]) => names.map((name) => backends.get(name) as LlmBackend);
   switch (stage.kind) {
     case "llm":
-      return createLlmStage(stage, pipeline.outputs, pick(stage.backends));
+      return createLlmStage(stage, pipeline.outputs, pick(stage.backends), pipeline);
     case "custom":
       return createCustomStage(stage, pipeline.outputs);
     case "queries":
@@ -44,6 +44,7 @@ export async function createStageRunner(
         pipeline.inputs,
         pick(stage.backends),
         research,
+        pipeline,
       );
   }
 }

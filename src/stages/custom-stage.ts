@@ -1,7 +1,8 @@
 import { pathToFileURL } from "node:url";
 import type { CustomStageConfig } from "../config/config-types.ts";
+import { coerceError } from "../core/coerce-error.ts";
 import { validateBatchAnswer } from "../llm/json-schema-for-outputs.ts";
-import type { OutputSpec } from "../llm/llm-types.ts";
+import type { OutputSpec } from "../core/output-types.ts";
 import type {
   StageChunkResult,
   StageInputRow,
@@ -50,7 +51,7 @@ export async function createCustomStage(
     mod = (await import(pathToFileURL(config.module).href)) as Record<string, unknown>;
   } catch (error) {
     throw new Error(
-      `stage ${config.name}: cannot load module ${config.module}: ${(error as Error).message}`,
+      `stage ${config.name}: cannot load module ${config.module}: ${coerceError(error).message}`,
       { cause: error },
     );
   }
@@ -130,7 +131,7 @@ export async function createCustomStage(
       return {
         rows: results,
         calls: [],
-        usagePerRow: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
+        usage: new Map(),
       };
     },
   };

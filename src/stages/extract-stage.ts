@@ -1,14 +1,17 @@
 import type { ExtractStageConfig } from "../config/config-types.ts";
-import { renderTemplate } from "../config/template-fields.ts";
+import { renderTemplate, templateFields } from "../config/template-fields.ts";
+import type { OutputSpec } from "../core/output-types.ts";
 import { emptyStructuredData, type StructuredData } from "../crawl/extract-structured-data.ts";
 import { valuesFromStructuredData } from "../crawl/extract-structured-values.ts";
 import { getPageContents, type PageForExtraction } from "../crawl/page-cache.ts";
 import { callCascade } from "../llm/call-cascade.ts";
 import { buildAnswerSchema, validateBatchAnswer } from "../llm/json-schema-for-outputs.ts";
 import { LlmError } from "../llm/llm-error.ts";
-import type { LlmAttempt, LlmBackend, OutputSpec } from "../llm/llm-types.ts";
-import { usageShare, type StageValue } from "../pipeline/row-state.ts";
+import type { LlmAttempt, LlmBackend } from "../llm/llm-types.ts";
+import { splitUsage, type PromptTruncation, type StageValue } from "../pipeline/row-state.ts";
+import { promptRowIds, rowFieldTexts, rowHeading, ROWS_ARE_DATA } from "./batch-prompt.ts";
 import type { CrawlData } from "./crawl-stage.ts";
+import type { PromptLimits } from "./llm-stage.ts";
 import { buildEvidence, CHARS_PER_TOKEN, type EvidencePage } from "./extract-evidence.ts";
 import type { ResearchServices } from "./research-services.ts";
 import type { SearchData } from "./search-stage.ts";
@@ -34,6 +37,9 @@ export interface ExtractData {
   prompt_chars: number;
 }
 
+/** A page title longer than this is cut in the list of sources. */
+const MAX_TITLE_CHARS = 200;
+
 const SYSTEM =
   "You extract facts about the items you are given from the numbered sources, and only from " +
   "them. When the sources do not state a value, answer null: never guess or fill a gap from " +
@@ -51,8 +57,13 @@ export function createExtractStage(
   inputs: readonly string[],
   backends: readonly LlmBackend[],
   services: ResearchServices,
+  limits: PromptLimits,
 ): StageRunner {
   const specs = config.outputs.map((name) => outputs.find((o) => o.name === name) as OutputSpec);
+  // A prompt naming row fields is rendered in each row's item; one without is said once.
+  const promptFields = templateFields(config.prompt ?? "");
+  const perRowPrompt = config.prompt !== undefined && promptFields.length > 0;
+  const rowFields = [...inputs, ...promptFields];
 
   const pagesOf = (row: StageInputRow): string[] => {
     const crawl = config.pagesStage
@@ -125,6 +136,7 @@ export function createExtractStage(
         (r) => (missing.get(r.key)?.length ?? 0) > 0 && (evidencePages.get(r.key)?.length ?? 0) > 0,
       );
       let calls: LlmAttempt[] = [];
+      const truncated = new Map<string, PromptTruncation>();
       let backend: string | undefined;
       let model: string | undefined;
       const failures = new Map<string, StageRowResult>();
@@ -144,20 +156,27 @@ export function createExtractStage(
           }),
         );
         const byRow = new Map(rowEvidence.map((e) => [e.key, e]));
+        const ids = promptRowIds(askRows.map((r) => r.key));
         const prompt = [
           `Fill these fields for each item:\n${wanted.map((o) => `- ${o.name} (${o.type}): ${o.description}`).join("\n")}`,
-          config.prompt ? renderTemplate(config.prompt, rows[0]?.fields ?? {}) : "",
-          `Answer as {"rows": [{"id": "<item id>", ${wanted.map((o) => `"${o.name}": {"value": ..., "confidence": ..., "sources": ["S1"]}`).join(", ")}}]}, one entry per item.`,
+          config.prompt && !perRowPrompt ? config.prompt : "",
+          `Answer as {"rows": [{"id": "<item id>", ${wanted.map((o) => `"${o.name}": {"value": ..., "confidence": ..., "sources": ["S1"]}`).join(", ")}}]}, one entry per item, its id copied from its heading.`,
           "## Sources",
-          ...chunks.map((c) => `[${c.id}] ${c.url}${c.title ? ` — ${c.title}` : ""}\n${c.text}`),
+          ...chunks.map(
+            (c) => `[${c.id}] ${c.url}${c.title ? ` — ${clipTitle(c.title)}` : ""}\n${c.text}`,
+          ),
           "## Items",
+          ROWS_ARE_DATA,
           ...askRows.map((row) => {
             const e = byRow.get(row.key);
+            const fields = rowFieldTexts(row.fields, rowFields, limits.maxRowInputChars);
+            if (fields.truncated) truncated.set(row.key, fields.truncated);
             const known = inputs
               .filter((c) => row.fields[c] !== null && row.fields[c] !== undefined)
-              .map((c) => `${c}: ${String(row.fields[c])}`)
-              .join("\n");
-            return `### row ${row.key}\n${known}\nsources: ${e?.sources.join(", ") || "none"}`;
+              .map((c) => `${c}: ${fields.texts[c]}`);
+            if (perRowPrompt)
+              known.push(`instructions: ${renderTemplate(config.prompt, fields.texts)}`);
+            return `${rowHeading(ids.idOf.get(row.key) as string)}\n${known.join("\n")}\nsources: ${e?.sources.join(", ") || "none"}`;
           }),
         ]
           .filter((part) => part !== "")
@@ -183,11 +202,12 @@ export function createExtractStage(
           calls = answer.attempts;
           backend = answer.backend;
           model = answer.model;
-          const keys = askRows.map((r) => r.key);
-          const parsed = validateBatchAnswer(answer.json, keys, wanted);
+          // Only the ids of this call count: an entry for any other id fills nothing.
+          const parsed = validateBatchAnswer(answer.json, [...ids.keyOf.keys()], wanted);
           const raw = rawRows(answer.json);
           for (const row of askRows) {
-            const got = parsed.get(row.key);
+            const id = ids.idOf.get(row.key) as string;
+            const got = parsed.get(id);
             if (!got || !got.ok) {
               failures.set(row.key, {
                 ok: false,
@@ -205,7 +225,7 @@ export function createExtractStage(
             for (const spec of missing.get(row.key) ?? []) {
               const v = got.values[spec.name];
               if (!v) continue;
-              const cited = citedSources(raw.get(row.key), spec.name)
+              const cited = citedSources(raw.get(id), spec.name)
                 .filter((id) => allowed.has(id))
                 .map((id) => idToUrl.get(id) as string);
               const uncited = v.value !== null && cited.length === 0;
@@ -266,7 +286,12 @@ export function createExtractStage(
       return {
         rows: results,
         calls,
-        usagePerRow: usageShare(calls, Math.max(1, askRows.length)),
+        // The calls asked about askRows only: rows answered from structured data spent nothing.
+        usage: splitUsage(
+          calls,
+          askRows.map((r) => r.key),
+        ),
+        truncated,
         ...(backend ? { backend } : {}),
         ...(model ? { model } : {}),
       };
@@ -307,6 +332,15 @@ function pageIsAbout(
     const key = nameKey(value);
     return key !== "" && names.includes(key);
   });
+}
+
+/** The start of a page title on one line; only that start of a long title is read. */
+function clipTitle(title: string): string {
+  if (title.length <= MAX_TITLE_CHARS) return title.replace(/\s+/g, " ");
+  let end = MAX_TITLE_CHARS;
+  // Cutting between the halves of a surrogate pair would leave half a character.
+  if (/[\uD800-\uDBFF]/.test(title[end - 1] ?? "")) end--;
+  return `${title.slice(0, end).replace(/\s+/g, " ")}…`;
 }
 
 function asStructured(value: unknown): StructuredData {

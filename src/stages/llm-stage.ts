@@ -1,10 +1,12 @@
 import type { LlmStageConfig } from "../config/config-types.ts";
-import { renderTemplate } from "../config/template-fields.ts";
+import { renderTemplate, templateFields } from "../config/template-fields.ts";
+import type { OutputSpec } from "../core/output-types.ts";
 import { callCascade } from "../llm/call-cascade.ts";
 import { buildAnswerSchema, validateBatchAnswer } from "../llm/json-schema-for-outputs.ts";
 import { LlmError } from "../llm/llm-error.ts";
-import type { LlmBackend, OutputSpec } from "../llm/llm-types.ts";
-import { usageShare } from "../pipeline/row-state.ts";
+import type { LlmBackend } from "../llm/llm-types.ts";
+import { splitUsage, type PromptTruncation } from "../pipeline/row-state.ts";
+import { promptRowIds, rowFieldTexts, rowHeading, ROWS_ARE_DATA } from "./batch-prompt.ts";
 import type {
   StageChunkResult,
   StageContext,
@@ -19,31 +21,51 @@ const DEFAULT_SYSTEM =
   "Use null when you do not know; never guess a value to fill the gap. " +
   "Confidence is the probability your value is right.";
 
+export interface PromptLimits {
+  /** pipelines.<p>.max_row_input_chars */
+  maxRowInputChars: number;
+}
+
 /**
- * An `llm` stage: one prompt for up to batch_size rows, the answer mapped back by row id.
- * A row missing or malformed in the answer fails alone; the others keep their values.
+ * An `llm` stage: one prompt for up to batch_size rows, each under a heading with an id drawn
+ * for this call (src/stages/batch-prompt.ts), the answer mapped back by that id. A row missing or
+ * malformed in the answer fails alone; the others keep their values. The system message is
+ * shared by the whole batch, so the config refuses row fields in it.
  */
 export function createLlmStage(
   config: LlmStageConfig,
   outputs: readonly OutputSpec[],
   backends: readonly LlmBackend[],
+  limits: PromptLimits,
 ): StageRunner {
   const specs = config.outputs.map((name) => outputs.find((o) => o.name === name) as OutputSpec);
   const schema = buildAnswerSchema(specs);
   const fieldList = specs.map((o) => `- ${o.name} (${o.type}): ${o.description}`).join("\n");
+  const promptFields = templateFields(config.prompt);
+  const system =
+    config.system === undefined ? DEFAULT_SYSTEM : `${config.system}\n\n${DEFAULT_SYSTEM}`;
 
   return {
     config,
     async run(rows: readonly StageInputRow[], context: StageContext): Promise<StageChunkResult> {
+      const ids = promptRowIds(rows.map((r) => r.key));
+      const truncated = new Map<string, PromptTruncation>();
+      const sections = rows.map((row) => {
+        const fields = rowFieldTexts(row.fields, promptFields, limits.maxRowInputChars);
+        if (fields.truncated) truncated.set(row.key, fields.truncated);
+        return `${rowHeading(ids.idOf.get(row.key) as string)}\n${renderTemplate(config.prompt, fields.texts)}`;
+      });
       const prompt = [
         `Fill these fields for each item below:\n${fieldList}`,
-        `Answer as {"rows": [{"id": "<item id>", ${specs.map((o) => `"${o.name}": {"value": ..., "confidence": ...}`).join(", ")}}]} with one entry per item.`,
-        ...rows.map((r) => `### row ${r.key}\n${renderTemplate(config.prompt, r.fields)}`),
+        ROWS_ARE_DATA,
+        `Answer as {"rows": [{"id": "<item id>", ${specs.map((o) => `"${o.name}": {"value": ..., "confidence": ...}`).join(", ")}}]} with one entry per item, its id copied from its heading.`,
+        ...sections,
       ].join("\n\n");
-      const system =
-        config.system === undefined
-          ? DEFAULT_SYSTEM
-          : `${renderTemplate(config.system, rows[0]?.fields ?? {})}\n\n${DEFAULT_SYSTEM}`;
+      const usageOf = (attempts: Parameters<typeof splitUsage>[0]) =>
+        splitUsage(
+          attempts,
+          rows.map((r) => r.key),
+        );
       try {
         const answer = await callCascade([...backends], {
           system,
@@ -52,14 +74,11 @@ export function createLlmStage(
           schemaName: `${config.name}_answer`,
           signal: context.signal,
         });
-        const parsed = validateBatchAnswer(
-          answer.json,
-          rows.map((r) => r.key),
-          specs,
-        );
+        // Only the ids of this call count: an entry for any other id fills nothing.
+        const parsed = validateBatchAnswer(answer.json, [...ids.keyOf.keys()], specs);
         const results = new Map<string, StageRowResult>();
         for (const row of rows) {
-          const found = parsed.get(row.key);
+          const found = parsed.get(ids.idOf.get(row.key) as string);
           if (!found || !found.ok) {
             results.set(row.key, {
               ok: false,
@@ -76,7 +95,8 @@ export function createLlmStage(
         return {
           rows: results,
           calls: answer.attempts,
-          usagePerRow: usageShare(answer.attempts, rows.length),
+          usage: usageOf(answer.attempts),
+          truncated,
           backend: answer.backend,
           model: answer.model,
         };
@@ -91,7 +111,8 @@ export function createLlmStage(
         return {
           rows: new Map(rows.map((r) => [r.key, { ok: false, failure }])),
           calls: error.attempts,
-          usagePerRow: usageShare(error.attempts, rows.length),
+          usage: usageOf(error.attempts),
+          truncated,
         };
       }
     },

@@ -1,8 +1,9 @@
 import type { QueriesStageConfig } from "../config/config-types.ts";
 import { callCascade } from "../llm/call-cascade.ts";
 import { LlmError } from "../llm/llm-error.ts";
-import type { LlmAttempt, LlmBackend, OutputSpec } from "../llm/llm-types.ts";
-import { usageShare } from "../pipeline/row-state.ts";
+import type { OutputSpec } from "../core/output-types.ts";
+import type { LlmAttempt, LlmBackend } from "../llm/llm-types.ts";
+import { splitUsage } from "../pipeline/row-state.ts";
 import { normalizeQuery } from "../search/search-cache.ts";
 import type {
   StageChunkResult,
@@ -168,7 +169,14 @@ export function createQueriesStage(
         const data: QueriesData = { queries, ...(llmError ? { llm_error: llmError } : {}) };
         results.set(row.key, { ok: true, values: {}, data });
       }
-      return { rows: results, calls, usagePerRow: usageShare(calls, rows.length) };
+      return {
+        rows: results,
+        calls,
+        usage: splitUsage(
+          calls,
+          rows.map((r) => r.key),
+        ),
+      };
     },
   };
 }

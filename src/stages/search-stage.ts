@@ -118,7 +118,7 @@ export function createSearchStage(
       return {
         rows: results,
         calls: [],
-        usagePerRow: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
+        usage: new Map(),
       };
     },
   };

@@ -1,8 +1,9 @@
 import type { SelectStageConfig } from "../config/config-types.ts";
 import { callCascade } from "../llm/call-cascade.ts";
 import { LlmError } from "../llm/llm-error.ts";
-import type { LlmAttempt, LlmBackend, OutputSpec } from "../llm/llm-types.ts";
-import { usageShare } from "../pipeline/row-state.ts";
+import type { OutputSpec } from "../core/output-types.ts";
+import type { LlmAttempt, LlmBackend } from "../llm/llm-types.ts";
+import { splitUsage } from "../pipeline/row-state.ts";
 import type { FoundResult, SearchData } from "./search-stage.ts";
 import type {
   StageChunkResult,
@@ -250,7 +251,14 @@ export function createSelectStage(
         const data: SelectData = { urls, ...(llmError ? { llm_error: llmError } : {}) };
         results.set(row.key, { ok: true, values: {}, data });
       }
-      return { rows: results, calls, usagePerRow: usageShare(calls, rows.length) };
+      return {
+        rows: results,
+        calls,
+        usage: splitUsage(
+          calls,
+          rows.map((r) => r.key),
+        ),
+      };
     },
   };
 }

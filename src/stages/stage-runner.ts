@@ -1,6 +1,6 @@
 import type { StageConfig } from "../config/config-types.ts";
 import type { LlmAttempt } from "../llm/llm-types.ts";
-import type { StageValue, UsageRecord } from "../pipeline/row-state.ts";
+import type { PromptTruncation, StageValue, UsageRecord } from "../pipeline/row-state.ts";
 
 /**
  * The seam every stage kind plugs into. The stage machine hands a runner up to
@@ -42,8 +42,13 @@ export interface StageChunkResult {
   rows: Map<string, StageRowResult>;
   /** Every external call made for this chunk, successful or not. */
   calls: LlmAttempt[];
-  /** Usage of this chunk, per row (a batch call is shared evenly). */
-  usagePerRow: UsageRecord;
+  /**
+   * What the calls cost, per row key: each call's usage divided among exactly the rows it asked
+   * about (src/pipeline/row-state.ts `splitUsage`). A row absent spent nothing.
+   */
+  usage: ReadonlyMap<string, UsageRecord>;
+  /** Rows whose field values were cut to fit the prompt, per row key. */
+  truncated?: ReadonlyMap<string, PromptTruncation>;
   backend?: string;
   model?: string;
 }

@@ -3,7 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { answerRows, reply, startFakeLlm, type FakeLlm } from "../support/fake-llm-server.ts";
+import {
+  answerRows,
+  keyInSection,
+  reply,
+  startFakeLlm,
+  type FakeLlm,
+} from "../support/fake-llm-server.ts";
 import { spawnGleaner, waitFor, type GleanerProcess } from "../support/gleaner-process.ts";
 import {
   freePort,
@@ -30,7 +36,9 @@ beforeAll(async () => {
   cluster = await startPostgresCluster();
   url = await cluster.createDatabase("chaos");
   llm = await startFakeLlm();
-  const good = answerRows((id) => ({ score: { value: Number(id) * 2, confidence: 0.9 } }));
+  const good = answerRows((id, prompt) => ({
+    score: { value: Number(keyInSection(prompt, id)) * 2, confidence: 0.9 },
+  }));
   llm.handle((req) => reply.delay(50, good(req) as ReturnType<typeof reply.json>));
   const port = await freePort();
   httpUrl = `http://127.0.0.1:${port}`;
@@ -54,7 +62,7 @@ pipelines:
     retry: { max_attempts: 10, delays: [200ms], jitter: 0 }
     schedule: "* * * * * *"
     stages:
-      - { name: score, kind: llm, backends: [fake], prompt: "Score {{name}}", outputs: [score] }
+      - { name: score, kind: llm, backends: [fake], prompt: "Score {{name}} #{{id}}", outputs: [score] }
 `,
   );
   const migrate = spawnGleaner(["migrate", "--config", configFile], {

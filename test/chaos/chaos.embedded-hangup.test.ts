@@ -3,7 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { answerRows, reply, startFakeLlm, type FakeLlm } from "../support/fake-llm-server.ts";
+import {
+  answerRows,
+  keyInSection,
+  reply,
+  startFakeLlm,
+  type FakeLlm,
+} from "../support/fake-llm-server.ts";
 import { spawnGleaner, waitFor, type GleanerProcess } from "../support/gleaner-process.ts";
 import { freePort } from "../support/postgres-cluster.ts";
 
@@ -24,7 +30,9 @@ const started: GleanerProcess[] = [];
 
 beforeAll(async () => {
   llm = await startFakeLlm();
-  const good = answerRows((id) => ({ score: { value: Number(id) * 2, confidence: 0.9 } }));
+  const good = answerRows((id, prompt) => ({
+    score: { value: Number(keyInSection(prompt, id)) * 2, confidence: 0.9 },
+  }));
   // Slow enough that rows are in flight when the signal comes.
   llm.handle((req) => reply.delay(300, good(req) as ReturnType<typeof reply.json>));
   dir = mkdtempSync(join(tmpdir(), "gleaner-embedded-"));
@@ -52,7 +60,7 @@ pipelines:
     job_size: 5
     lease: 10s
     stages:
-      - { name: score, kind: llm, backends: [fake], prompt: "Score {{name}}", outputs: [score] }
+      - { name: score, kind: llm, backends: [fake], prompt: "Score {{name}} #{{id}}", outputs: [score] }
 `,
   );
 }, 60_000);

@@ -3,7 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { answerRows, startFakeLlm, type FakeLlm } from "../support/fake-llm-server.ts";
+import {
+  answerRows,
+  keyInSection,
+  startFakeLlm,
+  type FakeLlm,
+} from "../support/fake-llm-server.ts";
 import { startHarness, type Harness } from "../support/gleaner-harness.ts";
 import { spawnGleaner, waitFor, type GleanerProcess } from "../support/gleaner-process.ts";
 
@@ -36,12 +41,16 @@ pipelines:
     lease: 3s
     queue_timeout: 10m
     stages:
-      - { name: score, kind: llm, backends: [fake], prompt: "Score {{name}}", outputs: [score] }
+      - { name: score, kind: llm, backends: [fake], prompt: "Score {{name}} #{{id}}", outputs: [score] }
 `;
 
 beforeAll(async () => {
   llm = await startFakeLlm();
-  llm.handle(answerRows((id) => ({ score: { value: Number(id) * 2, confidence: 0.9 } })));
+  llm.handle(
+    answerRows((id, prompt) => ({
+      score: { value: Number(keyInSection(prompt, id)) * 2, confidence: 0.9 },
+    })),
+  );
   h = await startHarness("kill_pickup", config(llm.url));
   configFile = join(mkdtempSync(join(tmpdir(), "gleaner-pickup-")), "gleaner.yaml");
   writeFileSync(configFile, config(llm.url));

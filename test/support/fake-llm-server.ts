@@ -73,17 +73,39 @@ export const reply = {
   }),
 };
 
-/** Row ids the prompt lists, one `### row <id>` line each. */
-/** The part of a batch prompt that belongs to one row (from its `### row <id>` line). */
+/**
+ * The part of a batch prompt that belongs to one row: from its `### row <id>` line to the next
+ * such line. Stages draw the ids at random for each call (src/stages/batch-prompt.ts), so a test
+ * tells rows apart by what their sections say, not by their ids.
+ */
 export function rowSection(prompt: string, id: string): string {
-  const start = prompt.indexOf(`### row ${id}\n`);
-  if (start === -1) return "";
-  const end = prompt.indexOf("### row ", start + 1);
-  return prompt.slice(start, end === -1 ? undefined : end);
+  const heading = `### row ${id}\n`;
+  const start = prompt.startsWith(heading) ? 0 : prompt.indexOf(`\n${heading}`) + 1;
+  if (start === 0 && !prompt.startsWith(heading)) return "";
+  const end = prompt.indexOf("\n### row ", start);
+  return prompt.slice(start, end === -1 ? undefined : end + 1);
 }
 
+/**
+ * The row key a test's prompt template writes as `#{{id}}`, read from the row's section: the
+ * prompt's row ids are drawn per call, so a test that answers by key puts the key in the text.
+ */
+export function keyInSection(prompt: string, id: string): string {
+  const key = /#(\d+)/.exec(rowSection(prompt, id))?.[1];
+  if (key === undefined)
+    throw new Error(`no #<key> in the section of row ${id}: add #{{id}} to the test's prompt`);
+  return key;
+}
+
+/** Row ids the prompt lists, one `### row <id>` line each. */
 export function rowIdsInPrompt(prompt: string): string[] {
   return [...prompt.matchAll(/^### row (.+?)\s*$/gm)].map((m) => m[1] ?? "");
+}
+
+/** A row's section without its heading, its escaped values read back (`\n` → a line break). */
+export function rowText(prompt: string, id: string): string {
+  const body = rowSection(prompt, id).split("\n").slice(1).join("\n").trimEnd();
+  return JSON.parse(`"${body.replace(/\n/g, "\\n").replace(/(?<!\\)"/g, '\\"')}"`) as string;
 }
 
 /**
