@@ -463,7 +463,7 @@ describe("an input column named constructor", () => {
     const prompt = llm.requests
       .map((r) => r.prompt)
       .find((p) => p.includes("Describe the company acme ("));
-    expect(prompt).toContain("Describe the company acme (Wile E.).");
+    expect(prompt).toContain("Describe the company acme (Wile E.)");
   }, 180_000);
 });
 
