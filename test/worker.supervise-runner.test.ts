@@ -43,8 +43,8 @@ it("starts a runner again when it stops on its own, with backoff while starting 
   await waitFor("a second runner", () => launched.length === 2);
   expect(failures).toBe(2);
   expect(supervised.notReady()).toBeUndefined();
-  expect(lines.some((l) => l.includes("cannot start it yet: connect ECONNREFUSED"))).toBe(true);
-  expect(lines.some((l) => l.includes("running again (after 3 attempt(s))"))).toBe(true);
+  expect(lines.some((l) => l.includes("cannot start one yet: connect ECONNREFUSED"))).toBe(true);
+  expect(lines.some((l) => l.includes("job runner started (after 3 attempts)"))).toBe(true);
 
   await supervised.stop();
   expect(launched[1]?.stopped).toBe(true);
@@ -73,4 +73,32 @@ it("says it is not ready while no runner runs, and stop() ends the restart loop"
   allow = true;
   await new Promise((r) => setTimeout(r, 20));
   expect(launched).toHaveLength(1);
+});
+
+it("replaces a runner: the new one starts before the old one is stopped", async () => {
+  const launched: ReturnType<typeof fakeRunner>[] = [];
+  const events: string[] = [];
+  const supervised = await superviseRunner(
+    () => {
+      const runner = fakeRunner();
+      const index = launched.length;
+      const stop = runner.stop.bind(runner);
+      runner.stop = async () => {
+        events.push(`stop ${index}`);
+        await stop();
+      };
+      launched.push(runner);
+      events.push(`start ${index}`);
+      return Promise.resolve(runner);
+    },
+    { log: () => undefined, delaysMs: [1] },
+  );
+  // Two calls at once make one replacement.
+  await Promise.all([supervised.replace("a lost completion"), supervised.replace("another")]);
+  expect(events).toEqual(["start 0", "start 1", "stop 0"]);
+  // The old runner ending is not taken for a crash of the new one.
+  await new Promise((r) => setTimeout(r, 20));
+  expect(launched).toHaveLength(2);
+  await supervised.stop();
+  expect(events).toEqual(["start 0", "start 1", "stop 0", "stop 1"]);
 });

@@ -42,15 +42,29 @@ const EXIT_CODES: Record<(typeof STOP_SIGNALS)[number], number> = {
   SIGTERM: 143,
 };
 
+export interface StopSignals {
+  /** Resolves with the first SIGINT (Ctrl-C), SIGTERM or SIGHUP (the terminal closed). */
+  readonly received: Promise<string>;
+  /**
+   * What to log to, and what to do on a second signal (stop at once: the embedded database
+   * must not outlive Gleaner). Until then, a signal is noted on stderr.
+   */
+  attach(logger: Logger, hurry: () => Promise<void>): void;
+}
+
 /**
- * Resolves when SIGINT (Ctrl-C), SIGTERM or SIGHUP (the terminal closed) arrives; the caller
- * then hands its rows back and stops. A second signal stops at once: `hurry` runs (stopping
- * the embedded database, which must not outlive Gleaner), then the process exits.
+ * Watches the stop signals from the moment a long command starts, before it connects: a
+ * signal during start-up is not the default "die at once" (no rows handed back, the embedded
+ * database left running) but a stop as soon as start-up is done. A second signal stops at once.
  */
-export function untilSignal(logger: Logger, hurry?: () => Promise<void>): Promise<string> {
-  return new Promise((resolvePromise) => {
+export function watchStopSignals(): StopSignals {
+  let logger: Logger | undefined;
+  let hurry: (() => Promise<void>) | undefined;
+  const say = (level: "info" | "warn", message: string) =>
+    logger ? logger[level](message) : process.stderr.write(`gleaner: ${message}\n`);
+  const received = new Promise<string>((resolvePromise) => {
     const onSecond = (signal: (typeof STOP_SIGNALS)[number]) => {
-      logger.warn(`${signal} again: stopping now, without waiting for running stages`);
+      say("warn", `${signal} again: stopping now, without waiting for running stages`);
       const exit = () => process.exit(EXIT_CODES[signal]);
       // Bounded: a hung stop must not keep the process from exiting.
       setTimeout(exit, 10_000).unref();
@@ -59,10 +73,17 @@ export function untilSignal(logger: Logger, hurry?: () => Promise<void>): Promis
     const first = new Map(STOP_SIGNALS.map((s) => [s, () => onSignal(s)]));
     const onSignal = (signal: (typeof STOP_SIGNALS)[number]) => {
       for (const [s, listener] of first) process.off(s, listener);
-      logger.info(`${signal} received: finishing current stages and handing rows back`);
+      say("info", `${signal} received: finishing current stages and handing rows back`);
       for (const s of STOP_SIGNALS) process.once(s, () => onSecond(s));
       resolvePromise(signal);
     };
     for (const [s, listener] of first) process.once(s, listener);
   });
+  return {
+    received,
+    attach(l, h) {
+      logger = l;
+      hurry = h;
+    },
+  };
 }

@@ -1,7 +1,6 @@
 import { EventEmitter } from "node:events";
 import { run, type WorkerEvents } from "graphile-worker";
 import type { Logger } from "pino";
-import pg from "pg";
 import { ignoreReportedElsewhere } from "../db/pool-errors.ts";
 import { makeEnrichBatchTask } from "../../jobs/enrich-batch.ts";
 import { coerceError } from "../core/coerce-error.ts";
@@ -9,6 +8,7 @@ import { workerLogger } from "../log/create-logger.ts";
 import type { Runtime } from "../pipeline/runtime.ts";
 import { ENRICH_TASK } from "../sql/claim-due-rows.ts";
 import { heartbeatIntervalMs } from "../core/worker-liveness.ts";
+import { PatientPool } from "./patient-pool.ts";
 import { superviseRunner } from "./supervise-runner.ts";
 import { startWorkerHeartbeat, type WorkerHeartbeat } from "./worker-heartbeat.ts";
 
@@ -17,7 +17,16 @@ export interface StartedWorker {
   stop(): Promise<void>;
   /** Why the process cannot take jobs right now (its runner is restarting), or undefined. */
   notReady(): string | undefined;
+  /**
+   * A database call outside any job failed with a connection error (graphile-worker's own job
+   * completion, which it does not await): the runner is replaced, so a lock it may have left
+   * behind dies with its pool and the reaper cleans it up.
+   */
+  lostDatabaseCall(): void;
 }
+
+/** How long graphile-worker's connections wait for a database that refuses them. */
+const COMPLETION_PATIENCE_MS = 120_000;
 
 /**
  * Starts graphile-worker with Gleaner's tasks, and keeps it running through database outages
@@ -36,7 +45,11 @@ export async function startWorker(options: {
   const { runtime, logger } = options;
   const { config } = runtime;
   const concurrency = options.concurrency ?? config.worker.concurrency;
-  const pool = new pg.Pool({ connectionString: options.url, max: concurrency + 4 });
+  const pool = new PatientPool({
+    connectionString: options.url,
+    max: concurrency + 4,
+    patienceMs: COMPLETION_PATIENCE_MS,
+  });
   // A dropped connection must surface as a log line, not an unhandled 'error' event.
   pool.on("error", (error) => logger.warn(`worker pool: ${error.message}`));
   // A client's 'error' needs a listener, or it ends the process. It is said once already: by
@@ -70,12 +83,13 @@ export async function startWorker(options: {
       parsedCronItems: [],
       preset: {
         worker: {
-          // Complete and fail jobs in batches: fewer round trips per job, and a completion that
-          // meets a database outage is retried with backoff by graphile-worker instead of
-          // rejecting a promise nobody awaits (which would end the process). A completion lost
-          // for good is harmless: the job's rows have moved on from its claim.
-          completeJobBatchDelay: 0,
-          failJobBatchDelay: 0,
+          // Jobs are completed one by one, not in graphile-worker 0.17's batches: its batcher
+          // gives up at the first failed query (a database restart) and shuts the worker pool
+          // down, and after a failure its count of pending batches drifts, so that shutdown
+          // never ends. A single completion is not awaited by graphile-worker: while the
+          // database refuses connections it waits in PatientPool; one lost all the same (the
+          // server going down mid-query) is logged by the process guard, which then has this
+          // runner replaced, so the lock it leaves behind dies with the old pool.
           // Off by default: jobs locked ahead wait behind this process's running ones.
           ...(config.worker.localQueue > 0
             ? { localQueue: { size: config.worker.localQueue } }
@@ -88,7 +102,7 @@ export async function startWorker(options: {
   const supervised = await superviseRunner(launch, {
     log: (m) => logger.warn(m),
     // The new pool is listed at once, so none of its jobs looks dead to another process.
-    onRestarted: async () => heartbeat?.beat(),
+    onStarted: async () => heartbeat?.beat(),
   });
   const shortestLease = Math.min(
     ...[...runtime.pipelines.values()].map((e) => e.pipeline.leaseMs),
@@ -107,6 +121,8 @@ export async function startWorker(options: {
   const beating = heartbeat;
   return {
     notReady: () => supervised.notReady(),
+    lostDatabaseCall: () =>
+      void supervised.replace("a database call outside any job was lost to an outage"),
     stop: async () => {
       stopping.abort(new Error("Gleaner is shutting down"));
       await supervised.stop();

@@ -79,7 +79,8 @@ export async function startWorkerHeartbeat(
         if (!stopped) timer = setTimeout(loop, options.intervalMs).unref();
       });
   };
-  timer = setTimeout(loop, options.intervalMs).unref();
+  // The first beat at once: a process starting after a crash reaps what the dead one left.
+  loop();
   return {
     id,
     async beat() {

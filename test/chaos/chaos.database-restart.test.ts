@@ -96,9 +96,13 @@ function until<T>(
   timeoutMs = 60_000,
 ): Promise<T> {
   return waitFor(what, check, timeoutMs).catch((error: unknown) => {
-    throw new Error(`${String(error)}\n--- gleaner output:\n${gleaner?.output().slice(-6000)}`, {
-      cause: error,
-    });
+    // The whole output is kept for a post-mortem; the end of it goes in the error.
+    const file = join(tmpdir(), `gleaner-chaos-restart-${Date.now()}.log`);
+    writeFileSync(file, gleaner?.output() ?? "");
+    throw new Error(
+      `${String(error)}\n--- gleaner output (all of it in ${file}):\n${gleaner?.output().slice(-6000)}`,
+      { cause: error },
+    );
   });
 }
 

@@ -83,6 +83,17 @@ afterAll(async () => {
   await llm?.close();
 });
 
+/** Waits until a worker process has registered (it handles signals from then on). */
+async function registered(worker: GleanerProcess): Promise<void> {
+  await waitFor("the worker to register", async () => {
+    const r = await h.query<{ n: number }>(
+      "select count(*)::int as n from gleaner.workers where pid = $1",
+      [worker.child.pid],
+    );
+    return (r[0]?.n ?? 0) > 0;
+  });
+}
+
 async function doneRows(): Promise<number> {
   const r = await h.query<{ n: number }>(
     "select count(*)::int as n from leads where enrichment_status = 'done'",
@@ -97,13 +108,7 @@ it("a worker killed as it takes a job: the job's rows are back within the lease,
       env: { DATABASE_URL: h.testDb.url },
     });
     processes.push(victim);
-    await waitFor("the victim to register", async () => {
-      const r = await h.query<{ n: number }>(
-        "select count(*)::int as n from gleaner.workers where pid = $1",
-        [victim.child.pid],
-      );
-      return (r[0]?.n ?? 0) > 0;
-    });
+    await registered(victim);
     // Killed the moment its job is locked, a little later each round: before and after the
     // rows are marked running.
     const killed = new Promise<number>((resolve) => {
@@ -126,6 +131,7 @@ it("a worker killed as it takes a job: the job's rows are back within the lease,
       env: { DATABASE_URL: h.testDb.url },
     });
     processes.push(healthy);
+    await registered(healthy);
     const target = (round + 1) * ROWS_PER_ROUND;
     await waitFor(
       `round ${round}: the killed worker's rows to be done (well before queue_timeout)`,
@@ -154,11 +160,25 @@ it("a worker killed as it takes a job: the job's rows are back within the lease,
     "select count(*)::int as n from done_log group by id having count(*) > 1",
   );
   expect(log).toEqual([]);
-  // No dead job left behind, locked or failed.
-  const jobs = await h.query<{ n: number }>(
-    `select count(*)::int as n from "${h.app.config.workerSchema}".jobs`,
+  // No dead job left behind, locked or failed, once a live worker has been around: the last
+  // victim's job is reaped as soon as its heartbeat has been silent long enough.
+  const janitor = spawnGleaner(["worker", "--config", configFile], {
+    env: { DATABASE_URL: h.testDb.url },
+  });
+  processes.push(janitor);
+  await registered(janitor);
+  const jobs = () =>
+    h.query(
+      `select id, attempts, max_attempts, locked_by, locked_at, last_error
+       from "${h.app.config.workerSchema}".jobs`,
+    );
+  await waitFor("dead jobs to be reaped", async () => (await jobs()).length === 0, 30_000).catch(
+    async (error: unknown) => {
+      throw new Error(`${String(error)}: ${JSON.stringify(await jobs())}`, { cause: error });
+    },
   );
-  expect(jobs[0]?.n).toBe(0);
+  janitor.signal("SIGTERM");
+  expect(await janitor.exited(), janitor.output()).toBe(0);
   console.log(
     `kill at job pickup (lease 3 s): kill → rows done ${recoveries.map((ms) => `${ms} ms`).join(", ")}`,
   );

@@ -6,7 +6,7 @@ import { startScheduler } from "../../sweep/scheduler.ts";
 import { sweepPipeline } from "../../sweep/sweep-pipeline.ts";
 import { drain } from "../../worker/drain.ts";
 import { startWorker } from "../../worker/start-worker.ts";
-import { openFromCli, untilSignal } from "../cli-context.ts";
+import { openFromCli, watchStopSignals } from "../cli-context.ts";
 import { surviveDatabaseOutages } from "../survive-database-outages.ts";
 import { createProgressReporter } from "../progress-reporter.ts";
 import { watchStartProgress } from "../start-progress.ts";
@@ -54,9 +54,12 @@ function sweeps(app: Gleaner, metrics: Metrics | undefined) {
 
 /** `gleaner start`: migrate, then scheduler + workers + HTTP in one process. */
 export async function startCommand(options: RunOptions): Promise<number> {
+  const stop = watchStopSignals();
   const app = await openFromCli(options, { migrate: options.migrate !== false });
   const { logger } = app;
-  const unguard = surviveDatabaseOutages(logger);
+  stop.attach(logger, () => app.database.stopEmbedded());
+  let worker: Awaited<ReturnType<typeof startWorker>> | undefined = undefined;
+  const unguard = surviveDatabaseOutages(logger, () => worker?.lostDatabaseCall());
   logger.info(`using ${app.database.description}`);
   for (const m of app.migration?.pipelines ?? [])
     logger.info(
@@ -65,7 +68,6 @@ export async function startCommand(options: RunOptions): Promise<number> {
   for (const c of app.migration?.corpora ?? [])
     logger.info(`search provider ${c.provider}: ${c.documents} documents indexed`);
   const metrics = createMetrics(app.runtime);
-  let worker: Awaited<ReturnType<typeof startWorker>> | undefined = undefined;
   const http =
     options.http === false ? undefined : await serveHttp(app, metrics, () => worker?.notReady());
   worker = await startWorker({
@@ -91,7 +93,7 @@ export async function startCommand(options: RunOptions): Promise<number> {
     );
   }
   const progress = watchStartProgress(app, { httpUrl: http?.url.replace("0.0.0.0", "127.0.0.1") });
-  await untilSignal(logger, () => app.database.stopEmbedded());
+  await stop.received;
   // Rows first (handed back while the database is still up), the embedded database last.
   progress.stop();
   await scheduler.stop();
@@ -105,11 +107,13 @@ export async function startCommand(options: RunOptions): Promise<number> {
 
 /** `gleaner worker`: runs jobs only; another process sweeps. */
 export async function workerCommand(options: RunOptions): Promise<number> {
+  const stop = watchStopSignals();
   const app = await openFromCli(options);
-  const unguard = surviveDatabaseOutages(app.logger);
+  stop.attach(app.logger, () => app.database.stopEmbedded());
+  let worker: Awaited<ReturnType<typeof startWorker>> | undefined = undefined;
+  const unguard = surviveDatabaseOutages(app.logger, () => worker?.lostDatabaseCall());
   app.logger.info(`worker using ${app.database.description}`);
   const metrics = options.http ? createMetrics(app.runtime) : undefined;
-  let worker: Awaited<ReturnType<typeof startWorker>> | undefined = undefined;
   const http = metrics ? await serveHttp(app, metrics, () => worker?.notReady()) : undefined;
   worker = await startWorker({
     runtime: app.runtime,
@@ -118,7 +122,7 @@ export async function workerCommand(options: RunOptions): Promise<number> {
     ...(metrics ? { events: metrics.workerEvents } : {}),
     ...(options.concurrency ? { concurrency: Number(options.concurrency) } : {}),
   });
-  await untilSignal(app.logger, () => app.database.stopEmbedded());
+  await stop.received;
   await worker.stop();
   await http?.close();
   metrics?.close();
@@ -129,9 +133,11 @@ export async function workerCommand(options: RunOptions): Promise<number> {
 
 /** `gleaner sweep`: the scheduler only, or one tick per pipeline with --once. */
 export async function sweepCommand(options: RunOptions & { once?: boolean }): Promise<number> {
+  const stop = options.once ? undefined : watchStopSignals();
   const app = await openFromCli(options);
+  stop?.attach(app.logger, () => app.database.stopEmbedded());
   try {
-    if (options.once) {
+    if (!stop) {
       for (const { pipeline } of app.runtime.pipelines.values()) {
         const r = await sweepPipeline(app.database.db, app.config, pipeline);
         console.log(
@@ -150,7 +156,7 @@ export async function sweepCommand(options: RunOptions & { once?: boolean }): Pr
       log: (m) => app.logger.warn(m),
       onSweep: sweeps(app, undefined),
     });
-    await untilSignal(app.logger, () => app.database.stopEmbedded());
+    await stop.received;
     await scheduler.stop();
     unguard();
     return 0;
