@@ -1,7 +1,6 @@
 /** A request target split into its path and query, or why it is refused. */
 export type RequestPath =
-  | { ok: true; path: string; query: URLSearchParams }
-  | { ok: false; reason: string };
+  { ok: true; path: string; query: URLSearchParams } | { ok: false; reason: string };
 
 /**
  * Checks the path of a request target before anything routes on it. Every route and the corpus
