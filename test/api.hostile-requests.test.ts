@@ -280,7 +280,7 @@ describe("request bodies", () => {
       );
       req.setTimeout(10_000, () => req.destroy(new Error("no answer to the chunked POST")));
       // Writes after the server refused and closed fail; the answer is what counts.
-      req.on("error", (error) => (req.destroyed ? undefined : reject(error)));
+      req.on("error", reject);
       const header = "name,domain\n";
       req.write(header);
       let sent = header.length;
@@ -303,6 +303,52 @@ describe("request bodies", () => {
       "select count(*)::int as n from companies where name like 'row%'",
     );
     expect(count?.n).toBe(0);
+  });
+
+  it("gets the 413 to a client that keeps uploading megabytes past the limit", async () => {
+    // Closing the socket at once while the client still sends makes the kernel reset the
+    // connection, and the reset can discard the 413 before the client reads it.
+    const limit = 10 * 1024 * 1024; // the default api.max_body_bytes
+    const runtime = {
+      ...h.app.runtime,
+      config: {
+        ...h.app.runtime.config,
+        api: { ...h.app.runtime.config.api, maxBodyBytes: limit },
+      },
+    };
+    const big = await serve(runtime);
+    const upload = () =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(
+          `${big.url}/v1/jobs?pipeline=companies`,
+          {
+            method: "POST",
+            headers: { "content-type": "text/csv", "transfer-encoding": "chunked" },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.setTimeout(10_000, () => req.destroy(new Error("no answer to the endless upload")));
+        req.on("error", reject);
+        const chunk = Buffer.from("x,y\n".repeat(16_384));
+        let sent = 0;
+        const pump = (): void => {
+          while (!req.destroyed && sent < 8 * limit) {
+            sent += chunk.length;
+            if (!req.write(chunk)) return void req.once("drain", pump);
+          }
+          if (!req.destroyed) req.end();
+        };
+        req.write("name,domain\n");
+        pump();
+      });
+    try {
+      for (let round = 0; round < 3; round++) expect(await upload()).toBe(413);
+    } finally {
+      await big.close();
+    }
   });
 
   it("takes a chunked body under the limit", async () => {

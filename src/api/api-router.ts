@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { stringify as toCsv } from "csv-stringify/sync";
 import { coerceError } from "../core/coerce-error.ts";
+import { closeAfterResponse } from "../http/close-after-response.ts";
 import { checkRequestPath } from "../http/request-path.ts";
 import type { Runtime } from "../pipeline/runtime.ts";
 import { pipelineReport } from "./pipeline-report.ts";
@@ -286,11 +287,8 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
         log(`api ${req.method} ${path} failed mid-response: ${error.message}`);
         res.end();
       } else if (error instanceof ApiError) {
-        res.writeHead(error.status, {
-          "content-type": "application/json; charset=utf-8",
-          ...(error.closeConnection ? { connection: "close" } : {}),
-        });
-        res.end(JSON.stringify({ error: error.message }));
+        if (error.closeConnection) closeAfterResponse(req, res);
+        sendJson(res, error.status, { error: error.message });
       } else {
         log(`api ${req.method} ${path} failed: ${error.message}`);
         sendJson(res, 500, { error: "internal error; see the server log" });

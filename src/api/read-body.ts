@@ -4,9 +4,9 @@ import { ApiError } from "./api-error.ts";
 /**
  * Reads a request body as UTF-8 text, refusing more than `limit` bytes (413). The bytes are
  * counted as they arrive, whether the body is chunked or has a Content-Length, and nothing past
- * the limit is kept: the request stops there and the rest of the upload is discarded until the
- * 413 (sent with `Connection: close`) closes the connection. Not UTF-8 is a 400; a leading
- * byte order mark is dropped.
+ * the limit is kept: the request stops there, and the rest of the upload is dropped as it
+ * arrives. The 413's ApiError asks for the connection to be closed (closeAfterResponse). Not
+ * UTF-8 is a 400; a leading byte order mark is dropped.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<string> {
   const declared = Number(req.headers["content-length"] ?? "0");
