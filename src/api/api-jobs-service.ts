@@ -1,6 +1,12 @@
 import type { Runtime } from "../pipeline/runtime.ts";
 import type { InstalledPipeline } from "../pipeline/installed-pipeline.ts";
-import { insertJobRows } from "../sql/insert-job-rows.ts";
+import type { Transaction } from "kysely";
+import type { PipelineConfig } from "../config/config-types.ts";
+import { coerceError } from "../core/coerce-error.ts";
+import { isDataException } from "../core/pg-error-codes.ts";
+import type { GleanerDatabase } from "../db/database-types.ts";
+import { loadInstalledPipelines } from "../pipeline/installed-pipeline.ts";
+import { inputColumnTypes, insertJobRows } from "../sql/insert-job-rows.ts";
 import {
   cancelJobRows,
   jobResultRows,
@@ -9,9 +15,17 @@ import {
   type JobResultRow,
 } from "../sql/job-row-states.ts";
 import { ConfigError } from "../config/config-error.ts";
-import { createAdhocPipeline, type AdhocRequest } from "../pipeline/adhoc-pipelines.ts";
+import {
+  ensureAdhocSchema,
+  recordAdhocPipeline,
+  resolveAdhocPipeline,
+  type AdhocPipeline,
+  type AdhocRequest,
+} from "../pipeline/adhoc-pipelines.ts";
 import { ApiError } from "./api-error.ts";
+import { checkNumericInputs } from "./check-numeric-inputs.ts";
 import { jobProgress, type JobProgress } from "./job-progress.ts";
+import { jsonRowLabel, type RowLabel } from "./row-label.ts";
 
 /** Submit, track, cancel and resume jobs: what the /v1/jobs routes call. */
 export class ApiJobsService {
@@ -30,7 +44,8 @@ export class ApiJobsService {
     return entry.pipeline;
   }
 
-  private async adhoc(request: unknown): Promise<InstalledPipeline> {
+  /** Checks an ad-hoc request and resolves it to its pipeline; nothing is written yet. */
+  private adhoc(request: unknown): AdhocPipeline {
     const { config } = this.runtime;
     if (config.backends.length === 0 && config.search.providers.length === 0)
       throw new ApiError(
@@ -51,13 +66,22 @@ export class ApiJobsService {
         400,
         `request.${unknownKeys[0]} is not allowed (allowed: inputs, outputs, search_context)`,
       );
-    let created;
-    try {
-      created = await createAdhocPipeline(
-        this.runtime.db,
-        this.runtime.config,
-        r as unknown as AdhocRequest,
+    // Where a name becomes an object key, `__proto__` would set a prototype instead.
+    const inputs: unknown[] = Array.isArray(r.inputs) ? r.inputs : [];
+    const outputs =
+      r.outputs !== null && typeof r.outputs === "object" ? Object.keys(r.outputs) : [];
+    if (inputs.includes("__proto__") || outputs.includes("__proto__"))
+      throw new ApiError(
+        400,
+        `request.${inputs.includes("__proto__") ? "inputs" : "outputs"}: "__proto__" cannot name a column (JavaScript reads it as an object's prototype); choose another name`,
       );
+    if (JSON.stringify(r).includes("\\u0000"))
+      throw new ApiError(
+        400,
+        "the request holds a NUL character (\\u0000), which PostgreSQL cannot store",
+      );
+    try {
+      return resolveAdhocPipeline(config, r as unknown as AdhocRequest);
     } catch (error) {
       if (error instanceof ConfigError)
         throw new ApiError(
@@ -69,7 +93,6 @@ export class ApiJobsService {
         );
       throw error;
     }
-    return this.jobPipeline(created.name);
   }
 
   /** A job's pipeline: configured, or ad-hoc (possibly created by another process). */
@@ -80,8 +103,15 @@ export class ApiJobsService {
     return entry.pipeline;
   }
 
-  /** Checks every row before anything is written: which row, which key, what to do. */
-  validateRows(p: InstalledPipeline, rows: unknown): Record<string, unknown>[] {
+  /**
+   * Checks every row before anything is written: which row, which key, what to do. Rows are
+   * read as own properties only, so a `__proto__` or `constructor` key is an ordinary key.
+   */
+  validateRows(
+    p: Pick<PipelineConfig, "name" | "inputs">,
+    rows: unknown,
+    label: RowLabel = jsonRowLabel,
+  ): Record<string, unknown>[] {
     const max = this.runtime.config.api.maxRowsPerJob;
     if (!Array.isArray(rows) || rows.length === 0)
       throw new ApiError(
@@ -95,60 +125,112 @@ export class ApiJobsService {
       );
     return rows.map((row: unknown, i) => {
       if (row === null || typeof row !== "object" || Array.isArray(row))
-        throw new ApiError(400, `rows[${i}] must be an object with ${p.inputs.join(", ")}`);
+        throw new ApiError(400, `${label(i)} must be an object with ${p.inputs.join(", ")}`);
       const record = row as Record<string, unknown>;
       for (const key of Object.keys(record)) {
         if (!p.inputs.includes(key))
           throw new ApiError(
             400,
-            `rows[${i}].${key} is not an input of pipeline ${p.name} (inputs: ${p.inputs.join(", ")})`,
+            `${label(i, key)} is not an input of pipeline ${p.name} (inputs: ${p.inputs.join(", ")})`,
           );
       }
       for (const input of p.inputs) {
-        const value = record[input];
-        if (value === undefined)
+        if (!Object.hasOwn(record, input))
           throw new ApiError(
             400,
-            `rows[${i}].${input} is missing: every row gives ${p.inputs.join(", ")}`,
+            `${label(i, input)} is missing: every row gives ${p.inputs.join(", ")}`,
           );
+        const value = record[input];
         if (value !== null && !["string", "number", "boolean"].includes(typeof value))
-          throw new ApiError(400, `rows[${i}].${input} must be a string, number, boolean or null`);
+          throw new ApiError(400, `${label(i, input)} must be a string, number, boolean or null`);
+        // JSON.parse turns 1e400 into Infinity, which JSON.stringify would turn into null.
+        if (typeof value === "number" && !Number.isFinite(value))
+          throw new ApiError(
+            400,
+            `${label(i, input)} is a number too large for JSON to hold (it overflows to ${value}); send it as a string, or fix the value`,
+          );
       }
       return record;
     });
   }
 
   /**
-   * Submits rows to a configured pipeline, or, for an ad-hoc request, to a pipeline created for
-   * this job alone (validated like one in gleaner.yaml; a bad request is a 400 naming the key).
+   * Submits rows to a configured pipeline, or, for an ad-hoc request, to the pipeline that
+   * definition stands for (validated like one in gleaner.yaml; a bad request is a 400 naming the
+   * key). Identical ad-hoc requests share one pipeline; a new one is recorded and its table
+   * created in the job's own transaction, so a refused job leaves nothing behind.
    */
-  async create(pipelineName: unknown, rows: unknown, request?: unknown): Promise<JobProgress> {
-    const p = request === undefined ? this.pipeline(pipelineName) : await this.adhoc(request);
-    const valid = this.validateRows(p, rows);
-    const db = this.runtime.db;
-    const job = await db
+  async create(
+    pipelineName: unknown,
+    rows: unknown,
+    request?: unknown,
+    label: RowLabel = jsonRowLabel,
+  ): Promise<JobProgress> {
+    if (request === undefined) {
+      const p = this.pipeline(pipelineName);
+      return this.insertJob(this.validateRows(p, rows, label), label, p);
+    }
+    const adhoc = this.adhoc(request);
+    const valid = this.validateRows(adhoc.pipeline, rows, label);
+    const known = await this.runtime.ensurePipeline(adhoc.name);
+    if (known) return this.insertJob(valid, label, known.pipeline);
+    await ensureAdhocSchema(this.runtime.db);
+    const progress = await this.insertJob(valid, label, async (trx) => {
+      await recordAdhocPipeline(trx, this.runtime.config, adhoc);
+      const [installed] = await loadInstalledPipelines(
+        trx,
+        { ...this.runtime.config, pipelines: [] },
+        [adhoc.pipeline],
+      );
+      return installed as InstalledPipeline;
+    });
+    // Committed: this process learns the pipeline now, the others when its rows come due.
+    await this.runtime.ensurePipeline(adhoc.name);
+    return progress;
+  }
+
+  /**
+   * One transaction: the pipeline (`prepare` may create it), the numeric checks against the
+   * table's column types, the job and its rows. Any refusal rolls all of it back.
+   */
+  private async insertJob(
+    rows: Record<string, unknown>[],
+    label: RowLabel,
+    prepare:
+      InstalledPipeline | ((trx: Transaction<GleanerDatabase>) => Promise<InstalledPipeline>),
+  ): Promise<JobProgress> {
+    let table = "";
+    const job = await this.runtime.db
       .transaction()
       .execute(async (trx) => {
+        const installed = typeof prepare === "function" ? await prepare(trx) : prepare;
+        table = `${installed.table.schema}.${installed.table.name}`;
+        checkNumericInputs(rows, await inputColumnTypes(trx, installed), label);
         const created = await trx
           .withSchema(this.schema)
           .insertInto("api_jobs")
-          .values({ pipeline: p.name, total: valid.length, cancelled_at: null, resumed_at: null })
+          .values({
+            pipeline: installed.name,
+            total: rows.length,
+            cancelled_at: null,
+            resumed_at: null,
+          })
           .returningAll()
           .executeTakeFirstOrThrow();
-        await insertJobRows(trx, this.schema, p, created.id, valid);
+        await insertJobRows(trx, this.schema, installed, created.id, rows);
         return created;
       })
-      .catch((error: { code?: string; message: string }) => {
+      .catch((caught: unknown) => {
         // invalid_text_representation and friends: a value the column's type cannot hold.
-        if (error.code?.startsWith("22"))
-          throw new ApiError(
-            400,
-            `a row does not fit table ${p.table.schema}.${p.table.name}: ${error.message}`,
-            { cause: error },
-          );
-        throw error;
+        if (isDataException(caught)) {
+          const error = coerceError(caught);
+          throw new ApiError(400, `a row does not fit table ${table}: ${error.message}`, {
+            cause: error,
+          });
+        }
+        throw caught;
       });
-    return jobProgress(job, { pending: valid.length }, null);
+    return jobProgress(job, { pending: rows.length }, null);
   }
 
   async list(limit = 100): Promise<JobProgress[]> {

@@ -2,14 +2,28 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { parse as parseCsv } from "csv-parse/sync";
 import { stringify as toCsv } from "csv-stringify/sync";
+import { coerceError } from "../core/coerce-error.ts";
+import { closeAfterResponse } from "../http/close-after-response.ts";
+import { checkRequestPath } from "../http/request-path.ts";
 import type { Runtime } from "../pipeline/runtime.ts";
 import { pipelineReport } from "./pipeline-report.ts";
 import { ApiError } from "./api-error.ts";
 import { ApiJobsService } from "./api-jobs-service.ts";
 import { OPENAPI_DOCUMENT } from "./openapi-document.ts";
+import { neutraliseFormula } from "./csv-cells.ts";
+import { parseCsvRows } from "./parse-csv-rows.ts";
 import { readBody } from "./read-body.ts";
+import {
+  crossSiteRefusal,
+  foreignHostRefusal,
+  formContentRefusal,
+  isLoopback,
+  mediaType,
+} from "./request-guards.ts";
+import { csvRowLabel } from "./row-label.ts";
+
+export { isLoopback };
 
 const STATUS_PAGE = readFileSync(
   fileURLToPath(new URL("./status-page/status-page.html", import.meta.url)),
@@ -39,18 +53,14 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
-export function isLoopback(address: string | undefined): boolean {
-  return (
-    address === "127.0.0.1" ||
-    address === "::1" ||
-    address === "::ffff:127.0.0.1" ||
-    (address?.startsWith("127.") ?? false)
-  );
-}
-
 /**
- * The REST API (/v1/*, /openapi.json) and the status page (/). Returns a handler that answers its own paths and
- * returns false for the others (metrics and health are served next to it).
+ * The REST API (/v1/*, /openapi.json) and the status page (/). Returns a handler that answers its
+ * own paths and returns false for the others (metrics and health are served next to it).
+ *
+ * Guards, in order: a path with `..` or bad encoding is a 400; with no api.tokens, a Host that is
+ * not a loopback name is a 421 (DNS rebinding) and a client not on loopback a 401; a
+ * state-changing request a browser sent for another site is a 403, and one with a content type
+ * an HTML form can send a 415 (cross-site request forgery).
  */
 export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
   const jobs = new ApiJobsService(runtime);
@@ -69,44 +79,37 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
       method: "POST",
       path: "/v1/jobs",
       handle: async ({ req, res, query }) => {
-        const type = (req.headers["content-type"] ?? "").split(";")[0]?.trim();
-        const body = await readBody(req, maxBodyBytes);
-        let pipeline: unknown;
-        let rows: unknown;
-        let request: unknown;
-        if (type === "text/csv") {
-          pipeline = query.get("pipeline");
-          try {
-            rows = parseCsv(body, { columns: true, skip_empty_lines: true, trim: true });
-          } catch (error) {
-            throw new ApiError(400, `CSV does not parse: ${(error as Error).message}`, {
-              cause: error,
-            });
-          }
-        } else if (type === "application/json") {
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(body);
-          } catch (error) {
-            throw new ApiError(400, `body is not JSON: ${(error as Error).message}`, {
-              cause: error,
-            });
-          }
-          if (parsed === null || typeof parsed !== "object")
-            throw new ApiError(400, 'body must be an object {"pipeline": ..., "rows": [...]}');
-          const o = parsed as Record<string, unknown>;
-          if ("request" in o && "pipeline" in o)
-            throw new ApiError(400, 'give either "pipeline" or an ad-hoc "request", not both');
-          pipeline = o.pipeline ?? query.get("pipeline");
-          rows = o.rows;
-          request = o.request;
-        } else {
+        const type = mediaType(req);
+        if (type !== "text/csv" && type !== "application/json")
           throw new ApiError(
             415,
             "send application/json ({pipeline, rows}) or text/csv (?pipeline=NAME)",
           );
+        const body = await readBody(req, maxBodyBytes);
+        if (type === "text/csv") {
+          const { rows, lines } = parseCsvRows(body);
+          const label = csvRowLabel(lines);
+          sendJson(res, 201, await jobs.create(query.get("pipeline"), rows, undefined, label));
+          return;
         }
-        sendJson(res, 201, await jobs.create(pipeline, rows, request));
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(body);
+        } catch (caught) {
+          const error = coerceError(caught);
+          throw new ApiError(400, `body is not JSON: ${error.message}`, { cause: error });
+        }
+        if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+          throw new ApiError(400, 'body must be an object {"pipeline": ..., "rows": [...]}');
+        const o = parsed as Record<string, unknown>;
+        if (Object.hasOwn(o, "request") && Object.hasOwn(o, "pipeline"))
+          throw new ApiError(400, 'give either "pipeline" or an ad-hoc "request", not both');
+        const own = (key: string) => (Object.hasOwn(o, key) ? o[key] : undefined);
+        sendJson(
+          res,
+          201,
+          await jobs.create(own("pipeline") ?? query.get("pipeline"), own("rows"), own("request")),
+        );
       },
     },
     {
@@ -136,11 +139,16 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
           res.writeHead(200, { "content-type": "text/csv; charset=utf-8" });
           res.end(
             toCsv(
-              shaped.map((r) => ({
-                ...r,
-                sources: JSON.stringify(r.sources),
-                errors: r.errors.map((e) => `${e.class}: ${e.message}`).join(" | "),
-              })),
+              shaped.map((r) =>
+                // Values come from the web: no cell may run as a spreadsheet formula.
+                Object.fromEntries(
+                  Object.entries({
+                    ...r,
+                    sources: JSON.stringify(r.sources),
+                    errors: r.errors.map((e) => `${e.class}: ${e.message}`).join(" | "),
+                  }).map(([column, value]) => [column, neutraliseFormula(value)]),
+                ),
+              ),
               {
                 header: true,
                 columns: [
@@ -229,27 +237,36 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
-    const url = new URL(req.url ?? "/", "http://gleaner");
-    if (url.pathname === "/openapi.json" && req.method === "GET") {
-      sendJson(res, 200, OPENAPI_DOCUMENT);
+    const target = checkRequestPath(req.url ?? "/");
+    if (!target.ok) {
+      sendJson(res, 400, { error: target.reason });
       return true;
     }
-    if (url.pathname === "/" && req.method === "GET") {
-      // The page itself holds no data; it reads the API with the caller's own credentials.
-      res.writeHead(200, {
-        "content-type": "text/html; charset=utf-8",
-        "cache-control": "no-cache",
-      });
-      res.end(STATUS_PAGE);
-      return true;
-    }
-    if (!url.pathname.startsWith("/v1/")) return false;
-    const matches = compiled.filter((r) => r.regex.test(url.pathname));
-    const route = matches.find((r) => r.method === req.method);
+    const { path, query } = target;
+    if (path !== "/" && path !== "/openapi.json" && !path.startsWith("/v1/")) return false;
     try {
-      if (matches.length === 0)
-        throw new ApiError(404, `no route ${url.pathname}; see /openapi.json`);
-      if (!route) throw new ApiError(405, `${req.method} is not allowed on ${url.pathname}`);
+      // Without tokens, nothing but the address guards the API: refuse names a web page owns.
+      const foreign = tokens.length === 0 ? foreignHostRefusal(req) : undefined;
+      if (foreign) throw new ApiError(421, foreign);
+      if (path === "/openapi.json" || path === "/") {
+        if (req.method !== "GET")
+          throw new ApiError(405, `${req.method} is not allowed on ${path}`);
+        if (path === "/openapi.json") {
+          sendJson(res, 200, OPENAPI_DOCUMENT);
+        } else {
+          // The page itself holds no data; it reads the API with the caller's own credentials.
+          res.writeHead(200, {
+            "content-type": "text/html; charset=utf-8",
+            "cache-control": "no-cache",
+          });
+          res.end(STATUS_PAGE);
+        }
+        return true;
+      }
+      const matches = compiled.filter((r) => r.regex.test(path));
+      const route = matches.find((r) => r.method === req.method);
+      if (matches.length === 0) throw new ApiError(404, `no route ${path}; see /openapi.json`);
+      if (!route) throw new ApiError(405, `${req.method} is not allowed on ${path}`);
       if (!authorized(req))
         throw new ApiError(
           401,
@@ -257,16 +274,23 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
             ? "no api.tokens are configured, so the API answers loopback clients only"
             : "send Authorization: Bearer <token> with a token from api.tokens",
         );
-      const params = (route.regex.exec(url.pathname) ?? []).slice(1).map(decodeURIComponent);
-      await route.handle({ req, res, params, query: url.searchParams });
-    } catch (error) {
+      const crossSite = crossSiteRefusal(req);
+      if (crossSite) throw new ApiError(403, crossSite);
+      const form = formContentRefusal(req);
+      if (form) throw new ApiError(415, form);
+      // checkRequestPath has decoded every segment once already: this cannot throw.
+      const params = (route.regex.exec(path) ?? []).slice(1).map(decodeURIComponent);
+      await route.handle({ req, res, params, query });
+    } catch (caught) {
+      const error = coerceError(caught);
       if (res.headersSent) {
-        log(`api ${req.method} ${url.pathname} failed mid-response: ${(error as Error).message}`);
+        log(`api ${req.method} ${path} failed mid-response: ${error.message}`);
         res.end();
       } else if (error instanceof ApiError) {
+        if (error.closeConnection) closeAfterResponse(req, res);
         sendJson(res, error.status, { error: error.message });
       } else {
-        log(`api ${req.method} ${url.pathname} failed: ${(error as Error).message}`);
+        log(`api ${req.method} ${path} failed: ${error.message}`);
         sendJson(res, 500, { error: "internal error; see the server log" });
       }
     }

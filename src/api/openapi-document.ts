@@ -12,6 +12,34 @@ const jobId = {
   schema: { type: "string", format: "uuid" },
 };
 
+/** What every /v1 route may answer before it runs (see the guards in api-router.ts). */
+const guarded = {
+  "400": {
+    description: "a path with `..`, an encoded `/` or malformed percent-encoding",
+    content: json(error),
+  },
+  "401": {
+    description: "no or wrong bearer token, or (no api.tokens) a client not on loopback",
+    content: json(error),
+  },
+  "421": {
+    description: "with no api.tokens: the Host header is not a loopback name (DNS rebinding)",
+    content: json(error),
+  },
+};
+/** What a state-changing route also answers (cross-site request forgery). */
+const changing = {
+  ...guarded,
+  "403": {
+    description: "a browser sent it for another site (Origin or Sec-Fetch-Site)",
+    content: json(error),
+  },
+  "415": {
+    description: "a content type an HTML form can send (form-urlencoded, multipart, text/plain)",
+    content: json(error),
+  },
+};
+
 export const OPENAPI_DOCUMENT = {
   openapi: "3.1.0",
   info: {
@@ -26,6 +54,7 @@ export const OPENAPI_DOCUMENT = {
       get: {
         summary: "List recent jobs, newest first",
         responses: {
+          ...guarded,
           "200": { description: "jobs", content: json({ type: "array", items: progress }) },
         },
       },
@@ -69,10 +98,22 @@ export const OPENAPI_DOCUMENT = {
           },
         },
         responses: {
+          ...changing,
           "201": { description: "job created", content: json(progress) },
-          "400": { description: "invalid rows", content: json(error) },
+          "400": {
+            description:
+              "invalid rows (naming the row or CSV line and the column), a CSV header named twice, a number that is not finite, a body that is not UTF-8",
+            content: json(error),
+          },
           "404": { description: "unknown pipeline", content: json(error) },
-          "413": { description: "body or rows over the limits", content: json(error) },
+          "413": {
+            description: "body or rows over the limits; the connection is closed",
+            content: json(error),
+          },
+          "415": {
+            description: "not application/json or text/csv",
+            content: json(error),
+          },
         },
       },
     },
@@ -81,6 +122,7 @@ export const OPENAPI_DOCUMENT = {
         summary: "A job's progress: totals, percent, rows/s, ETA",
         parameters: [jobId],
         responses: {
+          ...guarded,
           "200": { description: "progress", content: json(progress) },
           "404": { description: "no such job", content: json(error) },
         },
@@ -88,12 +130,14 @@ export const OPENAPI_DOCUMENT = {
     },
     "/v1/jobs/{id}/result": {
       get: {
-        summary: "Values, confidence, sources and errors of every row",
+        summary:
+          "Values, confidence, sources and errors of every row. In CSV, a cell that would start a spreadsheet formula (=, +, -, @, tab, CR; plain numbers aside) starts with ' instead",
         parameters: [
           jobId,
           { name: "format", in: "query", schema: { type: "string", enum: ["json", "csv"] } },
         ],
         responses: {
+          ...guarded,
           "200": {
             description: "rows",
             content: {
@@ -110,6 +154,7 @@ export const OPENAPI_DOCUMENT = {
         summary: "Stop the job's unsettled rows (they become exhausted, marked cancelled)",
         parameters: [jobId],
         responses: {
+          ...changing,
           "200": { description: "progress", content: json(progress) },
           "404": { description: "no such job", content: json(error) },
         },
@@ -120,6 +165,7 @@ export const OPENAPI_DOCUMENT = {
         summary: "Make the rows a cancel stopped pending again",
         parameters: [jobId],
         responses: {
+          ...changing,
           "200": { description: "progress", content: json(progress) },
           "404": { description: "no such job", content: json(error) },
         },
@@ -130,6 +176,7 @@ export const OPENAPI_DOCUMENT = {
         summary: "Server-sent events: `progress` every second, `finished` at the end",
         parameters: [jobId],
         responses: {
+          ...guarded,
           "200": {
             description: "event stream",
             content: { "text/event-stream": { schema: { type: "string" } } },
@@ -141,6 +188,7 @@ export const OPENAPI_DOCUMENT = {
       get: {
         summary: "Every pipeline's report (as /v1/pipelines/{name}/report)",
         responses: {
+          ...guarded,
           "200": {
             description: "reports",
             content: json({ type: "array", items: { type: "object" } }),
@@ -153,6 +201,7 @@ export const OPENAPI_DOCUMENT = {
         summary: "Completeness, backlog, failures by class and the worst rows",
         parameters: [{ name: "name", in: "path", required: true, schema: { type: "string" } }],
         responses: {
+          ...guarded,
           "200": { description: "report", content: json({ type: "object" }) },
           "404": { description: "no such pipeline", content: json(error) },
         },
@@ -183,14 +232,14 @@ export const OPENAPI_DOCUMENT = {
       get: {
         summary: "The status page (HTML)",
         security: [],
-        responses: { "200": { description: "HTML" } },
+        responses: { "200": { description: "HTML" }, "421": guarded["421"] },
       },
     },
     "/openapi.json": {
       get: {
         summary: "This document",
         security: [],
-        responses: { "200": { description: "OpenAPI 3.1" } },
+        responses: { "200": { description: "OpenAPI 3.1" }, "421": guarded["421"] },
       },
     },
   },

@@ -3,6 +3,7 @@ import type { Registry } from "prom-client";
 import type { Database } from "../db/connect-database.ts";
 import { pendingMigrations } from "../db/migrate.ts";
 import type { ServedCorpus } from "../search/corpus-folders.ts";
+import { checkRequestPath } from "./request-path.ts";
 import { serveCorpus } from "./serve-corpus.ts";
 import { coerceError } from "../core/coerce-error.ts";
 
@@ -46,19 +47,30 @@ export async function startHttpServer(options: {
   notReady?: () => string | undefined;
 }): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
     const send = (status: number, body: string, type = "text/plain; charset=utf-8") => {
       res.writeHead(status, { "content-type": type });
       res.end(body);
     };
-    if (options.api && (path?.startsWith("/v1/") || path === "/openapi.json" || path === "/")) {
-      options.api.handle(req, res).catch((error: Error) => {
-        if (!res.headersSent) send(500, `internal error: ${error.message}\n`);
-      });
+    // One check of the path before any routing: no route and no folder ever sees `..`.
+    const target = checkRequestPath(req.url ?? "/");
+    if (!target.ok)
+      return req.url?.startsWith("/v1/")
+        ? send(400, JSON.stringify({ error: target.reason }), "application/json; charset=utf-8")
+        : send(400, `bad request: ${target.reason}\n`);
+    const { path } = target;
+    if (options.api && (path.startsWith("/v1/") || path === "/openapi.json" || path === "/")) {
+      options.api
+        .handle(req, res)
+        // The API answers every path it is given; should it not, the client still gets an answer.
+        .then((handled) => handled || send(404, "not found: see /openapi.json\n"))
+        .catch((error: Error) => {
+          if (!res.headersSent) send(500, `internal error: ${error.message}\n`);
+          else res.end();
+        });
       return;
     }
     if (req.method !== "GET") return send(405, "method not allowed\n");
-    if (options.corpora?.length && serveCorpus(options.corpora, path ?? "/", res)) return;
+    if (options.corpora?.length && serveCorpus(options.corpora, path, res)) return;
     if (path === "/healthz") return send(200, "ok\n");
     if (path === "/readyz") {
       const reason = options.notReady?.();

@@ -33,3 +33,24 @@ export async function insertJobRows(
   `.execute(trx);
   return result.rows[0]?.n ?? 0;
 }
+
+/**
+ * The type of each input column of the pipeline's table, as format_type() writes it (a domain
+ * gives its base type), so values can be checked against it before the insert. A catalog read.
+ */
+export async function inputColumnTypes(
+  trx: Transaction<GleanerDatabase>,
+  p: Pick<InstalledPipeline, "table" | "inputs">,
+): Promise<Map<string, string>> {
+  const result = await sql<{ name: string; type: string }>`
+    select a.attname as name,
+      case when t.typtype = 'd' then format_type(t.typbasetype, t.typtypmod)
+           else format_type(a.atttypid, a.atttypmod) end as type
+    from pg_attribute a
+    join pg_type t on t.oid = a.atttypid
+    where a.attrelid = to_regclass(format('%I.%I', ${p.table.schema}::text, ${p.table.name}::text))
+      and a.attname = any(${p.inputs}::text[])
+      and a.attnum > 0 and not a.attisdropped
+  `.execute(trx);
+  return new Map(result.rows.map((r) => [r.name, r.type]));
+}
