@@ -3,7 +3,7 @@ import type { InstalledPipeline } from "../pipeline/installed-pipeline.ts";
 import type { Transaction } from "kysely";
 import type { PipelineConfig } from "../config/config-types.ts";
 import { coerceError } from "../core/coerce-error.ts";
-import { isDataException } from "../core/pg-error-codes.ts";
+import { isValueRefused } from "../core/pg-error-codes.ts";
 import type { GleanerDatabase } from "../db/database-types.ts";
 import { loadInstalledPipelines } from "../pipeline/installed-pipeline.ts";
 import { inputColumnTypes, insertJobRows } from "../sql/insert-job-rows.ts";
@@ -221,8 +221,8 @@ export class ApiJobsService {
         return created;
       })
       .catch((caught: unknown) => {
-        // invalid_text_representation and friends: a value the column's type cannot hold.
-        if (isDataException(caught)) {
+        // A value the column cannot hold (class 22) or a constraint of the table refuses (23).
+        if (isValueRefused(caught)) {
           const error = coerceError(caught);
           throw new ApiError(400, `a row does not fit table ${table}: ${error.message}`, {
             cause: error,
