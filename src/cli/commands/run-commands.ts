@@ -39,7 +39,7 @@ async function serveHttp(
   );
   if (app.config.api.tokens.length === 0)
     app.logger.info(
-      "no api.tokens configured: the API and status page answer clients on 127.0.0.1 only; /metrics and health stay open",
+      "no api.tokens configured: the API and status page answer only loopback clients asking for a loopback host (localhost, 127.x, [::1]); /metrics and health stay open",
     );
   return http;
 }
