@@ -438,7 +438,7 @@ describe("the reset trigger", () => {
     enrichment_next_at: Date | null;
     due: boolean | null;
     enriched_at: Date | null;
-    enrichment_state: { reset?: { reason: string } } | null;
+    enrichment_state: { reset?: { reason: string }; stages?: Record<string, unknown> } | null;
   };
   const read = async (table: string, id: number) =>
     (
