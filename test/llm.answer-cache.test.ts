@@ -46,6 +46,14 @@ pipelines:
     retry: { max_attempts: 5, delays: [1m] }
     stages:
       - { name: label, kind: llm, backends: [fake], prompt: "${prompt}", outputs: [label] }
+  batched:
+    table: public.batched
+    inputs: [text]
+    outputs: { label: { type: text, description: "A label" } }
+    batch_size: 5
+    job_size: 10
+    stages:
+      - { name: label, kind: llm, backends: [fake], prompt: "Label: {{text}}", outputs: [label] }
   counts:
     table: public.counts
     inputs: [text]
@@ -293,6 +301,24 @@ describe("the LLM answer cache", () => {
     expect(row?.enrichment_attempts).toBe(2);
     expect(chats().length).toBe(before + 1);
     expect(row?.enrichment_state.stages?.label?.calls?.[0]?.outcome).toBe("cached");
+  });
+
+  it("batches rows reset together as they were batched before, whatever their order on disk", async () => {
+    await h.query("insert into batched (text) select 'item ' || i from generate_series(1, 30) i");
+    const before = chats().length;
+    await h.drain();
+    expect(chats().length).toBe(before + 6);
+    // New row versions in a scrambled order: the table is read in another order from now on.
+    for (let i = 0; i < 30; i++)
+      await h.query("update batched set text = text where id = $1", [((i * 7) % 30) + 1]);
+    await h.query("update batched set enrichment_status = 'pending'");
+    await h.drain();
+    expect(chats().length).toBe(before + 6);
+    const rows = await h.query<{ label: string; enrichment_state: RowState }>(
+      "select label, enrichment_state from batched",
+    );
+    for (const row of rows)
+      expect(row.enrichment_state.stages?.label?.calls?.[0]?.outcome).toBe("cached");
   });
 
   it("answers a low-confidence re-check with the same evidence from the cache", async () => {
