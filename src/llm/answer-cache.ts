@@ -5,6 +5,7 @@
 import { coerceError } from "../core/coerce-error.ts";
 import { contentHash } from "../core/content-hash.ts";
 import type {
+  CachedLlmAnswer,
   LlmAnswerStore,
   LlmBackend,
   LlmBackendConfig,
@@ -97,11 +98,22 @@ export function withAnswerCache(
     );
   };
 
+  // The lookups and writes of calls made at the same moment (a job's chunks start together)
+  // go to the database as one statement each.
+  const reads = perTick<string, CachedLlmAnswer | undefined>(async (keys) => {
+    const found = await store.getMany(keys, options.ttlMs);
+    return keys.map((k) => found.get(k));
+  });
+  const writes = perTick<{ key: string; answer: CachedLlmAnswer }, void>(async (entries) => {
+    await store.putMany(entries);
+    return entries.map(() => undefined);
+  });
+
   const lookup = async (key: string, req: LlmRequest): Promise<LlmCompletion | undefined> => {
     const started = performance.now();
     let found;
     try {
-      found = await store.get(key, options.ttlMs);
+      found = await reads(key);
     } catch (error) {
       report("reading", error);
       return undefined;
@@ -156,13 +168,16 @@ export function withAnswerCache(
         if (remembered) return;
         remembered = true;
         try {
-          await store.put(key, {
-            backend: config.name,
-            model: live.model,
-            answer: JSON.stringify(live.json),
-            inputTokens: live.inputTokens,
-            outputTokens: live.outputTokens,
-            costUsd: live.costUsd,
+          await writes({
+            key,
+            answer: {
+              backend: config.name,
+              model: live.model,
+              answer: JSON.stringify(live.json),
+              inputTokens: live.inputTokens,
+              outputTokens: live.outputTokens,
+              costUsd: live.costUsd,
+            },
           });
         } catch (error) {
           report("writing", error);
@@ -179,4 +194,25 @@ export function withAnswerCache(
     complete,
     inFlight: () => backend.inFlight(),
   };
+}
+
+/**
+ * Calls `batch` once for all the items asked for in the same turn of the event loop, and gives
+ * each caller its own result (or the batch's error).
+ */
+function perTick<T, R>(batch: (items: T[]) => Promise<R[]>): (item: T) => Promise<R> {
+  let pending: { item: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
+  const flush = () => {
+    const taken = pending;
+    pending = [];
+    batch(taken.map((p) => p.item)).then(
+      (results) => taken.forEach((p, i) => p.resolve(results[i] as R)),
+      (error: unknown) => taken.forEach((p) => p.reject(error)),
+    );
+  };
+  return (item) =>
+    new Promise<R>((resolve, reject) => {
+      if (pending.length === 0) setImmediate(flush);
+      pending.push({ item, resolve, reject });
+    });
 }

@@ -96,11 +96,15 @@ export interface CachedLlmAnswer {
   costUsd: number;
 }
 
-/** Where answers are kept: PostgreSQL in production (src/sql/llm-cache.ts). */
+/**
+ * Where answers are kept: PostgreSQL in production (src/sql/llm-cache.ts). Reads and writes
+ * take many keys at once: the answer cache gathers the lookups and writes of the calls made at
+ * the same moment (a job's chunks run in parallel) into one statement each.
+ */
 export interface LlmAnswerStore {
-  /** The answer stored under `key` less than `maxAgeMs` ago (database clock), if any. */
-  get(key: string, maxAgeMs: number): Promise<CachedLlmAnswer | undefined>;
-  put(key: string, answer: CachedLlmAnswer): Promise<void>;
+  /** The answers stored under these keys less than `maxAgeMs` ago (database clock). */
+  getMany(keys: readonly string[], maxAgeMs: number): Promise<Map<string, CachedLlmAnswer>>;
+  putMany(entries: readonly { key: string; answer: CachedLlmAnswer }[]): Promise<void>;
   /** Deletes up to `limit` answers older than `maxAgeMs`; returns how many it deleted. */
   prune(maxAgeMs: number, limit: number): Promise<number>;
 }
