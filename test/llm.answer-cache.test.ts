@@ -14,7 +14,9 @@ import {
   startFakeLlm,
   type FakeLlm,
   type FakeLlmRequest,
+  type Handler,
 } from "./support/fake-llm-server.ts";
+import { startFixtureSite, type FixtureSite } from "./support/fixture-site.ts";
 import { makeDue, quietLogger, startHarness, type Harness } from "./support/gleaner-harness.ts";
 import { parseSamples, sum, value } from "./support/prometheus-text.ts";
 
@@ -25,6 +27,7 @@ import { parseSamples, sum, value } from "./support/prometheus-text.ts";
  */
 
 let llm: FakeLlm;
+let site: FixtureSite;
 let h: Harness;
 
 const yaml = (prompt = "Label: {{text}}", model = "fake") => `
@@ -36,6 +39,10 @@ llm:
       model: ${model}
       timeout: 10s
       price: { input_per_million: 1, output_per_million: 2 }
+crawl:
+  allow: [127.0.0.1]
+  per_host_delay: 0ms
+  javascript: never
 pipelines:
   notes:
     table: public.notes
@@ -54,6 +61,13 @@ pipelines:
     job_size: 10
     stages:
       - { name: label, kind: llm, backends: [fake], prompt: "Label: {{text}}", outputs: [label] }
+  pages:
+    table: public.pages
+    inputs: [name, url]
+    outputs: { industry: { type: text, description: "Industry" } }
+    stages:
+      - { name: fetch, kind: crawl, url_input: url, max_depth: 0 }
+      - { name: read, kind: extract, backends: [fake], structured_data: false, outputs: [industry] }
   counts:
     table: public.counts
     inputs: [text]
@@ -64,13 +78,22 @@ pipelines:
       - { name: count, kind: llm, backends: [fake], prompt: "Count: {{text}}", outputs: [n] }
 `;
 
-/** Labels each row with its text in capitals; confidence from the text ("low" → 0.3). */
-const labeller = answerRows((id, prompt) => {
-  const text = rowText(prompt, id).replace(/^.*?: /, "");
-  return { label: { value: text.toUpperCase(), confidence: text.includes("low") ? 0.3 : 0.9 } };
-});
+/**
+ * Labels each row with its text in capitals, confidence from the text ("low" → 0.3); the
+ * extract stage of `pages` gets an industry from the first source.
+ */
+const labeller: Handler = (req) =>
+  req.prompt.includes("## Sources")
+    ? answerRows(() => ({ industry: { value: "Fixtures", confidence: 0.9, sources: ["S1"] } }))(req)
+    : answerRows((id, prompt) => {
+        const text = rowText(prompt, id).replace(/^.*?: /, "");
+        return {
+          label: { value: text.toUpperCase(), confidence: text.includes("low") ? 0.3 : 0.9 },
+        };
+      })(req);
 
 beforeAll(async () => {
+  site = await startFixtureSite();
   llm = await startFakeLlm();
   llm.handle(labeller);
   h = await startHarness("llm_answer_cache", yaml());
@@ -78,7 +101,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await h?.close();
-  await llm?.close();
+  await Promise.all([llm?.close(), site?.close()]);
 });
 
 function chats(): FakeLlmRequest[] {
@@ -175,6 +198,33 @@ describe("the LLM answer cache", () => {
       ["fake", true],
       ["fake-2", false],
     ]);
+  });
+
+  it("asks again when the page text it reads changed", async () => {
+    const about = site.url("/about.html");
+    await h.query("insert into pages (name, url) values ('Fixture Works', $1)", [about]);
+    const before = chats().length;
+    await h.drain();
+    expect(chats().length).toBe(before + 1);
+    const reread = async () => {
+      await h.query("update pages set enrichment_status = 'pending'");
+      await h.drain();
+    };
+    // The crawl is reused, extract reads the same text again: answered from the cache.
+    await reread();
+    expect(chats().length).toBe(before + 1);
+    // The page says something new (as a later crawl would have stored it): a new question.
+    await h.query(
+      "update gleaner.page_cache set markdown = markdown || ' Fixture Works also makes hinges.' where url = $1",
+      [about],
+    );
+    await reread();
+    expect(chats().length).toBe(before + 2);
+    expect(chats().at(-1)?.prompt).toContain("also makes hinges");
+    const [row] = await h.query<{ industry: string; enrichment_status: string }>(
+      "select industry, enrichment_status from pages",
+    );
+    expect(row).toEqual({ industry: "Fixtures", enrichment_status: "done" });
   });
 
   it("asks again once an answer is older than llm.cache_ttl, and prunes expired answers", async () => {
