@@ -96,6 +96,10 @@ export function triggerSql(p: PipelineConfig, gleanerSchema: string): string[] {
   // stages that fill it; a cleared confidence, a status or attempts reset drops every stage that
   // fills outputs, so they answer again (from the LLM answer cache when nothing changed), while
   // the research stages' records (queries, search results, chosen URLs, crawled pages) stay.
+  const answeringStages = stagesFilling(
+    p,
+    p.outputs.map((o) => o.name),
+  );
   const dropStages = p.outputs
     .map((o) => {
       const filling = stagesFilling(p, [o.name]);
@@ -108,12 +112,7 @@ export function triggerSql(p: PipelineConfig, gleanerSchema: string): string[] {
     .filter((part) => part !== "");
   dropStages.push(`if (old.${q(c.confidence)} is not null and new.${q(c.confidence)} is null)
         or ${statusReset} or ${attemptsReset} then
-      dropped := dropped || ${textArray(
-        stagesFilling(
-          p,
-          p.outputs.map((o) => o.name),
-        ),
-      )};
+      dropped := dropped || ${textArray(answeringStages)};
     end if;`);
   const state = `new.${q(c.state)}`;
   const keepValidStages = `${dropStages.join("\n    ")}
