@@ -16,6 +16,7 @@ const runs: [string, string[]][] = [
   ["bench/page-content.ts", ["500"]],
   ["bench/crawl-browser.ts", []],
   ["bench/evidence-recall.ts", []],
+  ["bench/reprocess-cost.ts", []],
 ];
 
 for (const [script, args] of runs) {

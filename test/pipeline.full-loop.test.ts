@@ -181,7 +181,9 @@ describe("the full loop", () => {
     expect(row?.enrichment_next_at).not.toBeNull();
     expect(row!.enrichment_next_at!.getTime()).toBeGreaterThan(Date.now() + 30 * 60_000);
 
-    // When it comes due, the retry fills the gap and keeps the best values so far.
+    // When it comes due, the retry fills the gap and keeps the best values so far. Asked the same
+    // question, the stage would get the cached answer; a new answer is what this is about.
+    await h.query("delete from gleaner.llm_cache");
     llm.handle(
       answerRows(() => ({
         industry: { value: "mining", confidence: 0.8 },

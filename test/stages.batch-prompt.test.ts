@@ -1,27 +1,68 @@
 import { describe, expect, it } from "vitest";
 import {
   escapeForPrompt,
-  promptRowIds,
+  promptWithRowIds,
   rowFieldTexts,
   rowHeading,
 } from "../src/stages/batch-prompt.ts";
 
 /** How one row's part of a batch prompt is written: ids, escaping, the per-row bound. */
 
-describe("promptRowIds", () => {
-  it("draws distinct ids that say nothing of the keys, new ones for every call", () => {
-    const keys = ["1", "2", "3", "alice@example.com"];
-    const first = promptRowIds(keys);
-    const second = promptRowIds(keys);
-    expect([...first.idOf.keys()]).toEqual(keys);
-    const ids = [...first.keyOf.keys()];
+describe("promptWithRowIds", () => {
+  const keys = ["1", "2", "3", "alice@example.com"];
+  const texts: Record<string, string> = {
+    "1": "alpha",
+    "2": "beta",
+    "3": "beta",
+    "alice@example.com": "x",
+  };
+  const render = (rows: Record<string, string>, sources = "S1 page text") => {
+    const calls: number[] = [];
+    const fn = (idOf: ReadonlyMap<string, string>) => {
+      calls.push(idOf.size);
+      return [
+        "Fill these fields",
+        sources,
+        ...keys.map((k) => `${rowHeading(idOf.get(k) as string)}\n${rows[k] ?? ""}`),
+      ].join("\n\n");
+    };
+    return { fn, calls };
+  };
+
+  it("gives the same prompt the same distinct ids, that say nothing of the keys", () => {
+    const first = promptWithRowIds(keys, "label", render(texts).fn);
+    const second = promptWithRowIds(keys, "label", render(texts).fn);
+    expect(second.prompt).toBe(first.prompt);
+    expect([...first.ids.idOf.keys()]).toEqual(keys);
+    const ids = [...first.ids.keyOf.keys()];
+    // Rows 2 and 3 say the same thing: their place tells them apart.
     expect(new Set(ids).size).toBe(4);
     for (const id of ids) {
-      expect(id).toMatch(/^r[0-9a-f]{8}$/);
-      expect(first.idOf.get(first.keyOf.get(id) as string)).toBe(id);
+      expect(id).toMatch(/^r[0-9a-f]{12}$/);
+      expect(first.ids.idOf.get(first.ids.keyOf.get(id) as string)).toBe(id);
+      expect(first.prompt).toContain(`${rowHeading(id)}\n`);
     }
     expect(ids.join(" ")).not.toMatch(/alice|example/);
-    expect([...second.keyOf.keys()]).not.toEqual(ids);
+  });
+
+  it("changes every id when any text of the prompt changes, so no text can know an id", () => {
+    const base = promptWithRowIds(keys, "label", render(texts).fn).ids;
+    const idsOf = (p: ReturnType<typeof promptWithRowIds>) => [...p.ids.keyOf.keys()];
+    const others = [
+      // One row's text, a source's text, the stage: each is another prompt.
+      promptWithRowIds(keys, "label", render({ ...texts, "3": "beta2" }).fn),
+      promptWithRowIds(keys, "label", render(texts, "S1 other page text").fn),
+      promptWithRowIds(keys, "other_stage", render(texts).fn),
+    ];
+    for (const other of others)
+      for (const id of idsOf(other)) expect([...base.keyOf.keys()]).not.toContain(id);
+  });
+
+  it("hashes the prompt with one placeholder id, then writes it with the ids", () => {
+    const { fn, calls } = render(texts);
+    const { prompt } = promptWithRowIds(keys, "label", fn);
+    expect(calls).toEqual([4, 4]);
+    expect(prompt).not.toContain("r000000000000");
   });
 });
 

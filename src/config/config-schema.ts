@@ -416,6 +416,8 @@ export const configSchema = z.strictObject({
       backends: z.array(backend).default([]),
       /** Exported as gleaner_llm_budget_usd_per_hour; the cost alert fires above it. */
       budget_usd_per_hour: z.number().positive().optional(),
+      /** Validated answers are reused for this long (same model, messages and schema); 0s: off. */
+      cache_ttl: boundedDuration(STORED_MAX).prefault("30d"),
     })
     .prefault({}),
   /** Adaptive (AIMD) concurrency per endpoint: LLM backends, search providers, crawled hosts. */

@@ -24,6 +24,8 @@ export interface GleanerConfig {
   readonly backendsOff: readonly { readonly name: string; readonly reason: string }[];
   /** llm.budget_usd_per_hour, when set. */
   readonly llmBudgetUsdPerHour: number | undefined;
+  /** llm.cache_ttl: how long a validated answer is served from <schema>.llm_cache; 0: off. */
+  readonly llmCacheTtlMs: number;
   /** Adaptive concurrency per endpoint (src/concurrency/). */
   readonly concurrency: {
     /** Share the limits among all processes through <schema>.concurrency_limits. */

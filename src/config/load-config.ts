@@ -161,6 +161,7 @@ function resolveConfig(
     backends: activeBackends,
     backendsOff: [...backendsOff].map(([name, reason]) => ({ name, reason })),
     llmBudgetUsdPerHour: raw.llm.budget_usd_per_hour,
+    llmCacheTtlMs: raw.llm.cache_ttl,
     concurrency: {
       shared: raw.concurrency.shared,
       syncIntervalMs: raw.concurrency.sync_interval,

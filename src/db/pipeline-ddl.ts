@@ -91,6 +91,37 @@ export function triggerSql(p: PipelineConfig, gleanerSchema: string): string[] {
   const clearOutputs = [...p.outputs.map((o) => o.name), c.confidence, c.enrichedAt]
     .map((col) => `new.${q(col)} := null;`)
     .join(" ");
+  // Which stage records a reset removes, so the rest can be reused (src/pipeline/stage-reuse.ts
+  // reuses a record only while its recipe and inputs are unchanged): a cleared output drops the
+  // stages that fill it; a cleared confidence, a status or attempts reset drops every stage that
+  // fills outputs, so they answer again (from the LLM answer cache when nothing changed), while
+  // the research stages' records (queries, search results, chosen URLs, crawled pages) stay.
+  const answeringStages = stagesFilling(
+    p,
+    p.outputs.map((o) => o.name),
+  );
+  const dropStages = p.outputs
+    .map((o) => {
+      const filling = stagesFilling(p, [o.name]);
+      return filling.length === 0
+        ? ""
+        : `if old.${q(o.name)} is not null and new.${q(o.name)} is null then
+      dropped := dropped || ${textArray(filling)};
+    end if;`;
+    })
+    .filter((part) => part !== "");
+  dropStages.push(`if (old.${q(c.confidence)} is not null and new.${q(c.confidence)} is null)
+        or ${statusReset} or ${attemptsReset} then
+      dropped := dropped || ${textArray(answeringStages)};
+    end if;`);
+  const state = `new.${q(c.state)}`;
+  const keepValidStages = `${dropStages.join("\n    ")}
+    ${state} := coalesce(${state}, '{}');
+    if jsonb_typeof(${state} -> 'stages') = 'object' then
+      ${state} := jsonb_set(${state}, '{stages}', (${state} -> 'stages') - dropped);
+    else
+      ${state} := ${state} - 'stages';
+    end if;`;
 
   const counts = (source: string, sign: 1 | -1) =>
     `select ${q(c.status)} as s, ${sign} as d from ${source}
@@ -103,10 +134,12 @@ export function triggerSql(p: PipelineConfig, gleanerSchema: string): string[] {
     `create or replace function ${resetFn}() returns trigger language plpgsql as $fn$
 declare
   reason text := 'output_cleared';
+  dropped text[] := '{}';
 begin
   -- A user cleared an output or the confidence, changed an input, or made a settled row
   -- pending (or zeroed its attempts): the row is pending again with a fresh attempt count.
-  -- Clearing the claim fences off any worker still holding it.
+  -- Clearing the claim fences off any worker still holding it. An input change clears every
+  -- stage's record; otherwise only the records the change makes wrong are removed.
   ${reasonFor}
   ${
     watchInputs
@@ -115,9 +148,9 @@ begin
     ${clearOutputs}
     new.${q(c.state)} := coalesce(new.${q(c.state)}, '{}') - 'stages' - 'columns';
   else
-    new.${q(c.state)} := coalesce(new.${q(c.state)}, '{}') - 'stages';
+    ${keepValidStages}
   end if;`
-      : `new.${q(c.state)} := coalesce(new.${q(c.state)}, '{}') - 'stages';`
+      : keepValidStages
   }
   -- A statement that records its own reason (gleaner reprocess, an API resume) keeps it.
   if (new.${q(c.state)} -> 'reset') is not distinct from (old.${q(c.state)} -> 'reset') then
@@ -171,6 +204,18 @@ $fn$`,
     after truncate on ${t}
     for each statement execute function ${countFn}()`,
   ];
+}
+
+/**
+ * The stages that fill any of `outputs`: the records a reset for them removes. Also used by
+ * `gleaner reprocess` (src/sql/reprocess-rows.ts), which resets like a status reset.
+ */
+export function stagesFilling(p: PipelineConfig, outputs: readonly string[]): string[] {
+  return p.stages.filter((s) => s.outputs.some((o) => outputs.includes(o))).map((s) => s.name);
+}
+
+function textArray(items: readonly string[]): string {
+  return items.length === 0 ? "'{}'::text[]" : `array[${items.map(quoteLiteral).join(", ")}]`;
 }
 
 /**

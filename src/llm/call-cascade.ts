@@ -18,6 +18,8 @@ function sumUsage(attempts: LlmAttempt[]): LlmUsage {
   return usage;
 }
 
+const NOTHING_TO_REMEMBER = (): Promise<void> => Promise.resolve();
+
 function abortedError(attempts: LlmAttempt[], cause?: unknown): LlmError {
   return new LlmError("LLM cascade aborted", {
     errorClass: "aborted",
@@ -30,7 +32,9 @@ function abortedError(attempts: LlmAttempt[], cause?: unknown): LlmError {
 /**
  * Tries each backend once, in order, and returns the first answer that parses. Retrying the
  * whole cascade later is the job queue's business, which is why the final error carries
- * `permanent` and `retryAfterMs` for the whole set rather than for one backend.
+ * `permanent` and `retryAfterMs` for the whole set rather than for one backend. A backend with
+ * the answer cache in front (answer-cache.ts) may answer from it: that attempt is `cached`,
+ * costs nothing and is that backend's answer, validated by the stage like a live one.
  */
 export async function callCascade(
   backends: LlmBackend[],
@@ -47,22 +51,29 @@ export async function callCascade(
     const started = performance.now();
     try {
       const result = await backend.complete(req);
-      attempts.push({
+      const attempt: LlmAttempt = {
         backend: backend.name,
         model: result.model,
         startedAt: startedAt.toISOString(),
         durationMs: Math.round(performance.now() - started),
-        outcome: "ok",
+        outcome: result.cached ? "cached" : "ok",
         inputTokens: result.inputTokens,
         outputTokens: result.outputTokens,
         costUsd: result.costUsd,
-      });
+      };
+      if (result.cached) {
+        attempt.savedInputTokens = result.cached.inputTokens;
+        attempt.savedOutputTokens = result.cached.outputTokens;
+        attempt.savedCostUsd = result.cached.costUsd;
+      }
+      attempts.push(attempt);
       return {
         json: result.json,
         backend: backend.name,
         model: result.model,
         attempts,
         usage: sumUsage(attempts),
+        remember: result.remember ?? NOTHING_TO_REMEMBER,
       };
     } catch (err) {
       const error = classifyLlmError(err, { backend: backend.name });

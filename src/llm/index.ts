@@ -1,4 +1,6 @@
 export type {
+  CachedLlmAnswer,
+  LlmAnswerStore,
   LlmAttempt,
   LlmBackend,
   LlmBackendConfig,
@@ -22,3 +24,4 @@ export {
   type RowAnswer,
   type ValueAnswer,
 } from "./json-schema-for-outputs.ts";
+export { answerCacheKey, withAnswerCache, type AnswerCacheOptions } from "./answer-cache.ts";

@@ -168,3 +168,15 @@ export function validateBatchAnswer(
   });
   return result;
 }
+
+/**
+ * Whether a batch answer passed validation whole: every row answered, no value refused. Only
+ * such an answer is kept in the answer cache; one with a gap is asked again next time.
+ */
+export function answerPassed(rows: Iterable<RowAnswer>): boolean {
+  for (const row of rows) {
+    if (!row.ok) return false;
+    if (Object.values(row.values).some((v) => v.error !== undefined)) return false;
+  }
+  return true;
+}

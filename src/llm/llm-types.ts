@@ -35,7 +35,8 @@ export interface LlmAttempt {
   model: string;
   startedAt: string;
   durationMs: number;
-  outcome: "ok" | "error";
+  /** `cached`: answered from the shared answer cache (llm.cache_ttl); nothing was paid. */
+  outcome: "ok" | "error" | "cached";
   errorClass?: LlmErrorClass;
   message?: string;
   /** HTTP status when the backend answered with an error status. */
@@ -44,6 +45,10 @@ export interface LlmAttempt {
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
+  /** A cached answer: what its original call used, saved this time (tokens above are 0). */
+  savedInputTokens?: number;
+  savedOutputTokens?: number;
+  savedCostUsd?: number;
 }
 
 export interface LlmUsage {
@@ -58,6 +63,13 @@ export interface LlmCascadeResult {
   model: string;
   attempts: LlmAttempt[];
   usage: LlmUsage;
+  /**
+   * Keeps the answer in the shared answer cache. The stage calls it once the answer passed its
+   * own validation, never before, so only answers it accepted are served again. A no-op for an
+   * answer that came from the cache, or with the cache off; never throws (a failed write is
+   * reported by the cache's error hook).
+   */
+  remember(): Promise<void>;
 }
 
 export interface LlmCompletion {
@@ -67,6 +79,34 @@ export interface LlmCompletion {
   costUsd: number;
   durationMs: number;
   model: string;
+  /** Set when the answer came from the answer cache: the original call's usage, saved now. */
+  cached?: LlmUsage;
+  /** Stores a live answer in the answer cache (see LlmCascadeResult.remember). */
+  remember?: () => Promise<void>;
+}
+
+/** One answer kept in the shared cache (<schema>.llm_cache), see src/sql/llm-cache.ts. */
+export interface CachedLlmAnswer {
+  backend: string;
+  model: string;
+  /** The parsed answer as JSON text. */
+  answer: string;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+/**
+ * Where answers are kept: PostgreSQL in production (src/sql/llm-cache.ts). Reads and writes
+ * take many keys at once: the answer cache gathers the lookups and writes of the calls made at
+ * the same moment (a job's chunks run in parallel) into one statement each.
+ */
+export interface LlmAnswerStore {
+  /** The answers stored under these keys less than `maxAgeMs` ago (database clock). */
+  getMany(keys: readonly string[], maxAgeMs: number): Promise<Map<string, CachedLlmAnswer>>;
+  putMany(entries: readonly { key: string; answer: CachedLlmAnswer }[]): Promise<void>;
+  /** Deletes up to `limit` answers older than `maxAgeMs`; returns how many it deleted. */
+  prune(maxAgeMs: number, limit: number): Promise<number>;
 }
 
 export interface LlmBackend {

@@ -95,7 +95,7 @@ export const METRICS = [
     name: "gleaner_llm_calls_total",
     type: "counter",
     labels: ["backend", "model", "outcome", "error_class"],
-    help: "LLM calls by outcome (ok, error) and error class ('' when ok).",
+    help: "LLM calls made to a backend by outcome (ok, error) and error class ('' when ok); answers from the answer cache are not calls.",
   },
   {
     name: "gleaner_llm_call_duration_seconds",
@@ -114,6 +114,12 @@ export const METRICS = [
     type: "counter",
     labels: ["backend", "model"],
     help: "Cost in US dollars, from the config's price table.",
+  },
+  {
+    name: "gleaner_llm_cache_lookups_total",
+    type: "counter",
+    labels: ["backend", "outcome"],
+    help: "LLM answer cache lookups (llm.cache_ttl) by outcome: hit (answered free, not counted as a call) or miss (the backend was asked).",
   },
   {
     name: "gleaner_llm_budget_usd_per_hour",

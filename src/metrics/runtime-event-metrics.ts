@@ -37,6 +37,7 @@ export function attachRuntimeEventMetrics(registry: Registry, runtime: Runtime):
   });
   const tokens = cataloguedCounter(registry, "gleaner_llm_tokens_total");
   const cost = cataloguedCounter(registry, "gleaner_llm_cost_usd_total");
+  const cacheLookups = cataloguedCounter(registry, "gleaner_llm_cache_lookups_total");
 
   // Series that alerts take rates of start at 0, so the first event is an increase and not the
   // appearance of a series (rate() and increase() see nothing in a series' first sample).
@@ -48,8 +49,14 @@ export function attachRuntimeEventMetrics(registry: Registry, runtime: Runtime):
       if (stage.kind === "llm" || stage.kind === "extract")
         truncations.inc({ pipeline: pipeline.name, stage: stage.name }, 0);
   }
+  if (runtime.config.llmCacheTtlMs > 0)
+    for (const backend of runtime.backends.keys())
+      for (const outcome of ["hit", "miss"]) cacheLookups.inc({ backend, outcome }, 0);
 
   const countCall = (call: LlmAttempt) => {
+    // An answer from the cache is no call and costs nothing: the cost counter stays the money
+    // actually spent. It is counted by gleaner_llm_cache_lookups_total.
+    if (call.outcome === "cached") return;
     const { backend, model } = call;
     const errorClass = call.outcome === "ok" ? "" : (call.errorClass ?? "unknown");
     llmCalls.inc({ backend, model, outcome: call.outcome, error_class: errorClass });
@@ -83,16 +90,21 @@ export function attachRuntimeEventMetrics(registry: Registry, runtime: Runtime):
   const onReleased = (e: RuntimeEventMap["rows:released"]) => {
     released.inc({ pipeline: e.pipeline }, e.rows);
   };
+  const onCacheLookup = (e: RuntimeEventMap["llm:cache"]) => {
+    cacheLookups.inc({ backend: e.backend, outcome: e.outcome });
+  };
 
   const { events } = runtime;
   events.on("stage:chunk", onChunk);
   events.on("stage:skipped", onSkipped);
   events.on("row:settled", onSettled);
   events.on("rows:released", onReleased);
+  events.on("llm:cache", onCacheLookup);
   return () => {
     events.off("stage:chunk", onChunk);
     events.off("stage:skipped", onSkipped);
     events.off("row:settled", onSettled);
     events.off("rows:released", onReleased);
+    events.off("llm:cache", onCacheLookup);
   };
 }

@@ -1,9 +1,10 @@
 import type { GleanerConfig, PipelineConfig } from "../config/config-types.ts";
 import type { Db } from "../db/connect-database.ts";
 import { stateColumns, type StateColumns } from "../db/state-columns.ts";
+import { stageFingerprints, type FingerprintedPipeline } from "./stage-reuse.ts";
 
 /** A pipeline whose table `gleaner migrate` has installed: config plus what the database says. */
-export interface InstalledPipeline extends PipelineConfig {
+export interface InstalledPipeline extends FingerprintedPipeline {
   /** format_type() of the key column, used to cast job payload keys back. */
   readonly keyType: string;
   readonly columns: StateColumns;
@@ -39,6 +40,11 @@ export async function loadInstalledPipelines(
     if (!row) throw new NotMigratedError(p.name, "is not installed");
     if (row.table_schema !== p.table.schema || row.table_name !== p.table.name)
       throw new NotMigratedError(p.name, "changed table since it was installed");
-    return Object.freeze({ ...p, keyType: row.key_type, columns: stateColumns(p) });
+    return Object.freeze({
+      ...p,
+      keyType: row.key_type,
+      columns: stateColumns(p),
+      stageFingerprints: Object.freeze(stageFingerprints(p, config.backends)),
+    });
   });
 }

@@ -30,6 +30,10 @@ export interface StageRecord {
   /** `stale`: succeeded, but its answers were not sure enough; it runs again next attempt. */
   status: "ok" | "error" | "skipped" | "stale";
   version: string;
+  /** The stage's recipe and what it read of the row (src/pipeline/stage-reuse.ts): a record
+   * that succeeded with the same two is reused instead of running the stage again. */
+  fingerprint?: string;
+  input_hash?: string;
   attempt: number;
   started_at: string;
   finished_at: string;

@@ -9,6 +9,7 @@ import { leaseClaimedRowsBack, releaseClaimedRows } from "../sql/release-claimed
 import { startClaimedRows } from "../sql/start-claimed-rows.ts";
 import type { StageChunkResult, StageInputRow, StageRunner } from "../stages/stage-runner.ts";
 import { evaluateWhen } from "./evaluate-when.ts";
+import { canReuse, reuseMarks } from "./stage-reuse.ts";
 import { GuardedWriter } from "./guarded-writer.ts";
 import { addUsage, NO_USAGE, type RowSnapshot, type StageRecord } from "./row-state.ts";
 import type { InstalledPipeline } from "./installed-pipeline.ts";
@@ -122,12 +123,21 @@ export async function runClaimedBatch(
         const ready = [...writer.rows.values()].filter((row) => {
           const run = runs.get(row.key) as RowRun;
           if (run.failure) return false;
+          // A stage that succeeded for the same recipe and inputs (an interrupted run, a reset
+          // that left it valid) is not run again: src/pipeline/stage-reuse.ts.
           const done = row.state.stages?.[stage.config.name];
           if (
-            done &&
-            done.status === "ok" &&
-            done.version === p.version &&
-            !run.stages[stage.config.name]
+            !run.stages[stage.config.name] &&
+            canReuse(
+              p,
+              stage.config,
+              done,
+              stageInput(
+                row,
+                run,
+                p.stages.map((s) => s.name),
+              ),
+            )
           )
             return false;
           return true;
@@ -304,7 +314,7 @@ async function runStage(
   rows: StageInputRow[],
   runs: Map<string, RowRun>,
   snapshots: ReadonlyMap<string, RowSnapshot>,
-  pipeline: { name: string; version: string },
+  pipeline: InstalledPipeline,
   signal: AbortSignal,
   log: (message: string) => void,
   events: RuntimeEvents,
@@ -351,6 +361,7 @@ async function runStage(
         const truncated = result.truncated?.get(row.key);
         const base = {
           version: pipeline.version,
+          ...reuseMarks(pipeline, stage.config, row),
           attempt,
           started_at: startedAt,
           finished_at: finishedAt,

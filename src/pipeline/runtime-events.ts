@@ -35,11 +35,14 @@ export interface RuntimeEventMap {
   "rows:released": { pipeline: string; rows: number };
   /** A search answered: from the cache, by a provider call, by joining a call in flight, or failed. */
   "search:lookup": { provider: string; outcome: "hit" | "call" | "shared" | "error" };
+  /** An LLM answer cache lookup (llm.cache_ttl): served from the cache, or the backend asked. */
+  "llm:cache": { backend: string; outcome: "hit" | "miss" };
   /** A page the crawl stage asked for: how it came (fetch, browser, cache) and how it ended. */
   "crawl:page": { path: "fetch" | "browser" | "cache"; outcome: string; bytes: number };
   /** A URL refused by policy before any request: robots.txt or the SSRF guard. */
   "crawl:refused": { reason: "robots" | "ssrf" };
-  /** Something went wrong that costs no row its result (a cache write failed…); logged. */
+  /** Something went wrong that costs no row its result (a search, page or LLM answer cache
+   * could not be read or written…); logged. */
   "research:warning": { message: string };
   /** A job's rows were taken back or reset while it ran; its writes to them were fenced off. */
   "rows:lost": { pipeline: string; rows: number };

@@ -3,9 +3,11 @@ import { createConfiguredConcurrency } from "../concurrency/configured-concurren
 import { llmEndpoint } from "../concurrency/endpoint-key.ts";
 import type { GleanerConfig } from "../config/config-types.ts";
 import type { Db } from "../db/connect-database.ts";
+import { withAnswerCache } from "../llm/answer-cache.ts";
 import { createLlmBackend } from "../llm/llm-backend.ts";
 import type { LlmBackend } from "../llm/llm-types.ts";
 import { createStageRunner } from "../stages/create-stage-runner.ts";
+import { createLlmAnswerStore } from "../sql/llm-cache.ts";
 import { createResearchServices, type ResearchServices } from "../stages/research-services.ts";
 import type { StageRunner } from "../stages/stage-runner.ts";
 import { loadAdhocPipelines } from "./adhoc-pipelines.ts";
@@ -64,16 +66,24 @@ export async function createRuntime(
   const installed = await loadInstalledPipelines(db, config, adhoc);
   // Process-local limits unless the caller brings a (shared) registry.
   const concurrency = options.concurrency ?? createConfiguredConcurrency(config, undefined);
+  const events = new RuntimeEvents();
   // One backend object per configured backend, shared by all stages, so its concurrency limit
-  // holds across the whole process.
+  // holds across the whole process; behind the shared answer cache unless llm.cache_ttl is 0.
+  const answers = config.llmCacheTtlMs > 0 ? createLlmAnswerStore(db, config.schema) : undefined;
   const backends = new Map<string, LlmBackend>(
     config.backends.map((b) => {
       const bounds = { min: b.min_concurrency ?? 1, max: b.max_concurrency };
       const limiter = concurrency.limiter(llmEndpoint(b.name), bounds);
-      return [b.name, createLlmBackend(b, { limiter })];
+      const backend = createLlmBackend(b, { limiter });
+      if (!answers) return [b.name, backend];
+      const cached = withAnswerCache(backend, b, answers, {
+        ttlMs: config.llmCacheTtlMs,
+        onLookup: (outcome) => events.emit("llm:cache", { backend: b.name, outcome }),
+        onError: (error) => events.emit("research:warning", { message: error.message }),
+      });
+      return [b.name, cached];
     }),
   );
-  const events = new RuntimeEvents();
   const research = createResearchServices(config, db, events, {
     concurrency,
     ownPrefixes: options.ownPrefixes ?? [],

@@ -1,6 +1,7 @@
 import type { RowStatus } from "../db/pipeline-ddl.ts";
 import type { InstalledPipeline } from "./installed-pipeline.ts";
 import { retryDelayMs } from "./retry-delay.ts";
+import { isCurrentRecord } from "./stage-reuse.ts";
 import {
   MAX_ERRORS_KEPT,
   addUsage,
@@ -82,11 +83,12 @@ export function settleRow(
   const values: Record<string, unknown> = { ...row.values };
   const counted = new Set<string>();
 
-  // Candidate per output: the most confident value among stages that succeeded for this
-  // version; later stages win ties. Skipped stages' outputs do not count.
+  // Candidate per output: the most confident value among stages that succeeded as configured
+  // now (a record reused from an earlier run counts); later stages win ties. Skipped stages'
+  // outputs do not count.
   for (const stage of p.stages) {
     const record = stages[stage.name];
-    if (!record || record.status !== "ok" || record.version !== p.version) continue;
+    if (!record || record.status !== "ok" || !isCurrentRecord(p, stage.name, record)) continue;
     for (const name of stage.outputs) {
       counted.add(name);
       const candidate = record.output?.[name];

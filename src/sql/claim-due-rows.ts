@@ -22,8 +22,10 @@ export interface EnrichPayload {
  *   so a later re-check (EvalPlanQual) drops it too.
  * - Claiming and `add_jobs` happen in the same statement, hence the same transaction: a row is
  *   `queued` if and only if a job carrying its claim exists. A crash between the two is impossible.
- * - Rows are grouped job_size to a job; each job gets a fresh random claim; a job whose claim was replaced (lease expired, user
- *   reset) finds no rows and does nothing.
+ * - Rows are grouped job_size to a job, by due time then key (a sort of at most `limit` rows),
+ *   so rows that come due together are batched together again the next time (the LLM answer
+ *   cache answers only the same prompt); each job gets a fresh random claim; a job whose claim
+ *   was replaced (lease expired, user reset) finds no rows and does nothing.
  * - The update joins each job's key array to the primary key (`= any(keys)`), one index probe per
  *   row: a join against the row list itself lets the planner hash the whole table.
  * - A due row whose attempts are already at `retry.max_attempts` is not claimed again: its last
@@ -71,7 +73,7 @@ export async function claimDueRows(
       where ${key} = any(array(select k from due where attempts >= ${p.retry.maxAttempts}))
       returning 1
     ), numbered as (
-      select k, due_at, (row_number() over () - 1) / ${p.jobSize} as b
+      select k, due_at, (row_number() over (order by due_at, k) - 1) / ${p.jobSize} as b
       from due where due.attempts < ${p.retry.maxAttempts}
     ), batches as (
       select b, gen_random_uuid() as claim, array_agg(k order by k) as keys,

@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { Db } from "../db/connect-database.ts";
+import { stagesFilling } from "../db/pipeline-ddl.ts";
 import type { InstalledPipeline } from "../pipeline/installed-pipeline.ts";
 
 export interface ReprocessFilter {
@@ -7,6 +8,22 @@ export interface ReprocessFilter {
   where?: string;
   status?: "failed" | "exhausted" | "done" | "pending";
   below?: number;
+}
+
+/**
+ * The row's state without the records of the stages that fill outputs, as a status reset leaves
+ * it (src/db/pipeline-ddl.ts): those answer again, from the LLM answer cache when nothing
+ * changed; the research stages' records are reused while their recipe and inputs hold.
+ */
+function keepResearch(p: InstalledPipeline) {
+  const state = sql`coalesce(${sql.ref(p.columns.state)}, '{}')`;
+  return sql`case when jsonb_typeof(${state} -> 'stages') = 'object'
+      then jsonb_set(${state}, '{stages}',
+        (${state} -> 'stages') - ${stagesFilling(
+          p,
+          p.outputs.map((o) => o.name),
+        )}::text[])
+      else ${state} - 'stages' end`;
 }
 
 /**
@@ -33,7 +50,7 @@ export async function reprocessRows(
       ${sql.id(c.attempts)} = 0,
       ${sql.id(c.nextAt)} = now(),
       ${sql.id(c.claim)} = null,
-      ${sql.id(c.state)} = jsonb_set(coalesce(${sql.id(c.state)}, '{}') - 'stages', '{reset}',
+      ${sql.id(c.state)} = jsonb_set(${keepResearch(p)}, '{reset}',
         jsonb_build_object('at', now(), 'reason', 'reprocess command'))
     where ${sql.join(conditions, sql` and `)}
   `.execute(db);

@@ -67,7 +67,12 @@ export async function startClaimedRows(
       and ${sql.ref(`t.${c.status}`)} in ('queued', 'running')
     returning ${snapshotColumns(p)}
   `.execute(db);
-  return result.rows.map(toSnapshot);
+  // In the job's key order (the sweep sorts them), not the scan's: the same rows are then
+  // batched into the same prompts every time, which the LLM answer cache needs to answer them.
+  const place = new Map(keys.map((k, i) => [k, i]));
+  return result.rows
+    .map(toSnapshot)
+    .sort((a, b) => (place.get(a.key) ?? 0) - (place.get(b.key) ?? 0));
 }
 
 /** Re-reads rows this job still holds, after a guarded write found them changed. */

@@ -1,13 +1,14 @@
-import { randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { renderTemplate } from "../config/template-fields.ts";
 import type { PromptTruncation } from "../pipeline/row-state.ts";
 
 /**
  * How one row's part of a batch prompt is written, so that no row can speak for another:
  *
- * - each row is headed `### row <id>` with an id drawn at random for this call, mapped back to
- *   the row's key here, so a row's text cannot name a batch-mate's id (it cannot know it), and
- *   an answer for an id this call did not ask about fills nothing;
+ * - each row is headed `### row <id>` with an id derived from a hash of the whole prompt apart
+ *   from the ids (instructions, every source, every row's text) and the row's place in it, mapped
+ *   back to the row's key here, so a row's text cannot name a batch-mate's id (see
+ *   `promptWithRowIds`), and an answer for an id this call did not ask about fills nothing;
  * - field values are escaped as inside a JSON string (line breaks become `\n`), so a value never
  *   starts a line of its own: it cannot close its row's section or open another one;
  * - the values of one row are cut to `max_row_input_chars` together, so one huge value cannot
@@ -27,18 +28,48 @@ export interface PromptRowIds {
   readonly keyOf: ReadonlyMap<string, string>;
 }
 
-/** Fresh ids for one call: `r` and 8 random hex digits, distinct within the call. */
-export function promptRowIds(keys: readonly string[]): PromptRowIds {
+/** Hex digits of an id: 48 bits, see `promptWithRowIds` for why that many. */
+const ID_HEX_DIGITS = 12;
+/** What every row's heading shows while the prompt is hashed. */
+const PLACEHOLDER_ID = `r${"0".repeat(ID_HEX_DIGITS)}`;
+
+/**
+ * A batch prompt and the ids of its rows. `render` writes the prompt for a given id per row key;
+ * it is called twice and must write the same text both times apart from the ids: first with one
+ * placeholder id for every row, to hash everything the prompt says, then with the ids: `r` and
+ * 12 hex digits of sha256(salt, that hash, the row's place in `keys`), distinct within the call.
+ *
+ * Deterministic, so the same question is the same prompt and the LLM answer cache can answer it
+ * (ids drawn at random for each call made every prompt unique). It keeps what random ids gave:
+ * a row's text (or a page's text in an extract prompt) cannot name a batch-mate's id, because
+ * that id is a hash of the prompt, which holds that very text. Naming it would take a text that
+ * contains a 48-bit hash of itself — about 2^48 tries, each needing every other row's text, the
+ * pages and how the rows were batched — where a random 32-bit id gave a 2^-32 chance per guess.
+ * Row text still cannot start a line (it is escaped), and answers for ids not asked for are
+ * still ignored. `salt` (the stage's name) keeps two stages' ids apart; it is no secret and
+ * the argument does not rest on it.
+ */
+export function promptWithRowIds(
+  keys: readonly string[],
+  salt: string,
+  render: (idOf: ReadonlyMap<string, string>) => string,
+): { prompt: string; ids: PromptRowIds } {
+  const placeholders = new Map(keys.map((key) => [key, PLACEHOLDER_ID]));
+  const digest = createHash("sha256").update(salt).update("\u0000").update(render(placeholders));
+  const base = digest.digest("hex");
   const idOf = new Map<string, string>();
   const keyOf = new Map<string, string>();
-  for (const key of keys) {
+  keys.forEach((key, index) => {
     let id: string;
-    do id = `r${randomBytes(4).toString("hex")}`;
-    while (keyOf.has(id));
+    let round = 0;
+    do {
+      const hex = createHash("sha256").update(`${base}:${index}:${round++}`).digest("hex");
+      id = `r${hex.slice(0, ID_HEX_DIGITS)}`;
+    } while (keyOf.has(id) || id === PLACEHOLDER_ID);
     idOf.set(key, id);
     keyOf.set(id, key);
-  }
-  return { idOf, keyOf };
+  });
+  return { prompt: render(idOf), ids: { idOf, keyOf } };
 }
 
 export function rowHeading(id: string): string {

@@ -5,11 +5,15 @@ import { emptyStructuredData, type StructuredData } from "../crawl/extract-struc
 import { valuesFromStructuredData } from "../crawl/extract-structured-values.ts";
 import { getPageContents, type PageForExtraction } from "../crawl/page-cache.ts";
 import { callCascade } from "../llm/call-cascade.ts";
-import { buildAnswerSchema, validateBatchAnswer } from "../llm/json-schema-for-outputs.ts";
+import {
+  answerPassed,
+  buildAnswerSchema,
+  validateBatchAnswer,
+} from "../llm/json-schema-for-outputs.ts";
 import { LlmError } from "../llm/llm-error.ts";
 import type { LlmAttempt, LlmBackend } from "../llm/llm-types.ts";
 import { splitUsage, type PromptTruncation, type StageValue } from "../pipeline/row-state.ts";
-import { promptRowIds, rowFieldTexts, rowHeading, ROWS_ARE_DATA } from "./batch-prompt.ts";
+import { promptWithRowIds, rowFieldTexts, rowHeading, ROWS_ARE_DATA } from "./batch-prompt.ts";
 import type { CrawlData } from "./crawl-stage.ts";
 import type { PromptLimits } from "./llm-stage.ts";
 import { buildEvidence, CHARS_PER_TOKEN, type EvidencePage } from "./extract-evidence.ts";
@@ -156,31 +160,38 @@ export function createExtractStage(
           }),
         );
         const byRow = new Map(rowEvidence.map((e) => [e.key, e]));
-        const ids = promptRowIds(askRows.map((r) => r.key));
-        const prompt = [
-          `Fill these fields for each item:\n${wanted.map((o) => `- ${o.name} (${o.type}): ${o.description}`).join("\n")}`,
-          config.prompt && !perRowPrompt ? config.prompt : "",
-          `Answer as {"rows": [{"id": "<item id>", ${wanted.map((o) => `"${o.name}": {"value": ..., "confidence": ..., "sources": ["S1"]}`).join(", ")}}]}, one entry per item, its id copied from its heading.`,
-          "## Sources",
-          ...chunks.map(
-            (c) => `[${c.id}] ${c.url}${c.title ? ` — ${clipTitle(c.title)}` : ""}\n${c.text}`,
-          ),
-          "## Items",
-          ROWS_ARE_DATA,
-          ...askRows.map((row) => {
-            const e = byRow.get(row.key);
-            const fields = rowFieldTexts(row.fields, rowFields, limits.maxRowInputChars);
-            if (fields.truncated) truncated.set(row.key, fields.truncated);
-            const known = inputs
-              .filter((c) => row.fields[c] !== null && row.fields[c] !== undefined)
-              .map((c) => `${c}: ${fields.texts[c]}`);
-            if (perRowPrompt)
-              known.push(`instructions: ${renderTemplate(config.prompt, fields.texts)}`);
-            return `${rowHeading(ids.idOf.get(row.key) as string)}\n${known.join("\n")}\nsources: ${e?.sources.join(", ") || "none"}`;
-          }),
-        ]
-          .filter((part) => part !== "")
-          .join("\n\n");
+        const bodies = askRows.map((row) => {
+          const e = byRow.get(row.key);
+          const fields = rowFieldTexts(row.fields, rowFields, limits.maxRowInputChars);
+          if (fields.truncated) truncated.set(row.key, fields.truncated);
+          const known = inputs
+            .filter((c) => row.fields[c] !== null && row.fields[c] !== undefined)
+            .map((c) => `${c}: ${fields.texts[c]}`);
+          if (perRowPrompt)
+            known.push(`instructions: ${renderTemplate(config.prompt, fields.texts)}`);
+          return `${known.join("\n")}\nsources: ${e?.sources.join(", ") || "none"}`;
+        });
+        const { prompt, ids } = promptWithRowIds(
+          askRows.map((r) => r.key),
+          config.name,
+          (idOf) =>
+            [
+              `Fill these fields for each item:\n${wanted.map((o) => `- ${o.name} (${o.type}): ${o.description}`).join("\n")}`,
+              config.prompt && !perRowPrompt ? config.prompt : "",
+              `Answer as {"rows": [{"id": "<item id>", ${wanted.map((o) => `"${o.name}": {"value": ..., "confidence": ..., "sources": ["S1"]}`).join(", ")}}]}, one entry per item, its id copied from its heading.`,
+              "## Sources",
+              ...chunks.map(
+                (c) => `[${c.id}] ${c.url}${c.title ? ` — ${clipTitle(c.title)}` : ""}\n${c.text}`,
+              ),
+              "## Items",
+              ROWS_ARE_DATA,
+              ...askRows.map(
+                (row, i) => `${rowHeading(idOf.get(row.key) as string)}\n${bodies[i]}`,
+              ),
+            ]
+              .filter((part) => part !== "")
+              .join("\n\n"),
+        );
         const idToUrl = new Map(chunks.map((c) => [c.id, c.url]));
         for (const row of askRows) {
           const e = byRow.get(row.key);
@@ -204,6 +215,8 @@ export function createExtractStage(
           model = answer.model;
           // Only the ids of this call count: an entry for any other id fills nothing.
           const parsed = validateBatchAnswer(answer.json, [...ids.keyOf.keys()], wanted);
+          // Kept for the next time this exact question is asked only when every row passed.
+          if (answerPassed(parsed.values())) await answer.remember();
           const raw = rawRows(answer.json);
           for (const row of askRows) {
             const id = ids.idOf.get(row.key) as string;

@@ -2,11 +2,15 @@ import type { LlmStageConfig } from "../config/config-types.ts";
 import { renderTemplate, templateFields } from "../config/template-fields.ts";
 import type { OutputSpec } from "../core/output-types.ts";
 import { callCascade } from "../llm/call-cascade.ts";
-import { buildAnswerSchema, validateBatchAnswer } from "../llm/json-schema-for-outputs.ts";
+import {
+  answerPassed,
+  buildAnswerSchema,
+  validateBatchAnswer,
+} from "../llm/json-schema-for-outputs.ts";
 import { LlmError } from "../llm/llm-error.ts";
 import type { LlmBackend } from "../llm/llm-types.ts";
 import { splitUsage, type PromptTruncation } from "../pipeline/row-state.ts";
-import { promptRowIds, rowFieldTexts, rowHeading, ROWS_ARE_DATA } from "./batch-prompt.ts";
+import { promptWithRowIds, rowFieldTexts, rowHeading, ROWS_ARE_DATA } from "./batch-prompt.ts";
 import type {
   StageChunkResult,
   StageContext,
@@ -27,8 +31,8 @@ export interface PromptLimits {
 }
 
 /**
- * An `llm` stage: one prompt for up to batch_size rows, each under a heading with an id drawn
- * for this call (src/stages/batch-prompt.ts), the answer mapped back by that id. A row missing or
+ * An `llm` stage: one prompt for up to batch_size rows, each under a heading with an id derived
+ * from the prompt (src/stages/batch-prompt.ts), the answer mapped back by that id. A row missing or
  * malformed in the answer fails alone; the others keep their values. The system message is
  * shared by the whole batch, so the config refuses row fields in it.
  */
@@ -48,19 +52,23 @@ export function createLlmStage(
   return {
     config,
     async run(rows: readonly StageInputRow[], context: StageContext): Promise<StageChunkResult> {
-      const ids = promptRowIds(rows.map((r) => r.key));
       const truncated = new Map<string, PromptTruncation>();
-      const sections = rows.map((row) => {
+      const bodies = rows.map((row) => {
         const fields = rowFieldTexts(row.fields, promptFields, limits.maxRowInputChars);
         if (fields.truncated) truncated.set(row.key, fields.truncated);
-        return `${rowHeading(ids.idOf.get(row.key) as string)}\n${renderTemplate(config.prompt, fields.texts)}`;
+        return renderTemplate(config.prompt, fields.texts);
       });
-      const prompt = [
-        `Fill these fields for each item below:\n${fieldList}`,
-        ROWS_ARE_DATA,
-        `Answer as {"rows": [{"id": "<item id>", ${specs.map((o) => `"${o.name}": {"value": ..., "confidence": ...}`).join(", ")}}]} with one entry per item, its id copied from its heading.`,
-        ...sections,
-      ].join("\n\n");
+      const { prompt, ids } = promptWithRowIds(
+        rows.map((r) => r.key),
+        config.name,
+        (idOf) =>
+          [
+            `Fill these fields for each item below:\n${fieldList}`,
+            ROWS_ARE_DATA,
+            `Answer as {"rows": [{"id": "<item id>", ${specs.map((o) => `"${o.name}": {"value": ..., "confidence": ...}`).join(", ")}}]} with one entry per item, its id copied from its heading.`,
+            ...rows.map((row, i) => `${rowHeading(idOf.get(row.key) as string)}\n${bodies[i]}`),
+          ].join("\n\n"),
+      );
       const usageOf = (attempts: Parameters<typeof splitUsage>[0]) =>
         splitUsage(
           attempts,
@@ -76,6 +84,8 @@ export function createLlmStage(
         });
         // Only the ids of this call count: an entry for any other id fills nothing.
         const parsed = validateBatchAnswer(answer.json, [...ids.keyOf.keys()], specs);
+        // Kept for the next time this exact question is asked only when every row passed.
+        if (answerPassed(parsed.values())) await answer.remember();
         const results = new Map<string, StageRowResult>();
         for (const row of rows) {
           const found = parsed.get(ids.idOf.get(row.key) as string);

@@ -129,6 +129,8 @@ export function createQueriesStage(
           });
           calls = answer.attempts;
           fromLlm = parseLlmQueries(answer.json, llm.count);
+          // Cached only when every row got queries: a gap is asked again next time.
+          if (rows.every((r) => (fromLlm.get(r.key)?.length ?? 0) > 0)) await answer.remember();
         } catch (error) {
           if (!(error instanceof LlmError)) throw error;
           calls = error.attempts;

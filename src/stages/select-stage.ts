@@ -225,7 +225,15 @@ export function createSelectStage(
           calls = answer.attempts;
           const answered = (answer.json as { rows?: Array<{ id?: unknown; pages?: unknown }> })
             .rows;
-          for (const entry of Array.isArray(answered) ? answered : []) {
+          const entries = Array.isArray(answered) ? answered : [];
+          // Cached only when every row got its pages: a gap is asked again next time.
+          if (
+            rows.every((row) =>
+              entries.some((e) => String(e?.id) === row.key && Array.isArray(e.pages)),
+            )
+          )
+            await answer.remember();
+          for (const entry of entries) {
             const list = ranked.get(String(entry.id));
             if (!list || !Array.isArray(entry.pages)) continue;
             const chosen: SelectedUrl[] = [];
