@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Logger, runMigrations } from "graphile-worker";
 import { sql } from "kysely";
+import { PG, pgErrorCode } from "../core/pg-error-codes.ts";
 import type { GleanerConfig } from "../config/config-types.ts";
 import type { Database } from "./connect-database.ts";
 import { loadAdhocPipelines } from "../pipeline/adhoc-pipelines.ts";
@@ -103,9 +104,11 @@ async function migrateGleanerSchema(database: Database, schema: string): Promise
          id integer primary key, name text not null, applied_at timestamptz not null default now())`,
     )
     .execute(database.db)
-    .catch((error: { code?: string }) => {
-      // Two processes creating the schema at the same instant: one wins, the other sees 23505.
-      if (error.code !== "23505" && error.code !== "42P07") throw error;
+    .catch((error: unknown) => {
+      // Two processes creating the schema at the same instant: one wins, the other sees a
+      // unique violation (or the table already there).
+      const code = pgErrorCode(error);
+      if (code !== PG.UNIQUE_VIOLATION && code !== PG.DUPLICATE_TABLE) throw error;
     });
   const applied: string[] = [];
   for (const migration of migrations) {
@@ -144,9 +147,10 @@ export async function pendingMigrations(database: Database, schema: string): Pro
     select id from ${sql.id(schema, "migrations")}`
     .execute(database.db)
     .then((r) => r.rows)
-    .catch((error: { code?: string }) => {
-      /** undefined_table / invalid_schema_name: never migrated */
-      if (error.code === "42P01" || error.code === "3F000") return [];
+    .catch((error: unknown) => {
+      // No migrations table or no schema: never migrated.
+      const code = pgErrorCode(error);
+      if (code === PG.UNDEFINED_TABLE || code === PG.INVALID_SCHEMA_NAME) return [];
       throw error;
     });
   const have = new Set(rows.map((r) => r.id));

@@ -3,6 +3,7 @@ import { parse } from "csv-parse/sync";
 import { sql, type Kysely } from "kysely";
 import type { PipelineConfig } from "../config/config-types.ts";
 import type { GleanerDatabase } from "./database-types.ts";
+import { coerceError } from "../core/coerce-error.ts";
 
 /**
  * Loads a pipeline's `seed` CSV into its table, in the transaction that created the table: a
@@ -25,7 +26,9 @@ export async function seedTable(
       bom: true,
     });
   } catch (error) {
-    throw new Error(`${where}: cannot read the CSV: ${(error as Error).message}`, { cause: error });
+    throw new Error(`${where}: cannot read the CSV: ${coerceError(error).message}`, {
+      cause: error,
+    });
   }
   if (records.length === 0) return 0;
   const allowed = new Set([pipeline.key, ...pipeline.inputs]);

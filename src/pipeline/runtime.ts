@@ -1,3 +1,4 @@
+import { PG, pgErrorCode } from "../core/pg-error-codes.ts";
 import type { AdaptiveConcurrency } from "../concurrency/adaptive-concurrency.ts";
 import { createConfiguredConcurrency } from "../concurrency/configured-concurrency.ts";
 import { llmEndpoint } from "../concurrency/endpoint-key.ts";
@@ -55,9 +56,9 @@ export async function createRuntime(
     ownPrefixes?: readonly string[];
   } = {},
 ): Promise<Runtime> {
-  const adhoc = await loadAdhocPipelines(db, config).catch((error: { code?: string }) => {
-    /** undefined_table: migration 000005 not applied */
-    if (error.code === "42P01")
+  const adhoc = await loadAdhocPipelines(db, config).catch((error: unknown) => {
+    // Migration 000005 (the ad-hoc pipelines' table) not applied yet.
+    if (pgErrorCode(error) === PG.UNDEFINED_TABLE)
       throw new NotMigratedError(config.pipelines[0]?.name ?? "(none)", "is not installed", {
         cause: error,
       });
