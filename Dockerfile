@@ -11,7 +11,6 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY bin ./bin
 COPY src ./src
-COPY jobs ./jobs
 COPY migrations ./migrations
 COPY demo ./demo
 COPY gleaner.yaml ./

@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import { run, type WorkerEvents } from "graphile-worker";
 import type { Logger } from "pino";
 import { ignoreReportedElsewhere } from "../db/pool-errors.ts";
-import { makeEnrichBatchTask } from "../../jobs/enrich-batch.ts";
+import { makeEnrichBatchTask } from "../jobs/enrich-batch.ts";
 import { coerceError } from "../core/coerce-error.ts";
 import { workerLogger } from "../log/create-logger.ts";
 import type { Runtime } from "../pipeline/runtime.ts";

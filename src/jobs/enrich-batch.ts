@@ -1,9 +1,9 @@
 import type { Task } from "graphile-worker";
 import { z } from "zod";
-import { coerceError } from "../src/core/coerce-error.ts";
-import { runClaimedBatch } from "../src/pipeline/run-claimed-batch.ts";
-import type { Runtime } from "../src/pipeline/runtime.ts";
-import type { EnrichPayload } from "../src/sql/claim-due-rows.ts";
+import { coerceError } from "../core/coerce-error.ts";
+import { runClaimedBatch } from "../pipeline/run-claimed-batch.ts";
+import type { Runtime } from "../pipeline/runtime.ts";
+import type { EnrichPayload } from "../sql/claim-due-rows.ts";
 
 const payloadSchema = z.object({
   pipeline: z.string(),
