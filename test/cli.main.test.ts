@@ -248,6 +248,21 @@ describe("the loop from the command line", () => {
     }
   }, 180_000);
 
+  it("status --json prints only JSON on stdout; log lines (an optional backend off) go to stderr", async () => {
+    const withOptional = writeConfig(
+      "optional-backend.yaml",
+      configText(llm.url).replace(
+        "llm:\n  backends:\n",
+        "llm:\n  backends:\n    - { name: hosted, base_url: https://api.example.com/v1, model: m, optional: true }\n",
+      ),
+    );
+    const r = await run(["status", "-c", withOptional, "--json"], { GLEANER_LOG_LEVEL: "info" });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stderr).toContain("optional backend hosted is off");
+    expect(r.stdout).not.toContain("optional backend");
+    expect((JSON.parse(r.stdout) as StatusJson[])[0]?.pipeline).toBe("companies");
+  }, 60_000);
+
   it("reprocess --below and --status done make rows pending again", async () => {
     const below = await run(["reprocess", "companies", "-c", configFile, "--below", "0.85"]);
     expect(below.code, describeRun(below)).toBe(0);

@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from "commander";
 import { ConfigError } from "../config/config-error.ts";
 import { maskSecrets, urlCredentials } from "../core/mask-secrets.ts";
 import { TableContractError } from "../db/install-pipeline-table.ts";
+import { guardStandardStreams } from "../log/log-destination.ts";
 import { NotMigratedError } from "../pipeline/installed-pipeline.ts";
 import { EXIT_FAILURE, EXIT_USAGE, UsageError } from "./cli-context.ts";
 import { doctorCommand } from "./commands/doctor-command.ts";
@@ -115,6 +116,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  guardStandardStreams();
   let code = 0;
   const program = buildProgram((c) => (code = c));
   try {

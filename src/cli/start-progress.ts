@@ -1,5 +1,6 @@
 import type { Gleaner } from "../app/open-gleaner.ts";
 import { createFailureLog } from "../core/failure-log.ts";
+import { maskUrl } from "../core/mask-secrets.ts";
 import { readRowCounts } from "../sql/row-counts.ts";
 import { readStatus, type PipelineStatus } from "./commands/status-command.ts";
 import { createProgressReporter } from "./progress-reporter.ts";
@@ -66,12 +67,13 @@ async function summary(app: Gleaner, s: PipelineStatus, httpUrl: string | undefi
   const columns = entry
     ? [entry.pipeline.key, ...entry.pipeline.inputs, ...entry.pipeline.outputs.map((o) => o.name)]
     : ["*"];
+  const url = pastableUrl(app.database);
   const lines = [
     "",
     `${s.pipeline}: all ${s.total} rows processed — ${s.done} done, ${s.failed} failed (will retry), ${s.exhausted} exhausted`,
     `  completeness ${s.completeness_pct}% (every output filled); filled per column: ${fills}`,
     "  look next:",
-    `    SQL:    psql "${app.database.url.replace(/:[^:@/]*@/, ":***@")}" -c "select ${columns.join(", ")}, ${prefix}confidence from ${table} limit 20"`,
+    `    SQL:    psql "${url}" -c "select ${columns.join(", ")}, ${prefix}confidence from ${table} limit 20"`,
     `            why a value is missing: select ${prefix}state->'columns' from ${table} where <column> is null limit 5`,
   ];
   if (httpUrl) {
@@ -80,4 +82,13 @@ async function summary(app: Gleaner, s: PipelineStatus, httpUrl: string | undefi
   }
   lines.push(`    reprocess: update ${table} set <column> = null where …`, "");
   return `${lines.join("\n")}\n`;
+}
+
+/**
+ * The database URL for the "look next" psql command. The embedded default's local password is
+ * no secret, and a masked one makes a command that cannot be pasted; a URL of the user's own
+ * (DATABASE_URL, database_url) keeps its password masked.
+ */
+export function pastableUrl(database: { url: string; embedded: boolean }): string {
+  return database.embedded ? database.url : maskUrl(database.url);
 }
