@@ -1,4 +1,13 @@
-# Gleaner's image: the sources run through tsx, as in development.
+# Gleaner's image: the compiled JavaScript in dist/, built here and run without a loader.
+FROM node:20-bookworm-slim AS build
+ENV PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY bin ./bin
+COPY src ./src
+# `npm ci` runs `prepare`, which compiles src/ to dist/.
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev
+
 FROM node:20-bookworm-slim
 ENV PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 NODE_ENV=production
 WORKDIR /app
@@ -7,10 +16,10 @@ WORKDIR /app
 RUN apt-get update \
   && apt-get install -y --no-install-recommends chromium-headless-shell \
   && rm -rf /var/lib/apt/lists/*
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
 COPY bin ./bin
-COPY src ./src
 COPY migrations ./migrations
 COPY demo ./demo
 COPY gleaner.yaml ./

@@ -4,7 +4,7 @@ import tseslint from "typescript-eslint";
 import prettier from "eslint-config-prettier";
 
 export default tseslint.config(
-  { ignores: ["node_modules", ".gleaner", "coverage", "bin"] },
+  { ignores: ["node_modules", ".gleaner", "coverage", "bin", "dist"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

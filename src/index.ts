@@ -7,7 +7,7 @@ export { ConfigError } from "./config/config-error.ts";
 export type { GleanerConfig, PipelineConfig, StageConfig } from "./config/config-types.ts";
 export { openGleaner, type Gleaner } from "./app/open-gleaner.ts";
 export { migrate, type MigrateReport } from "./db/migrate.ts";
-export { TableContractError } from "./db/install-pipeline-table.ts";
+export { TableContractError } from "./db/table-contract-error.ts";
 export { startWorker } from "./worker/start-worker.ts";
 export { drain, type DrainProgress } from "./worker/drain.ts";
 export { startScheduler, type Scheduler } from "./sweep/scheduler.ts";

@@ -4,7 +4,7 @@ import { ConfigError } from "../src/config/config-error.ts";
 import type { GleanerConfig } from "../src/config/config-types.ts";
 import { parseConfig } from "../src/config/load-config.ts";
 import { connectDatabase, type Database } from "../src/db/connect-database.ts";
-import { TableContractError } from "../src/db/install-pipeline-table.ts";
+import { TableContractError } from "../src/db/table-contract-error.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { STATUSES, createTableSql, stateColumnsSql } from "../src/db/pipeline-ddl.ts";
 import { compactRowCounts, readRowCounts } from "../src/sql/row-counts.ts";

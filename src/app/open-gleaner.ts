@@ -5,6 +5,7 @@ import type { GleanerConfig } from "../config/config-types.ts";
 import { connectDatabase, type Database } from "../db/connect-database.ts";
 import { migrate, type MigrateReport } from "../db/migrate.ts";
 import { createLogger } from "../log/create-logger.ts";
+import { noteBackendsOff } from "./note-backends-off.ts";
 import { ownCorpusPrefixes } from "../search/corpus-folders.ts";
 import { createRuntime, type Runtime } from "../pipeline/runtime.ts";
 
@@ -36,8 +37,7 @@ export async function openGleaner(
       ownPrefixes: ownCorpusPrefixes(config),
     });
     runtime.events.on("research:warning", ({ message }) => logger.warn(message));
-    for (const off of config.backendsOff)
-      logger.info(`${off.reason}: the stages that name it run without it`);
+    noteBackendsOff(config, logger);
     const renders = config.pipelines.some((p) =>
       p.stages.some((s) => s.kind === "crawl" && s.javascript !== "never"),
     );

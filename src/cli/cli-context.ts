@@ -1,30 +1,7 @@
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
 import type { Logger } from "pino";
 import { openGleaner, type Gleaner } from "../app/open-gleaner.ts";
-import { ConfigError } from "../config/config-error.ts";
-import type { GleanerConfig } from "../config/config-types.ts";
-import { loadConfigFile } from "../config/load-config.ts";
 import { createLogger } from "../log/create-logger.ts";
-
-/** Exit codes: 0 ok, 1 failure, 2 bad usage or config. */
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
-
-export class UsageError extends Error {
-  override name = "UsageError";
-}
-
-export function loadCliConfig(file: string): GleanerConfig {
-  const path = resolve(file);
-  if (!existsSync(path)) {
-    throw new ConfigError(
-      "",
-      `no config file at ${path}. Pass --config FILE, or copy gleaner.yaml from the Gleaner repository as a start`,
-    );
-  }
-  return loadConfigFile(path);
-}
+import { loadCliConfig } from "./load-cli-config.ts";
 
 export async function openFromCli(
   options: { config: string },

@@ -1,20 +1,20 @@
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError } from "../config/config-error.ts";
 import { maskSecrets, urlCredentials } from "../core/mask-secrets.ts";
-import { TableContractError } from "../db/install-pipeline-table.ts";
+import { TableContractError } from "../db/table-contract-error.ts";
 import { guardStandardStreams } from "../log/log-destination.ts";
-import { NotMigratedError } from "../pipeline/installed-pipeline.ts";
-import { EXIT_FAILURE, EXIT_USAGE, UsageError } from "./cli-context.ts";
-import { doctorCommand } from "./commands/doctor-command.ts";
-import { migrateCommand } from "./commands/migrate-command.ts";
-import { reprocessCommand } from "./commands/reprocess-command.ts";
-import {
-  drainCommand,
-  startCommand,
-  sweepCommand,
-  workerCommand,
-} from "./commands/run-commands.ts";
-import { statusCommand } from "./commands/status-command.ts";
+import { NotMigratedError } from "../pipeline/not-migrated-error.ts";
+import { EXIT_FAILURE, EXIT_USAGE, UsageError } from "./exit-codes.ts";
+
+// Each command's implementation is imported when that command runs: `gleaner --help` must not
+// load the database driver, graphile-worker, the LLM client and the crawler to print its text.
+const commands = {
+  doctor: () => import("./commands/doctor-command.ts"),
+  migrate: () => import("./commands/migrate-command.ts"),
+  reprocess: () => import("./commands/reprocess-command.ts"),
+  run: () => import("./commands/run-commands.ts"),
+  status: () => import("./commands/status-command.ts"),
+};
 
 const configOption = () =>
   new Option("-c, --config <file>", "the config file").default("./gleaner.yaml");
@@ -42,7 +42,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
         "(loading its seed CSV when the table is new), and index local search corpus folders",
     )
     .addOption(configOption())
-    .action(wrap((o: { config: string }) => migrateCommand(o)));
+    .action(wrap(async (o: { config: string }) => (await commands.migrate()).migrateCommand(o)));
   program
     .command("start")
     .description(
@@ -53,27 +53,29 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--no-migrate", "do not run migrations first")
     .option("--no-http", "do not open the HTTP port")
     .option("--concurrency <n>", "jobs at once in this process (default: worker.concurrency)")
-    .action(wrap((o: { config: string }) => startCommand(o)));
+    .action(wrap(async (o: { config: string }) => (await commands.run()).startCommand(o)));
   program
     .command("worker")
     .description("run jobs only (pair with `gleaner sweep` or `gleaner start` elsewhere)")
     .addOption(configOption())
     .option("--http", "also open the HTTP port")
     .option("--concurrency <n>", "jobs at once in this process (default: worker.concurrency)")
-    .action(wrap((o: { config: string }) => workerCommand(o)));
+    .action(wrap(async (o: { config: string }) => (await commands.run()).workerCommand(o)));
   program
     .command("sweep")
     .description("run the scheduler only: claim due rows and enqueue their jobs")
     .addOption(configOption())
     .option("--once", "one tick per pipeline, then exit")
-    .action(wrap((o: { config: string; once?: boolean }) => sweepCommand(o)));
+    .action(
+      wrap(async (o: { config: string; once?: boolean }) => (await commands.run()).sweepCommand(o)),
+    );
   program
     .command("drain")
     .description("process every row due now, then exit (retries due later are left for later)")
     .addOption(configOption())
     .option("--concurrency <n>", "jobs at once (default: worker.concurrency)")
     .option("--timeout <seconds>", "give up after this long (exit 1)")
-    .action(wrap((o: { config: string }) => drainCommand(o)));
+    .action(wrap(async (o: { config: string }) => (await commands.run()).drainCommand(o)));
   program
     .command("status")
     .description(
@@ -81,7 +83,11 @@ export function buildProgram(setExit: (code: number) => void): Command {
     )
     .addOption(configOption())
     .option("--json", "print JSON")
-    .action(wrap((o: { config: string; json?: boolean }) => statusCommand(o)));
+    .action(
+      wrap(async (o: { config: string; json?: boolean }) =>
+        (await commands.status()).statusCommand(o),
+      ),
+    );
   program
     .command("reprocess")
     .description(
@@ -104,14 +110,14 @@ export function buildProgram(setExit: (code: number) => void): Command {
         (
           pipeline: string,
           o: { config: string; where?: string; status?: string; below?: string },
-        ) => reprocessCommand(pipeline, o),
+        ) => commands.reprocess().then((m) => m.reprocessCommand(pipeline, o)),
       ),
     );
   program
     .command("doctor")
     .description("check the database, every LLM backend and the browser, and say what to fix")
     .addOption(configOption())
-    .action(wrap((o: { config: string }) => doctorCommand(o)));
+    .action(wrap(async (o: { config: string }) => (await commands.doctor()).doctorCommand(o)));
   return program;
 }
 

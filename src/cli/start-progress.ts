@@ -24,7 +24,11 @@ export function watchStartProgress(
     if (running) return;
     running = true;
     try {
-      const status = await readStatus(app);
+      const status = await readStatus({
+        db: app.database.db,
+        schema: app.config.schema,
+        pipelines: [...app.runtime.pipelines.values()].map((e) => e.pipeline),
+      });
       const working = status.filter((s) => s.pending + s.queued + s.running > 0);
       if (working.length > 0)
         reporter.update(

@@ -1,12 +1,5 @@
 import { existsSync } from "node:fs";
-import {
-  chromium,
-  type Browser,
-  type BrowserContext,
-  type CDPSession,
-  type Page,
-  type Response,
-} from "playwright-core";
+import type { Browser, BrowserContext, CDPSession, Page, Response } from "playwright-core";
 import { defaultChromiumPath } from "../core/chromium-path.ts";
 import { CrawlError, SsrfRefusedError } from "./crawl-error.ts";
 import {
@@ -48,9 +41,8 @@ import { createSsrfGuard, parseHttpUrl, type Resolver, type SsrfGuard } from "./
  *   missed it, crashed or was aborted is destroyed with its renderer.
  */
 
-// Playwright never downloads a browser here: Debian's Chromium is launched by path.
-process.env.PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD ??= "1";
-
+// Playwright never downloads a browser at run time: Debian's Chromium is launched by path
+// (installs set PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1; importing Gleaner writes no environment).
 // Where the default browser lives is core/chromium-path.ts (the config needs it too).
 export { defaultChromiumPath } from "../core/chromium-path.ts";
 
@@ -459,6 +451,9 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
       }
       let launched: Browser;
       try {
+        // Loaded with the first page to render: commands that never render (status, --help,
+        // a pipeline of LLM stages) do not pay Playwright's start-up.
+        const { chromium } = await import("playwright-core");
         launched = await chromium.launch({
           executablePath,
           args,

@@ -6,6 +6,7 @@ import { coerceError } from "../core/coerce-error.ts";
 import { maskSecrets, maskUrl, urlCredentials } from "../core/mask-secrets.ts";
 import type { GleanerDatabase } from "./database-types.ts";
 import { startEmbeddedDatabase } from "./embedded-database.ts";
+import { gleanerTypes } from "./gleaner-types.ts";
 
 export type Db = Kysely<GleanerDatabase>;
 
@@ -21,9 +22,6 @@ export interface Database {
   /** Stops the embedded server now, when this process owns it (a forced exit); else nothing. */
   stopEmbedded(): Promise<void>;
 }
-
-// Bigint counts come back as strings by default; Gleaner's counts fit in a double.
-pg.types.setTypeParser(20, (v) => Number(v));
 
 /** Picks the database: config database_url, then DATABASE_URL, then the embedded default. */
 export async function connectDatabase(
@@ -43,7 +41,11 @@ export async function connectDatabase(
     stopEmbedded = once(() => server.stop());
     description = `embedded PostgreSQL in ${config.embedded.dataDir} (${maskUrl(url)}${server.startedHere ? "" : ", already running"}); set DATABASE_URL to use another server`;
   }
-  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    types: gleanerTypes,
+  });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on("error", (error) => options.log?.(`database pool: ${error.message}`));
   // A client's 'error' needs a listener, or it ends the process. It is said once already: by

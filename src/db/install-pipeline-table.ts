@@ -6,17 +6,7 @@ import { COMPATIBLE_TYPES } from "../core/output-types.ts";
 import { createTableSql, recountSql, stateColumnsSql, triggerSql } from "./pipeline-ddl.ts";
 import { quoteIdent } from "./quote-identifier.ts";
 import { stateColumns } from "./state-columns.ts";
-
-export class TableContractError extends Error {
-  readonly pipeline: string;
-  readonly column: string | undefined;
-  constructor(pipeline: string, message: string, column?: string) {
-    super(`pipeline ${pipeline}: ${message}`);
-    this.name = "TableContractError";
-    this.pipeline = pipeline;
-    this.column = column;
-  }
-}
+import { TableContractError } from "./table-contract-error.ts";
 
 interface ColumnInfo {
   name: string;

@@ -1,4 +1,3 @@
-import { Logger as WorkerLogger, type LogFunctionFactory } from "graphile-worker";
 import { pino, type Logger } from "pino";
 import { maskSecrets } from "../core/mask-secrets.ts";
 import { logDestination } from "./log-destination.ts";
@@ -24,18 +23,4 @@ export function createLogger(options: { secrets: readonly string[]; level?: stri
     },
     logDestination(),
   );
-}
-
-/** graphile-worker's logger, routed into pino. */
-export function workerLogger(logger: Logger): WorkerLogger {
-  const factory: LogFunctionFactory = (scope) => (logLevel, message, meta) => {
-    // LogLevel is a const enum of plain strings, compared as such.
-    const level: string = logLevel;
-    const line = { ...scope, ...(meta ?? {}) };
-    if (level === "error") logger.error(line, message);
-    else if (level === "warning") logger.warn(line, message);
-    // graphile-worker's info lines are per job; they belong at debug next to Gleaner's own.
-    else logger.debug(line, message);
-  };
-  return new WorkerLogger(factory);
 }

@@ -1,6 +1,9 @@
 import type { GleanerConfig, PipelineConfig } from "../config/config-types.ts";
 import type { Db } from "../db/connect-database.ts";
 import { stateColumns, type StateColumns } from "../db/state-columns.ts";
+import { PG, pgErrorCode } from "../core/pg-error-codes.ts";
+import { loadAdhocPipelines } from "./adhoc-pipelines.ts";
+import { NotMigratedError } from "./not-migrated-error.ts";
 import { stageFingerprints, type FingerprintedPipeline } from "./stage-reuse.ts";
 
 /** A pipeline whose table `gleaner migrate` has installed: config plus what the database says. */
@@ -8,15 +11,6 @@ export interface InstalledPipeline extends FingerprintedPipeline {
   /** format_type() of the key column, used to cast job payload keys back. */
   readonly keyType: string;
   readonly columns: StateColumns;
-}
-
-export class NotMigratedError extends Error {
-  readonly pipeline: string;
-  constructor(pipeline: string, why: string, options?: { cause?: unknown }) {
-    super(`pipeline ${pipeline} ${why}: run \`gleaner migrate\` first`, options);
-    this.name = "NotMigratedError";
-    this.pipeline = pipeline;
-  }
 }
 
 /** The configured pipelines, plus every ad-hoc pipeline created through the API. */
@@ -47,4 +41,20 @@ export async function loadInstalledPipelines(
       stageFingerprints: Object.freeze(stageFingerprints(p, config.backends)),
     });
   });
+}
+
+/** The configured pipelines and the ad-hoc ones, as installed: what the runtime and status run on. */
+export async function loadEveryInstalledPipeline(
+  db: Db,
+  config: GleanerConfig,
+): Promise<InstalledPipeline[]> {
+  const adhoc = await loadAdhocPipelines(db, config).catch((error: unknown) => {
+    // Migration 000005 (the ad-hoc pipelines' table) not applied yet.
+    if (pgErrorCode(error) === PG.UNDEFINED_TABLE)
+      throw new NotMigratedError(config.pipelines[0]?.name ?? "(none)", "is not installed", {
+        cause: error,
+      });
+    throw error;
+  });
+  return loadInstalledPipelines(db, config, adhoc);
 }

@@ -1,4 +1,3 @@
-import { PG, pgErrorCode } from "../core/pg-error-codes.ts";
 import type { AdaptiveConcurrency } from "../concurrency/adaptive-concurrency.ts";
 import { createConfiguredConcurrency } from "../concurrency/configured-concurrency.ts";
 import { llmEndpoint } from "../concurrency/endpoint-key.ts";
@@ -13,8 +12,8 @@ import { createResearchServices, type ResearchServices } from "../stages/researc
 import type { StageRunner } from "../stages/stage-runner.ts";
 import { loadAdhocPipelines } from "./adhoc-pipelines.ts";
 import {
+  loadEveryInstalledPipeline,
   loadInstalledPipelines,
-  NotMigratedError,
   type InstalledPipeline,
 } from "./installed-pipeline.ts";
 import { RuntimeEvents } from "./runtime-events.ts";
@@ -56,15 +55,7 @@ export async function createRuntime(
     ownPrefixes?: readonly string[];
   } = {},
 ): Promise<Runtime> {
-  const adhoc = await loadAdhocPipelines(db, config).catch((error: unknown) => {
-    // Migration 000005 (the ad-hoc pipelines' table) not applied yet.
-    if (pgErrorCode(error) === PG.UNDEFINED_TABLE)
-      throw new NotMigratedError(config.pipelines[0]?.name ?? "(none)", "is not installed", {
-        cause: error,
-      });
-    throw error;
-  });
-  const installed = await loadInstalledPipelines(db, config, adhoc);
+  const installed = await loadEveryInstalledPipeline(db, config);
   // Process-local limits unless the caller brings a (shared) registry.
   const concurrency = options.concurrency ?? createConfiguredConcurrency(config, undefined);
   const events = new RuntimeEvents();

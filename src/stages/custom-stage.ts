@@ -48,7 +48,7 @@ export async function createCustomStage(
 ): Promise<StageRunner> {
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(pathToFileURL(config.module).href)) as Record<string, unknown>;
+    mod = await importUserModule(config.module);
   } catch (error) {
     throw new Error(
       `stage ${config.name}: cannot load module ${config.module}: ${coerceError(error).message}`,
@@ -135,4 +135,15 @@ export async function createCustomStage(
       };
     },
   };
+}
+
+/**
+ * A user's stage module. A TypeScript module is loaded through tsx's scoped `tsImport`: the
+ * compiled command line has no TypeScript loader, and this one is not registered process-wide.
+ */
+async function importUserModule(path: string): Promise<Record<string, unknown>> {
+  const href = pathToFileURL(path).href;
+  if (!/\.[cm]?tsx?$/.test(path)) return (await import(href)) as Record<string, unknown>;
+  const { tsImport } = await import("tsx/esm/api");
+  return (await tsImport(href, import.meta.url)) as Record<string, unknown>;
 }

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { ignoreReportedElsewhere } from "../db/pool-errors.ts";
 import { makeEnrichBatchTask } from "../jobs/enrich-batch.ts";
 import { coerceError } from "../core/coerce-error.ts";
-import { workerLogger } from "../log/create-logger.ts";
+import { workerLogger } from "../log/worker-logger.ts";
 import type { Runtime } from "../pipeline/runtime.ts";
 import { ENRICH_TASK } from "../sql/claim-due-rows.ts";
 import { heartbeatIntervalMs } from "../core/worker-liveness.ts";

@@ -6,7 +6,7 @@ import { maskSecrets, maskUrl } from "../../core/mask-secrets.ts";
 import { connectDatabase } from "../../db/connect-database.ts";
 import { pendingMigrations } from "../../db/migrate.ts";
 import { loadInstalledPipelines } from "../../pipeline/installed-pipeline.ts";
-import { loadCliConfig } from "../cli-context.ts";
+import { loadCliConfig } from "../load-cli-config.ts";
 
 /**
  * `gleaner doctor`: checks the database, every LLM backend and the browser the crawl needs, and

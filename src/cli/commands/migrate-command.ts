@@ -1,6 +1,6 @@
 import { connectDatabase } from "../../db/connect-database.ts";
 import { migrate } from "../../db/migrate.ts";
-import { loadCliConfig } from "../cli-context.ts";
+import { loadCliConfig } from "../load-cli-config.ts";
 
 export async function migrateCommand(options: { config: string }): Promise<number> {
   const config = loadCliConfig(options.config);

@@ -1,5 +1,6 @@
 import { reprocessRows } from "../../sql/reprocess-rows.ts";
-import { openFromCli, UsageError } from "../cli-context.ts";
+import { openFromCli } from "../cli-context.ts";
+import { UsageError } from "../exit-codes.ts";
 
 export async function reprocessCommand(
   pipeline: string,

@@ -1,8 +1,14 @@
+import { noteBackendsOff } from "../../app/note-backends-off.ts";
+import { connectDatabase, type Db } from "../../db/connect-database.ts";
 import { STATUSES } from "../../db/pipeline-ddl.ts";
+import { createLogger } from "../../log/create-logger.ts";
+import {
+  loadEveryInstalledPipeline,
+  type InstalledPipeline,
+} from "../../pipeline/installed-pipeline.ts";
 import { oldestDue } from "../../sql/has-due-rows.ts";
 import { readRowCounts } from "../../sql/row-counts.ts";
-import type { Gleaner } from "../../app/open-gleaner.ts";
-import { openFromCli } from "../cli-context.ts";
+import { loadCliConfig } from "../load-cli-config.ts";
 
 export interface PipelineStatus {
   pipeline: string;
@@ -19,14 +25,25 @@ export interface PipelineStatus {
   oldest_pending_age_seconds: number | null;
 }
 
+/** What a status is read from: the database and the installed pipelines. */
+export interface StatusSource {
+  db: Db;
+  schema: string;
+  pipelines: Iterable<InstalledPipeline>;
+}
+
 /** Counts come from the trigger-kept counters, the age from the pending index: no table scan. */
-export async function readStatus(app: Gleaner): Promise<PipelineStatus[]> {
+export async function readStatus({
+  db,
+  schema,
+  pipelines,
+}: StatusSource): Promise<PipelineStatus[]> {
   const out: PipelineStatus[] = [];
-  for (const { pipeline: p } of app.runtime.pipelines.values()) {
-    const counts = await readRowCounts(app.database.db, app.config.schema, p.name);
+  for (const p of pipelines) {
+    const counts = await readRowCounts(db, schema, p.name);
     const total = STATUSES.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
     const complete = counts.complete ?? 0;
-    const { ageSeconds } = await oldestDue(app.database.db, p, { status: "pending" });
+    const { ageSeconds } = await oldestDue(db, p, { status: "pending" });
     out.push({
       pipeline: p.name,
       table: `${p.table.schema}.${p.table.name}`,
@@ -45,10 +62,18 @@ export async function readStatus(app: Gleaner): Promise<PipelineStatus[]> {
   return out;
 }
 
+/**
+ * `gleaner status`: reads counters only, so it opens the database and the pipelines' install
+ * records — not the runtime (LLM clients, crawler, browser), which it does not need.
+ */
 export async function statusCommand(options: { config: string; json?: boolean }): Promise<number> {
-  const app = await openFromCli(options);
+  const config = loadCliConfig(options.config);
+  const logger = createLogger({ secrets: config.secrets });
+  noteBackendsOff(config, logger);
+  const database = await connectDatabase(config, { log: (line) => logger.warn(line) });
   try {
-    const status = await readStatus(app);
+    const pipelines = await loadEveryInstalledPipeline(database.db, config);
+    const status = await readStatus({ db: database.db, schema: config.schema, pipelines });
     if (options.json) {
       console.log(JSON.stringify(status, null, 2));
       return 0;
@@ -91,7 +116,7 @@ export async function statusCommand(options: { config: string; json?: boolean })
     }
     return 0;
   } finally {
-    await app.close();
+    await database.close();
   }
 }
 

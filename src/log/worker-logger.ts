@@ -1,0 +1,16 @@
+import { Logger as WorkerLogger, type LogFunctionFactory } from "graphile-worker";
+import type { Logger } from "pino";
+
+/** graphile-worker's logger, routed into pino. */
+export function workerLogger(logger: Logger): WorkerLogger {
+  const factory: LogFunctionFactory = (scope) => (logLevel, message, meta) => {
+    // LogLevel is a const enum of plain strings, compared as such.
+    const level: string = logLevel;
+    const line = { ...scope, ...(meta ?? {}) };
+    if (level === "error") logger.error(line, message);
+    else if (level === "warning") logger.warn(line, message);
+    // graphile-worker's info lines are per job; they belong at debug next to Gleaner's own.
+    else logger.debug(line, message);
+  };
+  return new WorkerLogger(factory);
+}
