@@ -22,7 +22,8 @@ function time(args: string[], env: NodeJS.ProcessEnv): number[] {
       env: { ...process.env, ...env },
       stdio: ["ignore", "ignore", "pipe"],
     });
-    if (r.status !== 0) throw new Error(`gleaner ${args.join(" ")}: exit ${r.status}\n${r.stderr.toString()}`);
+    if (r.status !== 0)
+      throw new Error(`gleaner ${args.join(" ")}: exit ${r.status}\n${r.stderr.toString()}`);
     out.push(Number(process.hrtime.bigint() - started) / 1e6);
   }
   return out;
