@@ -596,6 +596,10 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
     // Refused before a browser is even involved: the proxy would refuse it anyway.
     await guard.assertUrlAllowed(parsed);
     signal?.throwIfAborted();
+    // Starting the browser (loading Playwright, launching Chromium) is not the page's time: on
+    // a loaded machine it can take seconds, and must not eat the first render's deadline.
+    await ensureBrowser();
+    signal?.throwIfAborted();
 
     const slot = await acquire(signal);
     const renderStarted = performance.now();
