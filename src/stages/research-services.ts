@@ -17,6 +17,7 @@ import {
 import type { CallOutcome } from "../concurrency/call-outcome.ts";
 import { createConfiguredConcurrency } from "../concurrency/configured-concurrency.ts";
 import { searchEndpoint } from "../concurrency/endpoint-key.ts";
+import { coerceError } from "../core/coerce-error.ts";
 
 /**
  * What the web research stages share in one process: the search providers (behind the shared
@@ -110,7 +111,7 @@ export function createResearchServices(
       ttlMs: config.search.cacheTtlMs,
       onCacheWriteError: (error) =>
         events.emit("research:warning", {
-          message: `${error.message}: ${(error.cause as Error | undefined)?.message ?? ""}`,
+          message: `${error.message}: ${error.cause === undefined ? "" : coerceError(error.cause).message}`,
         }),
       onSearch: (outcome) => events.emit("search:lookup", { provider: settings.name, outcome }),
     });
