@@ -1,12 +1,5 @@
 import { existsSync } from "node:fs";
-import {
-  chromium,
-  type Browser,
-  type BrowserContext,
-  type CDPSession,
-  type Page,
-  type Response,
-} from "playwright-core";
+import type { Browser, BrowserContext, CDPSession, Page, Response } from "playwright-core";
 import { defaultChromiumPath } from "../core/chromium-path.ts";
 import { CrawlError, SsrfRefusedError } from "./crawl-error.ts";
 import {
@@ -459,6 +452,9 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
       }
       let launched: Browser;
       try {
+        // Loaded here, on the first render, not at import: commands that never render a page
+        // (status, --help, a pipeline without a browser) never pay for loading Playwright.
+        const { chromium } = await import("playwright-core");
         launched = await chromium.launch({
           executablePath,
           args,
