@@ -341,6 +341,35 @@ describe("crawl stage: url_input and failures", () => {
   });
 });
 
+describe("crawl stage: stored data read back", () => {
+  it("fails a row whose stored crawl data is malformed with stage_data_invalid, once, naming the stage", async () => {
+    const url = site.url("/research/s/stored/about");
+    const row = await enrich("only_seed", url);
+    expect(crawlOf(row).pages).toHaveLength(1);
+    // What an older Gleaner (or a hand edit) might have left: the fetch stage is still reused,
+    // but its data is not what the extract stage reads.
+    await h.query(
+      `update only_seed set
+         enrichment_state = jsonb_set(enrichment_state #- '{stages,read}',
+           '{stages,fetch,data}', '{"pages": "three of them"}'),
+         enrichment_status = 'pending', enrichment_attempts = 0, enrichment_next_at = now(),
+         ceo = null
+       where id = $1`,
+      [row.id],
+    );
+    await h.drain();
+    const [after] = await h.query<Row>("select * from only_seed where id = $1", [row.id]);
+    expect(after?.enrichment_status).toBe("exhausted");
+    expect(after?.enrichment_state.stages?.read).toMatchObject({
+      status: "error",
+      error: { class: "stage_data_invalid", permanent: true },
+    });
+    expect(after?.enrichment_state.stages?.read?.error?.message).toContain('stage "fetch"');
+    // Permanent: not claimed again however long one waits.
+    expect(after?.enrichment_next_at).toBeNull();
+  });
+});
+
 describe.skipIf(!browserAvailable)("crawl stage: javascript auto", () => {
   it("renders a page whose text a script inserts in Chromium, and keeps that text", async () => {
     const url = site.url("/browser/js/7");

@@ -4,8 +4,6 @@ import type { ReadPage } from "../crawl/page-reader.ts";
 import { coerceError } from "../core/coerce-error.ts";
 import type { OutputSpec } from "../core/output-types.ts";
 import type { ResearchServices } from "./research-services.ts";
-import type { SearchData } from "./search-stage.ts";
-import type { SelectData } from "./select-stage.ts";
 import type {
   StageChunkResult,
   StageContext,
@@ -14,6 +12,7 @@ import type {
   StageRunner,
 } from "./stage-runner.ts";
 import { wordsOf } from "./words-of.ts";
+import { stageUrls } from "./stage-data.ts";
 
 /**
  * What a `crawl` stage keeps in the row's state: references to the pages, not their text. The
@@ -97,9 +96,7 @@ export function createCrawlStage(
       }
     }
     if (config.urlsStage) {
-      const data = row.data[config.urlsStage] as (SelectData & SearchData) | undefined;
-      const urls = data?.urls?.map((u) => u.url) ?? data?.results?.map((r) => r.url) ?? [];
-      seeds.push(...urls);
+      seeds.push(...stageUrls(row, config.urlsStage));
     }
     return [...new Set(seeds.map(withoutFragment))];
   };
