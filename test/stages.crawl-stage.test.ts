@@ -341,6 +341,29 @@ describe("crawl stage: url_input and failures", () => {
   });
 });
 
+describe("crawl stage: the page cache", () => {
+  it("writes each new page it reads to the page cache once", async () => {
+    await h.query(`
+      create table if not exists public.cache_writes (url text not null);
+      create or replace function public.count_cache_write() returns trigger language plpgsql as $$
+        begin insert into public.cache_writes values (new.url); return new; end $$;
+      drop trigger if exists count_writes on gleaner.page_cache;
+      create trigger count_writes after insert or update on gleaner.page_cache
+        for each row execute function public.count_cache_write();`);
+    const row = await enrich("depth1", site.url("/research/s/writes/start"));
+    const urls = crawlOf(row).pages.map((p) => p.url);
+    expect(urls.length).toBeGreaterThan(1);
+    const writes = await h.query<{ url: string; n: number }>(
+      "select url, count(*)::int as n from public.cache_writes where url = any($1) group by url",
+      [urls],
+    );
+    expect(Object.fromEntries(writes.map((w) => [w.url, w.n]))).toEqual(
+      Object.fromEntries(urls.map((u) => [u, 1])),
+    );
+    await h.query("drop trigger count_writes on gleaner.page_cache");
+  });
+});
+
 describe("crawl stage: stored data read back", () => {
   it("fails a row whose stored crawl data is malformed with stage_data_invalid, once, naming the stage", async () => {
     const url = site.url("/research/s/stored/about");
