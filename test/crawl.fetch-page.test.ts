@@ -2,7 +2,6 @@ import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CrawlError, SsrfRefusedError } from "../src/crawl/crawl-error.ts";
 import { fetchPage, type FetchPageOptions } from "../src/crawl/fetch-page.ts";
-import { parseRetryAfter } from "../src/crawl/retry-after.ts";
 import { createSsrfGuard, type SsrfGuard } from "../src/crawl/ssrf-guard.ts";
 import {
   ABOUT_JSON_LD,
@@ -193,15 +192,5 @@ describe("fetchPage", () => {
     } finally {
       await strict.close();
     }
-  });
-});
-
-describe("parseRetryAfter", () => {
-  it("reads seconds and HTTP dates", () => {
-    const now = Date.parse("2025-01-01T00:00:00Z");
-    expect(parseRetryAfter("120", now)).toBe(120_000);
-    expect(parseRetryAfter("Wed, 01 Jan 2025 00:00:30 GMT", now)).toBe(30_000);
-    expect(parseRetryAfter("soon", now)).toBeUndefined();
-    expect(parseRetryAfter(undefined, now)).toBeUndefined();
   });
 });

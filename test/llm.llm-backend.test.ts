@@ -1,7 +1,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { classifyLlmError, parseRetryAfter } from "../src/llm/classify-llm-error.ts";
+import { classifyLlmError } from "../src/llm/classify-llm-error.ts";
 import { createLlmBackend } from "../src/llm/llm-backend.ts";
 import { LlmError } from "../src/llm/llm-error.ts";
 import type { LlmBackendConfig, LlmRequest } from "../src/llm/llm-types.ts";
@@ -302,24 +302,5 @@ describe("classifyLlmError", () => {
     expect(err.cause).toBe(original);
     expect(err.backend).toBe("b1");
     expect(err.permanent).toBe(false);
-  });
-});
-
-describe("parseRetryAfter", () => {
-  const headers = (values: Record<string, string>): Headers => new Headers(values);
-
-  it("reads seconds, milliseconds and HTTP dates", () => {
-    const now = Date.parse("2025-01-01T00:00:00Z");
-    expect(parseRetryAfter(headers({ "retry-after": "3" }), now)).toBe(3_000);
-    expect(parseRetryAfter(headers({ "retry-after": "0.5" }), now)).toBe(500);
-    expect(parseRetryAfter(headers({ "retry-after-ms": "250" }), now)).toBe(250);
-    expect(parseRetryAfter(headers({ "retry-after": "Wed, 01 Jan 2025 00:00:10 GMT" }), now)).toBe(
-      10_000,
-    );
-    expect(parseRetryAfter(headers({ "retry-after": "Tue, 31 Dec 2024 00:00:00 GMT" }), now)).toBe(
-      0,
-    );
-    expect(parseRetryAfter(headers({ "retry-after": "soon" }), now)).toBeUndefined();
-    expect(parseRetryAfter(headers({}), now)).toBeUndefined();
   });
 });

@@ -341,6 +341,58 @@ describe("crawl stage: url_input and failures", () => {
   });
 });
 
+describe("crawl stage: the page cache", () => {
+  it("writes each new page it reads to the page cache once", async () => {
+    await h.query(`
+      create table if not exists public.cache_writes (url text not null);
+      create or replace function public.count_cache_write() returns trigger language plpgsql as $$
+        begin insert into public.cache_writes values (new.url); return new; end $$;
+      drop trigger if exists count_writes on gleaner.page_cache;
+      create trigger count_writes after insert or update on gleaner.page_cache
+        for each row execute function public.count_cache_write();`);
+    const row = await enrich("depth1", site.url("/research/s/writes/start"));
+    const urls = crawlOf(row).pages.map((p) => p.url);
+    expect(urls.length).toBeGreaterThan(1);
+    const writes = await h.query<{ url: string; n: number }>(
+      "select url, count(*)::int as n from public.cache_writes where url = any($1) group by url",
+      [urls],
+    );
+    expect(Object.fromEntries(writes.map((w) => [w.url, w.n]))).toEqual(
+      Object.fromEntries(urls.map((u) => [u, 1])),
+    );
+    await h.query("drop trigger count_writes on gleaner.page_cache");
+  });
+});
+
+describe("crawl stage: stored data read back", () => {
+  it("fails a row whose stored crawl data is malformed with stage_data_invalid, once, naming the stage", async () => {
+    const url = site.url("/research/s/stored/about");
+    const row = await enrich("only_seed", url);
+    expect(crawlOf(row).pages).toHaveLength(1);
+    // What an older Gleaner (or a hand edit) might have left: the fetch stage is still reused,
+    // but its data is not what the extract stage reads.
+    await h.query(
+      `update only_seed set
+         enrichment_state = jsonb_set(enrichment_state #- '{stages,read}',
+           '{stages,fetch,data}', '{"pages": "three of them"}'),
+         enrichment_status = 'pending', enrichment_attempts = 0, enrichment_next_at = now(),
+         ceo = null
+       where id = $1`,
+      [row.id],
+    );
+    await h.drain();
+    const [after] = await h.query<Row>("select * from only_seed where id = $1", [row.id]);
+    expect(after?.enrichment_status).toBe("exhausted");
+    expect(after?.enrichment_state.stages?.read).toMatchObject({
+      status: "error",
+      error: { class: "stage_data_invalid", permanent: true },
+    });
+    expect(after?.enrichment_state.stages?.read?.error?.message).toContain('stage "fetch"');
+    // Permanent: not claimed again however long one waits.
+    expect(after?.enrichment_next_at).toBeNull();
+  });
+});
+
 describe.skipIf(!browserAvailable)("crawl stage: javascript auto", () => {
   it("renders a page whose text a script inserts in Chromium, and keeps that text", async () => {
     const url = site.url("/browser/js/7");

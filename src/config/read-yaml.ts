@@ -12,7 +12,7 @@ const MAX_YAML_ALIASES = 100;
 export function readYaml(text: string, file: string | undefined): unknown {
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
-    const first = doc.errors[0] as Error;
+    const first = coerceError(doc.errors[0]);
     throw new ConfigError("", `not valid YAML: ${first.message}`, { cause: first, file });
   }
   try {

@@ -1,7 +1,7 @@
 import { request, type Dispatcher } from "undici";
 import { CrawlError, findCrawlError } from "./crawl-error.ts";
 import { decodeBody } from "./decode-body.ts";
-import { parseRetryAfter } from "./retry-after.ts";
+import { parseRetryAfter } from "../core/retry-after.ts";
 import { parseHttpUrl, type SsrfGuard } from "./ssrf-guard.ts";
 
 /**
@@ -188,7 +188,7 @@ function statusError(
   status: number,
   retryAfter: string | undefined,
 ): CrawlError {
-  const retryAfterMs = parseRetryAfter(retryAfter);
+  const retryAfterMs = parseRetryAfter(retryAfter, Date.now());
   if (status === 429) {
     return new CrawlError("rate_limited", `${hopUrl} answered 429 Too Many Requests`, {
       url,

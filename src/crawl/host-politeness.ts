@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { coerceError } from "../core/coerce-error.ts";
 import { CrawlError, findCrawlError } from "./crawl-error.ts";
 
 /**
@@ -27,6 +28,8 @@ export interface HostPolitenessOptions {
 export interface ScheduleOptions {
   /** This call's spacing when larger than the default (robots crawl-delay). */
   delayMs?: number;
+  /** Stops waiting for a slot or a turn (a row's row_timeout); the task itself gets it too. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface HostPoliteness {
@@ -112,13 +115,27 @@ export function createHostPoliteness(options: HostPolitenessOptions = {}): HostP
     return claimTrial;
   }
 
-  async function acquire(state: HostState): Promise<void> {
+  async function acquire(state: HostState, signal: AbortSignal | undefined): Promise<void> {
+    signal?.throwIfAborted();
     if (state.active < concurrency) {
       state.active++;
-    } else {
-      // release() hands its slot straight to the first waiter, so `active` is not touched here.
-      await new Promise<void>((resolve) => state.waiters.push(resolve));
+      return;
     }
+    // release() hands its slot straight to the first waiter, so `active` is not touched here.
+    // A waiter that gives up leaves the queue, so no slot is handed to it.
+    await new Promise<void>((resolve, reject) => {
+      const waiter = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        const index = state.waiters.indexOf(waiter);
+        if (index !== -1) state.waiters.splice(index, 1);
+        reject(coerceError(signal?.reason));
+      };
+      state.waiters.push(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
   }
 
   function release(state: HostState): void {
@@ -127,19 +144,23 @@ export function createHostPoliteness(options: HostPolitenessOptions = {}): HostP
     else state.active--;
   }
 
-  async function waitTurn(state: HostState, delayMs: number): Promise<void> {
+  async function waitTurn(
+    state: HostState,
+    delayMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     // Reserve a start time now, so waiters queue up delayMs apart instead of all at once.
     const startAt = Math.max(now(), state.nextStartAt);
     state.nextStartAt = startAt + delayMs;
     let wait = startAt - now();
-    if (wait > 0) await sleep(wait);
+    if (wait > 0) await sleep(wait, undefined, { signal });
     // Timers fire late under load, and an earlier waiter woken late would leave less than
     // delayMs before this one: space the actual starts, not only the reserved ones. A pause
     // (Retry-After) may also have arrived while we waited.
     for (;;) {
       wait = Math.max(state.lastStartAt + delayMs, state.pausedUntil) - now();
       if (wait <= 0) break;
-      await sleep(wait);
+      await sleep(wait, undefined, { signal });
     }
     // No await between the last check and this: two waiters cannot both pass it.
     state.lastStartAt = now();
@@ -152,12 +173,16 @@ export function createHostPoliteness(options: HostPolitenessOptions = {}): HostP
   ): Promise<T> {
     const state = stateOf(host);
     admit(host, state, false);
-    await acquire(state);
+    await acquire(state, scheduleOptions.signal);
     let trial = false;
     try {
       // The circuit may have opened while this call queued: decide again with the slot held.
       trial = admit(host, state, true);
-      await waitTurn(state, Math.max(baseDelayMs, scheduleOptions.delayMs ?? 0));
+      await waitTurn(
+        state,
+        Math.max(baseDelayMs, scheduleOptions.delayMs ?? 0),
+        scheduleOptions.signal,
+      );
       const result = await task();
       state.failures = 0;
       return result;

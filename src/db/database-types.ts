@@ -1,5 +1,5 @@
 import type { ColumnType, Generated } from "kysely";
-import type { PageCacheDatabase } from "../crawl/page-cache-table.ts";
+import type { PageCacheDatabase } from "./page-cache-table.ts";
 
 /** Kysely table interfaces for Gleaner's own schema (see migrations/). Pipeline tables belong to
  * users and are addressed by name through sql.id, so they have no interface here. */

@@ -1,5 +1,6 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
 import { maskSecrets } from "../core/mask-secrets.ts";
+import { retryAfterFromHeaders } from "../core/retry-after.ts";
 import { LlmError } from "./llm-error.ts";
 import type { LlmErrorClass } from "./llm-types.ts";
 
@@ -7,32 +8,6 @@ export interface ClassifyContext {
   backend?: string | undefined;
   /** Strings (API keys, auth header values) to blank out of messages; servers sometimes echo them. */
   secrets?: readonly string[] | undefined;
-}
-
-interface HeaderSource {
-  get(name: string): string | null;
-}
-
-/**
- * Milliseconds the server asked us to wait. `retry-after-ms` (OpenAI, Azure) wins over
- * `retry-after`, which is either delta-seconds or an HTTP date.
- */
-export function parseRetryAfter(
-  headers: HeaderSource | undefined | null,
-  now: number = Date.now(),
-): number | undefined {
-  if (!headers) return undefined;
-  const ms = headers.get("retry-after-ms")?.trim();
-  if (ms) {
-    const value = Number(ms);
-    if (Number.isFinite(value) && value >= 0) return Math.ceil(value);
-  }
-  const raw = headers.get("retry-after")?.trim();
-  if (!raw) return undefined;
-  if (/^\d+(\.\d+)?$/.test(raw)) return Math.ceil(Number(raw) * 1000);
-  const at = Date.parse(raw);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - now);
 }
 
 function classForStatus(status: number): LlmErrorClass {
@@ -142,7 +117,7 @@ export function classifyLlmError(err: unknown, context: ClassifyContext = {}): L
   const { errorClass, status } = classify(err);
   const retryAfterMs =
     err instanceof APIError && err.headers instanceof Headers
-      ? parseRetryAfter(err.headers)
+      ? retryAfterFromHeaders(err.headers, Date.now())
       : undefined;
   let message = maskSecrets(messageOf(err), context.secrets);
   // "Connection error." alone does not say what went wrong; the undici cause does.

@@ -13,7 +13,8 @@ export type {
 } from "./llm-types.ts";
 export type { OutputSpec, OutputType } from "../core/output-types.ts";
 export { LlmError, isPermanentClass, type LlmErrorOptions } from "./llm-error.ts";
-export { classifyLlmError, parseRetryAfter } from "./classify-llm-error.ts";
+export { classifyLlmError } from "./classify-llm-error.ts";
+export { parseRetryAfter, retryAfterFromHeaders } from "../core/retry-after.ts";
 export { parseJsonAnswer } from "./parse-json-answer.ts";
 export { ConcurrencyLimit } from "./concurrency-limit.ts";
 export { createLlmBackend, type LlmBackendOptions } from "./llm-backend.ts";

@@ -2,6 +2,7 @@
 // and rows that share a query (same company, same template) pay for a search once.
 import { normalizeQuery, servesLimit, type SearchCache } from "./search-cache.ts";
 import type { SearchOptions, SearchProvider, SearchResult } from "./search-provider.ts";
+import { coerceError } from "../core/coerce-error.ts";
 
 export interface CachedSearchOptions {
   /** How long an answer is served from the cache before the provider is asked again. */
@@ -83,7 +84,7 @@ export function createCachedSearch(
   return {
     name: provider.name,
     search(query: string, { limit, signal }: SearchOptions): Promise<SearchResult[]> {
-      if (signal?.aborted) return Promise.reject(signal.reason as Error);
+      if (signal?.aborted) return Promise.reject(coerceError(signal.reason));
       // The whole lookup (cache read, call, cache write) is shared, so concurrent identical
       // queries also share the cache miss instead of each finding it and calling.
       const key = `${normalizeQuery(query)}\u0000${limit}`;
@@ -105,7 +106,7 @@ export function createCachedSearch(
 function withSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return promise;
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
+    const onAbort = () => reject(coerceError(signal.reason));
     signal.addEventListener("abort", onAbort, { once: true });
     // Attaching both handlers also keeps the shared promise handled when every caller gave up.
     promise.then(

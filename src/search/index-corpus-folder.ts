@@ -4,6 +4,7 @@
 import { sql } from "kysely";
 import type { Db } from "../db/connect-database.ts";
 import { readCorpusFolder, type CorpusDocument } from "./read-corpus-folder.ts";
+import { coerceError } from "../core/coerce-error.ts";
 
 export interface IndexCorpusReport {
   corpus: string;
@@ -31,7 +32,7 @@ export async function indexCorpusFolder(
   try {
     documents = await readCorpusFolder(dir);
   } catch (error) {
-    throw new Error(`cannot read corpus folder ${dir}: ${(error as Error).message}`, {
+    throw new Error(`cannot read corpus folder ${dir}: ${coerceError(error).message}`, {
       cause: error,
     });
   }

@@ -1,7 +1,7 @@
 // The one place hosted providers talk HTTP, so timeouts, cancellation, error classes and key
 // redaction behave the same for Serper, Brave, Tavily and SearXNG.
 import { maskSecrets } from "../core/mask-secrets.ts";
-import { parseRetryAfter } from "../llm/classify-llm-error.ts";
+import { retryAfterFromHeaders } from "../core/retry-after.ts";
 import { SearchError, type SearchErrorClass } from "./search-provider.ts";
 
 /** What every hosted provider is built from (see create-search-provider.ts). */
@@ -97,7 +97,7 @@ export async function fetchSearchJson(req: SearchHttpRequest): Promise<unknown> 
       { status },
     );
   }
-  const retryAfterMs = parseRetryAfter(response.headers);
+  const retryAfterMs = retryAfterFromHeaders(response.headers, Date.now());
   const errorClass = classForStatus(status);
   throw fail(errorClass, `HTTP ${status}${body ? `: ${body}` : ""}`, {
     status,

@@ -1,14 +1,9 @@
 import type { CrawlStageConfig } from "../config/config-types.ts";
-import { decideBrowser } from "../crawl/browser-decision.ts";
 import { CrawlError, findCrawlError } from "../crawl/crawl-error.ts";
-import type { CrawledPage } from "../crawl/crawler.ts";
-import { emptyStructuredData } from "../crawl/extract-structured-data.ts";
-import { putCachedPage } from "../crawl/page-cache.ts";
-import { extractPageContent } from "../crawl/page-content.ts";
+import type { ReadPage } from "../crawl/page-reader.ts";
+import { coerceError } from "../core/coerce-error.ts";
 import type { OutputSpec } from "../core/output-types.ts";
 import type { ResearchServices } from "./research-services.ts";
-import type { SearchData } from "./search-stage.ts";
-import type { SelectData } from "./select-stage.ts";
 import type {
   StageChunkResult,
   StageContext,
@@ -17,6 +12,7 @@ import type {
   StageRunner,
 } from "./stage-runner.ts";
 import { wordsOf } from "./words-of.ts";
+import { stageUrls } from "./stage-data.ts";
 
 /**
  * What a `crawl` stage keeps in the row's state: references to the pages, not their text. The
@@ -100,71 +96,27 @@ export function createCrawlStage(
       }
     }
     if (config.urlsStage) {
-      const data = row.data[config.urlsStage] as (SelectData & SearchData) | undefined;
-      const urls = data?.urls?.map((u) => u.url) ?? data?.results?.map((r) => r.url) ?? [];
-      seeds.push(...urls);
+      seeds.push(...stageUrls(row, config.urlsStage));
     }
     return [...new Set(seeds.map(withoutFragment))];
   };
 
-  /** One page: fetched (or from the cache), rendered when it needs JavaScript, its content kept. */
-  const crawlPage = async (
-    url: string,
-    signal: AbortSignal,
-  ): Promise<{
-    page: CrawledPage;
-    links: Array<{ url: string; text: string }>;
-    path: CrawledRef["path"];
-  }> => {
-    const crawler = services.crawler();
-    const fetched = await services.hosts.run(url, () => crawler.fetch(url), signal);
-    if (fetched.content && fetched.cache !== "miss") {
-      services.events.emit("crawl:page", { path: "cache", outcome: "ok", bytes: 0 });
-      return { page: fetched, links: fetched.content.links, path: "cache" };
-    }
-    let html = fetched.body;
-    let finalUrl = fetched.finalUrl;
-    let status = fetched.status;
-    let rendered = false;
-    const isHtml = /html/.test(fetched.contentType);
-    if (
-      isHtml &&
-      decideBrowser(config.javascript, { html, contentType: fetched.contentType }).render
-    ) {
-      if (signal.aborted) throw signal.reason as Error;
-      const page = await services.browser().render(finalUrl, { signal });
-      html = page.html;
-      finalUrl = page.finalUrl;
-      status = page.status || status;
-      rendered = true;
-      services.events.emit("crawl:page", {
-        path: "browser",
-        outcome: "ok",
-        bytes: Buffer.byteLength(html),
-      });
-      for (const refused of page.refusedRequests)
-        if (refused.reason !== "blocked") services.events.emit("crawl:refused", { reason: "ssrf" });
-    } else {
-      services.events.emit("crawl:page", { path: "fetch", outcome: "ok", bytes: fetched.bytes });
-    }
-    const content = isHtml
-      ? extractPageContent(html, finalUrl)
-      : {
-          title: "",
-          markdown: fetched.body,
-          links: [],
-          structured: emptyStructuredData(),
-        };
-    const page: CrawledPage = {
-      ...fetched,
-      finalUrl,
-      status,
-      body: html,
-      structured: content.structured,
-      content: { title: content.title, markdown: content.markdown, links: content.links, rendered },
-    };
-    await putCachedPage(services.db, services.schema, page);
-    return { page, links: content.links, path: rendered ? "browser" : "fetch" };
+  /** One page through the shared reader, which fetches, renders, extracts and caches it. */
+  const crawlPage = async (url: string, signal: AbortSignal): Promise<ReadPage> => {
+    const page = await services.pages().read(url, { javascript: config.javascript, signal });
+    services.events.emit("crawl:page", {
+      path: page.readBy,
+      outcome: "ok",
+      bytes:
+        page.readBy === "browser"
+          ? Buffer.byteLength(page.body)
+          : page.readBy === "fetch"
+            ? page.bytes
+            : 0,
+    });
+    for (const refused of page.refusedRequests)
+      if (refused.reason !== "blocked") services.events.emit("crawl:refused", { reason: "ssrf" });
+    return page;
   };
 
   const crawlRow = async (row: StageInputRow, parent: AbortSignal): Promise<StageRowResult> => {
@@ -218,16 +170,17 @@ export function createCrawlStage(
         started++;
         active++;
         try {
-          const { page, links, path } = await crawlPage(candidate.url, signal);
+          const page = await crawlPage(candidate.url, signal);
+          const { links } = page.content;
           data.pages.push({
             url: candidate.url,
             final_url: page.finalUrl,
             status: page.status,
-            title: page.content?.title ?? "",
-            path,
+            title: page.content.title,
+            path: page.readBy,
             depth: candidate.depth,
             ...(candidate.via ? { via: candidate.via } : {}),
-            chars: page.content?.markdown.length ?? 0,
+            chars: page.content.markdown.length,
             fetched_at: page.fetchedAt.toISOString(),
           });
           if (candidate.depth < config.maxDepth) {
@@ -260,7 +213,7 @@ export function createCrawlStage(
           data.failures.push({
             url: candidate.url,
             class: errorClass,
-            message: (error as Error).message,
+            message: coerceError(error).message,
           });
         } finally {
           active--;

@@ -9,10 +9,37 @@ import { createQueriesStage } from "./queries-stage.ts";
 import type { ResearchServices } from "./research-services.ts";
 import { createSearchStage } from "./search-stage.ts";
 import { createSelectStage } from "./select-stage.ts";
+import { invalidStageData } from "./stage-data.ts";
 import type { StageRunner } from "./stage-runner.ts";
 
-/** The runner of one configured stage, by kind. */
+/**
+ * The runner of one configured stage, by kind. Rows whose stored data of an earlier stage is
+ * malformed (stage-data.ts) fail with `stage_data_invalid` before the stage sees them.
+ */
 export async function createStageRunner(
+  stage: StageConfig,
+  pipeline: InstalledPipeline,
+  backends: ReadonlyMap<string, LlmBackend>,
+  research: ResearchServices,
+): Promise<StageRunner> {
+  const runner = await runnerOf(stage, pipeline, backends, research);
+  return {
+    ...runner,
+    async run(rows, context) {
+      const invalid = invalidStageData(stage, pipeline.stages, rows);
+      if (invalid.size === 0) return runner.run(rows, context);
+      const valid = rows.filter((row) => !invalid.has(row.key));
+      const result =
+        valid.length > 0
+          ? await runner.run(valid, context)
+          : { rows: new Map(), calls: [], usage: new Map() };
+      for (const [key, failed] of invalid) result.rows.set(key, failed);
+      return result;
+    },
+  };
+}
+
+async function runnerOf(
   stage: StageConfig,
   pipeline: InstalledPipeline,
   backends: ReadonlyMap<string, LlmBackend>,

@@ -14,11 +14,9 @@ import { LlmError } from "../llm/llm-error.ts";
 import type { LlmAttempt, LlmBackend } from "../llm/llm-types.ts";
 import { splitUsage, type PromptTruncation, type StageValue } from "../pipeline/row-state.ts";
 import { promptWithRowIds, rowFieldTexts, rowHeading, ROWS_ARE_DATA } from "./batch-prompt.ts";
-import type { CrawlData } from "./crawl-stage.ts";
 import type { PromptLimits } from "./llm-stage.ts";
 import { buildEvidence, CHARS_PER_TOKEN, type EvidencePage } from "./extract-evidence.ts";
 import type { ResearchServices } from "./research-services.ts";
-import type { SearchData } from "./search-stage.ts";
 import { domainOf, onDomain } from "./select-stage.ts";
 import type {
   StageChunkResult,
@@ -28,6 +26,7 @@ import type {
   StageRunner,
 } from "./stage-runner.ts";
 import { nameKey, wordsOf } from "./words-of.ts";
+import { stageData } from "./stage-data.ts";
 
 /** What an `extract` stage keeps in the row's state besides the values. */
 export interface ExtractData {
@@ -70,9 +69,7 @@ export function createExtractStage(
   const rowFields = [...inputs, ...promptFields];
 
   const pagesOf = (row: StageInputRow): string[] => {
-    const crawl = config.pagesStage
-      ? (row.data[config.pagesStage] as CrawlData | undefined)
-      : undefined;
+    const crawl = config.pagesStage ? stageData(row, config.pagesStage, "crawl") : undefined;
     return crawl?.pages.map((p) => p.url) ?? [];
   };
 
@@ -119,7 +116,7 @@ export function createExtractStage(
         }));
         if (evidence.length === 0 && config.searchStage) {
           // No page could be read: the search snippets are the only evidence there is.
-          const search = row.data[config.searchStage] as SearchData | undefined;
+          const search = stageData(row, config.searchStage, "search");
           for (const r of search?.results.slice(0, 8) ?? [])
             evidence.push({ url: r.url, title: r.title, markdown: `${r.title}\n\n${r.snippet}` });
         }

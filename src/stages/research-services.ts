@@ -1,9 +1,8 @@
 import type { GleanerConfig, SearchProviderSettings } from "../config/config-types.ts";
-import { createBrowserPool, type BrowserPool } from "../crawl/browser-pool.ts";
-import { createCrawler, type Crawler } from "../crawl/crawler.ts";
+import { createBrowserPool } from "../crawl/browser-pool.ts";
+import { createPageReader, type PageReader } from "../crawl/page-reader.ts";
 import type { Db } from "../db/connect-database.ts";
 import type { AdaptiveConcurrency } from "../concurrency/adaptive-concurrency.ts";
-import { HostLimiters } from "./host-limiters.ts";
 import type { RuntimeEvents } from "../pipeline/runtime-events.ts";
 import { createCachedSearch, type CachedSearchProvider } from "../search/cached-search.ts";
 import { createSearchProvider } from "../search/create-search-provider.ts";
@@ -17,19 +16,18 @@ import {
 import type { CallOutcome } from "../concurrency/call-outcome.ts";
 import { createConfiguredConcurrency } from "../concurrency/configured-concurrency.ts";
 import { searchEndpoint } from "../concurrency/endpoint-key.ts";
+import { coerceError } from "../core/coerce-error.ts";
 
 /**
  * What the web research stages share in one process: the search providers (behind the shared
- * cache), one crawler (SSRF guard, robots.txt, per-host politeness, page cache) and one browser,
- * started only when a page first needs it. Built lazily so pipelines without research stages
- * pay nothing.
+ * cache) and one page reader (SSRF guard, robots.txt, the per-host limit, page cache, and a
+ * browser started only when a page first needs it). Built lazily so pipelines without research
+ * stages pay nothing.
  */
 export interface ResearchServices {
   search(provider: string): SearchClient;
-  crawler(): Crawler;
-  browser(): BrowserPool;
-  /** AIMD per crawled host (process-local; see host-limiters.ts). */
-  readonly hosts: HostLimiters;
+  /** The one page reader of this process (page-reader.ts): every stage reading pages shares it. */
+  pages(): PageReader;
   readonly db: Db;
   readonly schema: string;
   readonly config: GleanerConfig;
@@ -59,9 +57,7 @@ export function createResearchServices(
   const searchCache = createSearchCache(db, config.schema);
   const concurrency = options.concurrency ?? createConfiguredConcurrency(config, undefined);
   const clients = new Map<string, SearchClient>();
-  let crawler: Crawler | undefined;
-  const hosts = new HostLimiters(config.crawl.perHostConcurrency);
-  let browser: BrowserPool | undefined;
+  let pages: PageReader | undefined;
 
   const search = (name: string): SearchClient => {
     const known = clients.get(name);
@@ -110,7 +106,7 @@ export function createResearchServices(
       ttlMs: config.search.cacheTtlMs,
       onCacheWriteError: (error) =>
         events.emit("research:warning", {
-          message: `${error.message}: ${(error.cause as Error | undefined)?.message ?? ""}`,
+          message: `${error.message}: ${error.cause === undefined ? "" : coerceError(error.cause).message}`,
         }),
       onSearch: (outcome) => events.emit("search:lookup", { provider: settings.name, outcome }),
     });
@@ -121,8 +117,8 @@ export function createResearchServices(
     };
   };
 
-  const getCrawler = (): Crawler => {
-    crawler ??= createCrawler({
+  const getPages = (): PageReader => {
+    pages ??= createPageReader({
       ...(config.crawl.userAgent ? { userAgent: config.crawl.userAgent } : {}),
       allow: config.crawl.allow,
       allowPrefixes: options.ownPrefixes ?? [],
@@ -134,36 +130,29 @@ export function createResearchServices(
       perHostConcurrency: config.crawl.perHostConcurrency,
       perHostDelayMs: config.crawl.perHostDelayMs,
       robots: { enabled: config.crawl.robots },
+      browser: (guard) =>
+        createBrowserPool({
+          size: config.crawl.browser.contexts,
+          executablePath: config.crawl.browser.executablePath,
+          guard,
+          ...(config.crawl.userAgent ? { userAgent: config.crawl.userAgent } : {}),
+          timeoutMs: config.crawl.timeoutMs,
+          maxBytes: config.crawl.maxBytes,
+        }),
     });
-    return crawler;
-  };
-
-  const getBrowser = (): BrowserPool => {
-    browser ??= createBrowserPool({
-      size: config.crawl.browser.contexts,
-      executablePath: config.crawl.browser.executablePath,
-      guard: getCrawler().guard,
-      ...(config.crawl.userAgent ? { userAgent: config.crawl.userAgent } : {}),
-      timeoutMs: config.crawl.timeoutMs,
-      maxBytes: config.crawl.maxBytes,
-    });
-    return browser;
+    return pages;
   };
 
   return {
     search,
-    crawler: getCrawler,
-    browser: getBrowser,
-    hosts,
+    pages: getPages,
     db,
     schema: config.schema,
     config,
     events,
     async close() {
-      hosts.close();
-      await Promise.all([browser?.close(), crawler?.close()]);
-      browser = undefined;
-      crawler = undefined;
+      await pages?.close();
+      pages = undefined;
     },
   };
 }

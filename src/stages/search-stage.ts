@@ -1,6 +1,5 @@
 import type { SearchStageConfig } from "../config/config-types.ts";
 import { SearchError } from "../search/search-provider.ts";
-import type { QueriesData } from "./queries-stage.ts";
 import type { ResearchServices } from "./research-services.ts";
 import type {
   StageChunkResult,
@@ -9,6 +8,7 @@ import type {
   StageRowResult,
   StageRunner,
 } from "./stage-runner.ts";
+import { stageData } from "./stage-data.ts";
 
 /** What a `search` stage keeps in the row's state: the merged results of the row's queries. */
 export interface SearchData {
@@ -44,7 +44,7 @@ export function createSearchStage(
       const results = new Map<string, StageRowResult>();
       await Promise.all(
         rows.map(async (row) => {
-          const planned = (row.data[config.queriesStage] as QueriesData | undefined)?.queries ?? [];
+          const planned = stageData(row, config.queriesStage, "queries")?.queries ?? [];
           if (planned.length === 0) {
             // The queries stage was skipped for this row (its `when`): nothing to search.
             results.set(row.key, { ok: true, values: {}, data: { results: [] } });

@@ -4,7 +4,7 @@ import { LlmError } from "../llm/llm-error.ts";
 import type { OutputSpec } from "../core/output-types.ts";
 import type { LlmAttempt, LlmBackend } from "../llm/llm-types.ts";
 import { splitUsage } from "../pipeline/row-state.ts";
-import type { FoundResult, SearchData } from "./search-stage.ts";
+import type { FoundResult } from "./search-stage.ts";
 import type {
   StageChunkResult,
   StageContext,
@@ -13,6 +13,7 @@ import type {
   StageRunner,
 } from "./stage-runner.ts";
 import { nameKey, wordsOf } from "./words-of.ts";
+import { stageData } from "./stage-data.ts";
 
 /** What a `select` stage keeps in the row's state: the URLs to crawl, best first. */
 export interface SelectData {
@@ -176,7 +177,7 @@ export function createSelectStage(
     async run(rows: readonly StageInputRow[], context: StageContext): Promise<StageChunkResult> {
       const ranked = new Map<string, SelectedUrl[]>();
       for (const row of rows) {
-        const search = row.data[config.searchStage] as SearchData | undefined;
+        const search = stageData(row, config.searchStage, "search");
         ranked.set(row.key, rank(row, search?.results ?? []));
       }
       let calls: LlmAttempt[] = [];
@@ -190,7 +191,7 @@ export function createSelectStage(
               `For each item, list the numbers of the ${config.maxUrls} pages most likely to state them, best first. Answer as {"rows": [{"id": "<item id>", "pages": [<number>...]}]}.`,
               ...rows.map((row) => {
                 const list = ranked.get(row.key) ?? [];
-                const search = row.data[config.searchStage] as SearchData | undefined;
+                const search = stageData(row, config.searchStage, "search");
                 const byUrl = new Map((search?.results ?? []).map((r) => [r.url, r]));
                 return `### row ${row.key}\n${nameInputs.map((c) => `${c}: ${fieldText(row.fields[c])}`).join("\n")}\n${list
                   .map((s, i) => {
