@@ -169,7 +169,12 @@ describe("parseConfig: a valid config", () => {
     expect(config.workerSchema).toBe("graphile_worker");
     expect(config.embedded).toEqual({ dataDir: resolve(".gleaner/postgres"), port: 54329 });
     expect(config.http).toEqual({ host: "127.0.0.1", port: 9464 });
-    expect(config.worker).toEqual({ concurrency: 16, pollIntervalMs: 2000, localQueue: 0 });
+    expect(config.worker).toEqual({
+      concurrency: 16,
+      pollIntervalMs: 2000,
+      localQueue: 0,
+      preparedStatements: true,
+    });
 
     const [openai, local] = config.backends;
     expect(openai).toMatchObject({
@@ -225,7 +230,12 @@ describe("parseConfig: a valid config", () => {
     expect(config.workerSchema).toBe("enrich_worker");
     expect(config.embedded).toEqual({ dataDir: join(home, "data/pg"), port: 55432 });
     expect(config.http).toEqual({ host: "0.0.0.0", port: 9000 });
-    expect(config.worker).toEqual({ concurrency: 4, pollIntervalMs: 500, localQueue: 0 });
+    expect(config.worker).toEqual({
+      concurrency: 4,
+      pollIntervalMs: 500,
+      localQueue: 0,
+      preparedStatements: true,
+    });
     expect(config.backends[0]).toEqual({
       name: "azure",
       base_url: "https://res.openai.azure.com/openai/deployments/gpt4o",

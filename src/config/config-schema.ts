@@ -373,6 +373,9 @@ const crawl = z
 export const configSchema = z.strictObject({
   /** Falls back to the DATABASE_URL variable, then to an embedded PostgreSQL. */
   database_url: z.string().min(1).optional(),
+  /** The direct connection that LISTENs for new rows: a transaction pooler (PgBouncer) does not
+   * pass notifications on. Defaults to the main URL. */
+  listen_url: z.string().min(1).optional(),
   /** Gleaner's own schema (migrations, counters). graphile-worker keeps its own. */
   schema: identifier.default("gleaner"),
   worker_schema: identifier.default("graphile_worker"),
@@ -409,6 +412,9 @@ export const configSchema = z.strictObject({
       /** Jobs fetched ahead and held locked by this process (0: off). Faster under load, but
        * rows of jobs held by a worker that is killed wait for queue_timeout, not the lease. */
       local_queue: z.number().int().min(0).max(1000).default(0),
+      /** graphile-worker's named prepared statements; off through a transaction pooler
+       * (PgBouncer 1.18 does not keep them across transactions). */
+      prepared_statements: z.boolean().default(true),
     })
     .prefault({}),
   llm: z

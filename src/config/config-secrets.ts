@@ -5,7 +5,7 @@ import type { RawConfig } from "./config-schema.ts";
  * Every secret the config knows, for the masker (core/mask-secrets.ts): the values taken from the
  * environment, and the credential fields whether they came from the environment or were written
  * into the file: API tokens, backend and search provider keys, credential headers and query
- * parameters, and the password and credential parameters of every URL (base_url, database_url,
+ * parameters, and the password and credential parameters of every URL (base_url, database_url, listen_url,
  * and the DATABASE_URL variable the database falls back to).
  */
 export function configSecrets(
@@ -30,6 +30,7 @@ export function configSecrets(
     url(provider.base_url);
   }
   url(raw.database_url);
+  url(raw.listen_url);
   url(env.DATABASE_URL);
   return [...new Set(found.filter((s): s is string => s !== undefined && s !== ""))];
 }

@@ -5,6 +5,8 @@ import type { WhenCondition } from "./config-schema.ts";
 export interface GleanerConfig {
   readonly file: string | undefined;
   readonly databaseUrl: string | undefined;
+  /** listen_url: the direct connection for LISTEN; undefined: the main database URL. */
+  readonly listenUrl: string | undefined;
   readonly schema: string;
   readonly workerSchema: string;
   readonly embedded: { readonly dataDir: string; readonly port: number };
@@ -18,6 +20,7 @@ export interface GleanerConfig {
     readonly concurrency: number;
     readonly pollIntervalMs: number;
     readonly localQueue: number;
+    readonly preparedStatements: boolean;
   };
   readonly backends: readonly LlmBackendConfig[];
   /** Optional backends switched off (no key for a hosted API), with why; stages run without them. */

@@ -144,6 +144,7 @@ function resolveConfig(
   return {
     file,
     databaseUrl: raw.database_url,
+    listenUrl: raw.listen_url,
     schema: raw.schema,
     workerSchema: raw.worker_schema,
     embedded: { dataDir: resolve(baseDir, raw.embedded.data_dir), port: raw.embedded.port },
@@ -157,6 +158,7 @@ function resolveConfig(
       concurrency: raw.worker.concurrency,
       pollIntervalMs: raw.worker.poll_interval,
       localQueue: raw.worker.local_queue,
+      preparedStatements: raw.worker.prepared_statements,
     },
     backends: activeBackends,
     backendsOff: [...backendsOff].map(([name, reason]) => ({ name, reason })),

@@ -13,6 +13,11 @@ export type Db = Kysely<GleanerDatabase>;
 export interface Database {
   db: Db;
   pool: pg.Pool;
+  /**
+   * One connection, opened only when something LISTENs: to `listen_url` when set (a direct
+   * connection beside a transaction pooler, which does not pass notifications on), else `url`.
+   */
+  listenPool: pg.Pool;
   url: string;
   /** A human-readable line saying which database this is, password masked. */
   description: string;
@@ -45,17 +50,22 @@ export async function connectDatabase(
     connectionString: url,
     max: options.poolSize ?? 10,
     types: gleanerTypes,
+    // Named, so pg_stat_activity (and a pooler's SHOW CLIENTS) attribute the connection.
+    application_name: APPLICATION_NAMES.main,
   });
-  // An idle client losing its connection must not crash the process; the pool replaces it.
-  pool.on("error", (error) => options.log?.(`database pool: ${error.message}`));
-  // A client's 'error' needs a listener, or it ends the process. It is said once already: by
-  // the pool's 'error' for an idle client, by the failed query for one in use.
-  pool.on("connect", (client) => client.on("error", ignoreReportedElsewhere));
+  watchPool(pool, "database pool", options.log);
+  const listenPool = new pg.Pool({
+    connectionString: config.listenUrl ?? url,
+    max: 1,
+    application_name: APPLICATION_NAMES.listen,
+  });
+  watchPool(listenPool, "listen connection", options.log);
   try {
     const client = await pool.connect();
     client.release();
   } catch (error) {
     await pool.end();
+    await listenPool.end();
     await stopEmbedded();
     // The driver's message may quote parts of a malformed URL: mask what the URL holds.
     const reason = maskSecrets(coerceError(error).message, [url, ...urlCredentials(url)]);
@@ -68,6 +78,7 @@ export async function connectDatabase(
   return {
     db,
     pool,
+    listenPool,
     url,
     description,
     embedded,
@@ -76,9 +87,28 @@ export async function connectDatabase(
       await db.destroy();
       // Kysely ends the pool only if it ever used it; a caller that only used `pool` must not leak it.
       if (!pool.ended) await pool.end();
+      if (!listenPool.ended) await listenPool.end();
       await stopEmbedded();
     },
   };
+}
+
+/**
+ * The application_name of each of a process's pools, so the connection budget (README "Scaling
+ * out") can be read from pg_stat_activity. graphile-worker's pool is src/worker/start-worker.ts.
+ */
+export const APPLICATION_NAMES = {
+  main: "gleaner",
+  listen: "gleaner-listen",
+  worker: "gleaner-worker",
+} as const;
+
+function watchPool(pool: pg.Pool, what: string, log: ((line: string) => void) | undefined): void {
+  // An idle client losing its connection must not crash the process; the pool replaces it.
+  pool.on("error", (error) => log?.(`${what}: ${error.message}`));
+  // A client's 'error' needs a listener, or it ends the process. It is said once already: by
+  // the pool's 'error' for an idle client, by the failed query for one in use.
+  pool.on("connect", (client) => client.on("error", ignoreReportedElsewhere));
 }
 
 /** A function that runs its body once; later calls share the first call's promise. */

@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { run, type WorkerEvents } from "graphile-worker";
 import type { Logger } from "pino";
+import { APPLICATION_NAMES } from "../db/connect-database.ts";
 import { ignoreReportedElsewhere } from "../db/pool-errors.ts";
 import { makeEnrichBatchTask } from "../jobs/enrich-batch.ts";
 import { coerceError } from "../core/coerce-error.ts";
@@ -48,6 +49,7 @@ export async function startWorker(options: {
   const pool = new PatientPool({
     connectionString: options.url,
     max: concurrency + 4,
+    application_name: APPLICATION_NAMES.worker,
     patienceMs: COMPLETION_PATIENCE_MS,
   });
   // A dropped connection must surface as a log line, not an unhandled 'error' event.
@@ -83,6 +85,9 @@ export async function startWorker(options: {
       parsedCronItems: [],
       preset: {
         worker: {
+          // Off through a transaction pooler: the statement named on one server connection is
+          // unknown on the next (worker.prepared_statements).
+          preparedStatements: config.worker.preparedStatements,
           // Jobs are completed one by one, not in graphile-worker 0.17's batches: its batcher
           // gives up at the first failed query (a database restart) and shuts the worker pool
           // down, and after a failure its count of pending batches drifts, so that shutdown

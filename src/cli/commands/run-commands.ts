@@ -79,7 +79,7 @@ export async function startCommand(options: RunOptions): Promise<number> {
   });
   const scheduler = await startScheduler({
     db: app.database.db,
-    pool: app.database.pool,
+    pool: app.database.listenPool,
     config: app.config,
     pipelines: [...app.runtime.pipelines.values()].map((e) => e.pipeline),
     resolve: async (name) => (await app.runtime.ensurePipeline(name))?.pipeline,
@@ -149,7 +149,7 @@ export async function sweepCommand(options: RunOptions & { once?: boolean }): Pr
     const unguard = surviveDatabaseOutages(app.logger);
     const scheduler = await startScheduler({
       db: app.database.db,
-      pool: app.database.pool,
+      pool: app.database.listenPool,
       config: app.config,
       pipelines: [...app.runtime.pipelines.values()].map((e) => e.pipeline),
       resolve: async (name) => (await app.runtime.ensurePipeline(name))?.pipeline,
