@@ -13,6 +13,8 @@ export interface HardWebResult {
   rows: number;
   /** Rows whose true value was written, by page kind. */
   perKind: Map<PageKind, { filled: number; rows: number }>;
+  /** Rows left empty. */
+  missed: Array<{ name: string; kind: PageKind }>;
   /** Rows given a value that is not theirs. */
   decoys: Array<{ name: string; value: unknown }>;
   /** Pages fetched although robots.txt disallows them. */
@@ -97,17 +99,20 @@ ${options.escalate ? `    escalate: ${options.escalate}\n` : ""}    stages:
       );
       const perKind = new Map<PageKind, { filled: number; rows: number }>();
       const decoys: HardWebResult["decoys"] = [];
+      const missed: HardWebResult["missed"] = [];
       for (const org of options.orgs) {
         const value = written.get(org.name) ?? null;
         const kind = perKind.get(org.kind) ?? { filled: 0, rows: 0 };
         kind.rows++;
         if (value === org.employees) kind.filled++;
         else if (value !== null) decoys.push({ name: org.name, value });
+        else missed.push({ name: org.name, kind: org.kind });
         perKind.set(org.kind, kind);
       }
       return {
         rows: options.orgs.length,
         perKind,
+        missed,
         decoys,
         robotsFetches: web.robotsViolations(),
         llmCalls: llm.requests.length,
