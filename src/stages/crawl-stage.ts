@@ -11,6 +11,7 @@ import type {
   StageRowResult,
   StageRunner,
 } from "./stage-runner.ts";
+import { createLinkScorer } from "./link-score.ts";
 import { wordsOf } from "./words-of.ts";
 import { stageUrls } from "./stage-data.ts";
 
@@ -40,19 +41,6 @@ export interface CrawledRef {
   fetched_at: string;
 }
 
-/** Link words the `selective` strategy follows besides the outputs' own words. */
-const FACT_PAGE_WORDS = [
-  "about",
-  "company",
-  "facts",
-  "profile",
-  "overview",
-  "history",
-  "team",
-  "contact",
-  "who",
-];
-
 /** Pages fetched at once for one row; the per-host politeness still spaces them. */
 const ROW_PARALLEL = 4;
 
@@ -69,22 +57,10 @@ export function createCrawlStage(
   outputs: readonly OutputSpec[],
   services: ResearchServices,
 ): StageRunner {
-  const followWords = new Set([
-    ...FACT_PAGE_WORDS,
+  const linkScore = createLinkScorer([
     ...config.followKeywords.flatMap((k) => wordsOf(k)),
     ...outputs.flatMap((o) => [...wordsOf(o.name), ...wordsOf(o.description)]),
   ]);
-
-  const linkScore = (url: string, text: string): number => {
-    let path = url;
-    try {
-      path = new URL(url).pathname;
-    } catch {
-      return 0;
-    }
-    const words = new Set([...wordsOf(text), ...wordsOf(path)]);
-    return [...followWords].filter((w) => words.has(w)).length;
-  };
 
   const seedsOf = (row: StageInputRow): string[] => {
     const seeds: string[] = [];

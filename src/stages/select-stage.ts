@@ -30,7 +30,20 @@ export interface SelectedUrl {
 }
 
 /** Words of a page title or address that say it describes the organisation. */
-const FACT_PAGE_WORDS = ["about", "company", "profile", "facts", "overview", "who", "history"];
+const FACT_PAGE_WORDS = [
+  "about",
+  "company",
+  "profile",
+  "facts",
+  "overview",
+  "who",
+  "history",
+  // A register or directory entry states the facts of the one organisation it is titled with.
+  "register",
+  "registry",
+  "directory",
+  "handelsregister",
+];
 /** …and words that say it does not (news, job ads, legal pages). */
 const CHATTER_PAGE_WORDS = [
   "careers",
@@ -119,12 +132,14 @@ export function createSelectStage(
       }
       // Another site's page titled with a longer name ("Acme Rocketry Partners" for "Acme
       // Rocketry") is about someone else.
+      // A register's or directory's title names the row beside its own name ("Acme Rocketry
+      // GmbH | Company Register"): the row's name in one part of it is the row.
       const titleWords = new Set(wordsOf(r.title));
       const similar =
         !own &&
         nameWords.size > 0 &&
         [...nameWords].every((w) => titleWords.has(w)) &&
-        !nameKeys.has(nameKey(r.title));
+        !titleParts(r.title).some((part) => nameKeys.has(nameKey(part)));
       if (similar) {
         score -= 4;
         reasons.push("a similar name");
@@ -270,6 +285,19 @@ export function createSelectStage(
       };
     },
   };
+}
+
+/**
+ * A title and the parts its separators (`|`, `—`, ` - `, `:`, `·`, `»`, brackets) cut it
+ * into: "Register — Acme Rocketry GmbH (HRB 1234)" gives itself, "Register", "Acme Rocketry
+ * GmbH" and "HRB 1234".
+ */
+export function titleParts(title: string): string[] {
+  const parts = title
+    .split(/\s[-–]\s|[|—:·»()[\]]/)
+    .map((p) => p.trim())
+    .filter((p) => p !== "");
+  return [title, ...parts];
 }
 
 function fieldText(value: unknown): string {
