@@ -108,7 +108,13 @@ async function readPage(name: string): Promise<PageContent> {
   return content;
 }
 
-const tokens = (text: string) => text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+// Chinese and Japanese are written without spaces: each of their characters is a token.
+const tokens = (text: string) =>
+  text
+    .toLowerCase()
+    .match(
+      /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]|(?:(?![\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}])[\p{L}\p{N}])+/gu,
+    ) ?? [];
 /** The Markdown's reading text: link targets and Markdown marks are not words of the page. */
 const markdownText = (markdown: string) =>
   markdown.replace(/\]\([^)]*\)/g, "]").replace(/[#*_`>|[\]-]+/g, " ");

@@ -7,6 +7,7 @@ import {
   type DomDocument,
   type DomElement,
 } from "./extract-dom.ts";
+import { compactHtml } from "./compact-html.ts";
 import { capMarkdown, htmlToMarkdown } from "./extract-markdown.ts";
 import { extractStructuredData, type StructuredData } from "./extract-structured-data.ts";
 import {
@@ -64,6 +65,7 @@ export function extractPageContent(
   options: PageContentOptions = {},
 ): PageContent {
   const maxChars = options.maxMarkdownChars ?? DEFAULT_MAX_MARKDOWN_CHARS;
+  html = compactHtml(html);
   const document = parseHtmlDocument(html);
   const baseUrl = documentBaseUrl(document, url);
   const structured = extractStructuredData(document, baseUrl);
