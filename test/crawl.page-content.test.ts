@@ -1,5 +1,6 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { collapseWhitespace, parseHtmlDocument } from "../src/crawl/extract-dom.ts";
 import { capMarkdown } from "../src/crawl/extract-markdown.ts";
 import { extractPageContent } from "../src/crawl/page-content.ts";
 
@@ -269,5 +270,41 @@ describe("structured data", () => {
       "article:published_time": "2024-03-18T07:30:00+01:00",
       viewport: "width=device-width, initial-scale=1",
     });
+  });
+});
+
+/** Six real pages (test/fixtures/real-pages): Readability's expected text and metadata. */
+describe("extractPageContent on real pages", () => {
+  const dir = new URL("./fixtures/real-pages/", import.meta.url);
+  const names = readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name);
+  const words = (text: string | null | undefined) =>
+    (text ?? "").toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+
+  it.each(names)("%s keeps at least 98% of the expected text and its metadata", (name) => {
+    const read = (file: string) => readFileSync(new URL(`${name}/${file}`, dir), "utf8");
+    const content = extractPageContent(read("source.html"), `https://${name}.example/article`);
+    const got = new Map<string, number>();
+    for (const w of words(content.markdown.replace(/\]\([^)]*\)/g, "]"))) {
+      got.set(w, (got.get(w) ?? 0) + 1);
+    }
+    const expected = words(parseHtmlDocument(read("expected.html")).documentElement?.textContent);
+    let found = 0;
+    for (const w of expected) {
+      const n = got.get(w) ?? 0;
+      if (n > 0) {
+        found++;
+        got.set(w, n - 1);
+      }
+    }
+    expect(found / expected.length).toBeGreaterThanOrEqual(0.98);
+    const metadata = JSON.parse(read("expected-metadata.json")) as Record<string, string | null>;
+    for (const key of ["byline", "siteName", "publishedTime"] as const) {
+      if (metadata[key] !== null) {
+        // Readability keeps the byline's line breaks; Gleaner collapses whitespace.
+        expect(content.metadata[key]).toBe(collapseWhitespace(metadata[key]));
+      }
+    }
   });
 });

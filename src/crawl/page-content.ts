@@ -7,9 +7,17 @@ import {
   type DomDocument,
   type DomElement,
 } from "./extract-dom.ts";
+import { compactHtml } from "./compact-html.ts";
 import { capMarkdown, htmlToMarkdown } from "./extract-markdown.ts";
 import { extractStructuredData, type StructuredData } from "./extract-structured-data.ts";
+import {
+  readPageMetadata,
+  withArticleMetadata,
+  type ArticleMetadata,
+  type PageMetadata,
+} from "./page-metadata.ts";
 
+export type { PageMetadata } from "./page-metadata.ts";
 export type {
   JsonLdObject,
   MicrodataItem,
@@ -40,6 +48,8 @@ export interface PageContent {
   truncated: boolean;
   links: PageLink[];
   structured: StructuredData;
+  /** Title, description, site name, byline, dates, language, canonical URL. */
+  metadata: PageMetadata;
 }
 
 export interface PageContentOptions {
@@ -55,10 +65,12 @@ export function extractPageContent(
   options: PageContentOptions = {},
 ): PageContent {
   const maxChars = options.maxMarkdownChars ?? DEFAULT_MAX_MARKDOWN_CHARS;
+  html = compactHtml(html);
   const document = parseHtmlDocument(html);
   const baseUrl = documentBaseUrl(document, url);
   const structured = extractStructuredData(document, baseUrl);
   const links = extractLinks(document, baseUrl, absoluteHttpUrl(url, url));
+  const headMetadata = readPageMetadata(document, structured, baseUrl);
   const fallbackTitle =
     collapseWhitespace(document.title) ||
     structured.openGraph["og:title"] ||
@@ -82,6 +94,7 @@ export function extractPageContent(
   }
   const markdown = withTitleHeading(title, body);
   const capped = capMarkdown(markdown, maxChars);
+  const metadata = article ? withArticleMetadata(headMetadata, article.metadata) : headMetadata;
   return {
     title,
     markdown: capped.markdown,
@@ -89,12 +102,13 @@ export function extractPageContent(
     truncated: capped.truncated,
     links,
     structured,
+    metadata,
   };
 }
 
 interface ArticleReading {
   /** Readability's article; none when the page has no article (Firefox's reader-view test). */
-  article?: { title: string; content: DomElement };
+  article?: { title: string; content: DomElement; metadata: ArticleMetadata };
   /** Readability ran, and so rewrote the DOM. */
   touched: boolean;
 }
@@ -112,7 +126,17 @@ function readArticle(document: DomDocument): ArticleReading {
     }).parse();
     if (!parsed?.content || collapseWhitespace(parsed.textContent) === "") return { touched: true };
     return {
-      article: { title: collapseWhitespace(parsed.title), content: parsed.content },
+      article: {
+        title: collapseWhitespace(parsed.title),
+        content: parsed.content,
+        metadata: {
+          byline: parsed.byline,
+          siteName: parsed.siteName,
+          publishedTime: parsed.publishedTime,
+          excerpt: parsed.excerpt,
+          lang: parsed.lang,
+        },
+      },
       touched: true,
     };
   } catch {
