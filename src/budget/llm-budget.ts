@@ -6,12 +6,23 @@ import { BudgetExhaustedError } from "./budget-exhausted-error.ts";
 import { withBudget, type BudgetGuard } from "./budget-guard.ts";
 import { expectedAnswerTokens } from "./expected-answer-tokens.ts";
 
-/** What a call to `config` is expected to cost: its prompt's real token count, the answer's
- * expected size, the backend's price. 0 for a backend without a price. */
+/**
+ * Answers vary in length; a reservation covers one this many times the expected size, so that
+ * calls in flight at once cannot together pass a cap by more than one call's estimate unless an
+ * answer is longer than that (test/budget.budget-ledger.test.ts).
+ */
+export const RESERVED_ANSWER_FACTOR = 2;
+
+/**
+ * What a call to `config` may cost, reserved before it is made: its prompt's real token count
+ * (src/llm/count-tokens.ts), RESERVED_ANSWER_FACTOR times the answer's expected size, the
+ * backend's price. 0 for a backend without a price.
+ */
 export function estimateCallUsd(config: LlmBackendConfig, req: LlmRequest): number {
   if (!config.price) return 0;
   const input = countChatTokens(req.system, req.prompt, config.model);
-  const output = expectedAnswerTokens(req.schema, req.purpose?.rowKeys.length ?? 1);
+  const output =
+    RESERVED_ANSWER_FACTOR * expectedAnswerTokens(req.schema, req.purpose?.rowKeys.length ?? 1);
   return (input * config.price.input_per_million + output * config.price.output_per_million) / 1e6;
 }
 

@@ -1,0 +1,113 @@
+import { spawn } from "node:child_process";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { countChatTokens } from "../src/llm/count-tokens.ts";
+import { expectedAnswerTokens } from "../src/budget/expected-answer-tokens.ts";
+import { reply, rowIdsInPrompt, startFakeLlm, type FakeLlm } from "./support/fake-llm-server.ts";
+import { startHarness, type Harness } from "./support/gleaner-harness.ts";
+
+/**
+ * Four real processes spend against one tight hourly cap at once, each call reserving its
+ * estimate in PostgreSQL before it is made (src/sql/budget-ledger.ts). Answers come back up to
+ * 60% longer than expected, so actual costs pass their estimates, as they do in production.
+ * The cap may be passed by at most one call's estimate.
+ */
+const CAP_USD = 12;
+const PROCESSES = 4;
+let llm: FakeLlm;
+let h: Harness;
+let yaml: string;
+
+beforeAll(async () => {
+  llm = await startFakeLlm();
+  let n = 0;
+  llm.handle((req) => {
+    const expected = expectedAnswerTokens(
+      { properties: { rows: { items: { properties: { id: {}, label: {} } } } } },
+      1,
+    );
+    // 70% to 160% of the expected answer size.
+    const completion = Math.round(expected * (0.7 + ((n++ * 37) % 91) / 100));
+    return reply.json(
+      {
+        rows: rowIdsInPrompt(req.prompt).map((id) => ({
+          id,
+          label: { value: "x", confidence: 1 },
+        })),
+      },
+      {
+        usage: {
+          prompt_tokens: countChatTokens(req.system, req.prompt, "gpt-4o-mini"),
+          completion_tokens: completion,
+        },
+      },
+    );
+  });
+  yaml = `
+llm:
+  backends:
+    - name: paid
+      base_url: ${llm.url}
+      model: gpt-4o-mini
+      max_concurrency: 8
+      price: { input_per_million: 1000, output_per_million: 4000 }
+pipelines:
+  spend:
+    table: spend
+    inputs: [name]
+    outputs: { label: { type: text, description: "A label" } }
+    budget: { per_hour_usd: ${CAP_USD} }
+    stages:
+      - { name: label, kind: llm, backends: [paid], prompt: "Label {{name}}", outputs: [label] }
+`;
+  h = await startHarness("budget_race", yaml);
+});
+
+afterAll(async () => {
+  await h?.close();
+  await llm?.close();
+});
+
+function runSpender(): Promise<{ calls: number; maxEstimateUsd: number; refused: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "test/support/budget-spender.ts"], {
+      env: { ...process.env, GLEANER_YAML: yaml, DATABASE_URL: h.testDb.url },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.once("exit", (code) => {
+      if (code !== 0) reject(new Error(`spender exited ${code}: ${err}`));
+      else resolve(JSON.parse(out) as { calls: number; maxEstimateUsd: number; refused: string });
+    });
+  });
+}
+
+it("holds the cap within one call's estimate with 4 processes racing", async () => {
+  const results = await Promise.all(Array.from({ length: PROCESSES }, () => runSpender()));
+  const [{ spent }] = await h.query<{ spent: number }>(
+    "select coalesce(sum(cost_usd), 0)::float8 as spent from gleaner.cost_ledger where pipeline = 'spend'",
+  );
+  const [{ window }] = await h.query<{ window: number }>(
+    "select coalesce(sum(spent_usd), 0)::float8 as window from gleaner.budget_windows where scope = 'pipeline:spend'",
+  );
+  const calls = results.reduce((n, r) => n + r.calls, 0);
+  const maxEstimate = Math.max(...results.map((r) => r.maxEstimateUsd));
+  const overshoot = spent - CAP_USD;
+  console.error(
+    `budget race: ${PROCESSES} processes, ${calls} calls, spent $${spent.toFixed(4)} of a $${CAP_USD} cap, overshoot $${overshoot.toFixed(4)} (${((overshoot / maxEstimate) * 100).toFixed(0)}% of the largest estimate $${maxEstimate.toFixed(4)})`,
+  );
+  // Every process ran until the cap refused it.
+  for (const r of results) expect(r.refused).toMatch(/budget exhausted: pipeline:spend hour cap \$12/);
+  // The window counts exactly what the ledger holds.
+  expect(window).toBeCloseTo(spent, 9);
+  expect(spent).toBeLessThanOrEqual(CAP_USD + maxEstimate);
+  // The cap was really used, not refused early.
+  expect(spent).toBeGreaterThan(CAP_USD - 2 * maxEstimate);
+  // Nothing is left reserved once every call settled.
+  const [{ n }] = await h.query<{ n: number }>(
+    "select count(*)::int as n from gleaner.budget_reservations",
+  );
+  expect(n).toBe(0);
+}, 120_000);
