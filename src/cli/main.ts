@@ -4,7 +4,9 @@ import { maskSecrets, urlCredentials } from "../core/mask-secrets.ts";
 import { TableContractError } from "../db/install-pipeline-table.ts";
 import { NotMigratedError } from "../pipeline/installed-pipeline.ts";
 import { EXIT_FAILURE, EXIT_USAGE, UsageError } from "./cli-context.ts";
+import { costCommand } from "./commands/cost-command.ts";
 import { doctorCommand } from "./commands/doctor-command.ts";
+import { estimateCommand } from "./commands/estimate-command.ts";
 import { migrateCommand } from "./commands/migrate-command.ts";
 import { reprocessCommand } from "./commands/reprocess-command.ts";
 import {
@@ -104,6 +106,41 @@ export function buildProgram(setExit: (code: number) => void): Command {
           pipeline: string,
           o: { config: string; where?: string; status?: string; below?: string },
         ) => reprocessCommand(pipeline, o),
+      ),
+    );
+  program
+    .command("estimate")
+    .description(
+      "what a run would spend, per stage: calls, tokens (the model's own tokenizer) and dollars, " +
+        "from the prompts rendered for a sample of the due rows (or --where), expected answer " +
+        "sizes (the cost ledger's history, else the answer schema), the price table and expected " +
+        "answer-cache hits; nothing is sent",
+    )
+    .argument("<pipeline>", "the pipeline name")
+    .addOption(configOption())
+    .option("--where <sql>", "rows matching this SQL condition instead of the due rows (read only)")
+    .option("--limit <n>", "rows whose prompts are rendered (default 20)")
+    .option("--json", "print JSON")
+    .action(
+      wrap(
+        (pipeline: string, o: { config: string; where?: string; limit?: string; json?: boolean }) =>
+          estimateCommand(pipeline, o),
+      ),
+    );
+  program
+    .command("cost")
+    .description("what a pipeline spent, from the cost ledger: calls, tokens and dollars")
+    .argument("<pipeline>", "the pipeline name")
+    .addOption(configOption())
+    .addOption(
+      new Option("--by <grouping>", "group by")
+        .choices(["stage", "backend", "day", "row"])
+        .default("stage"),
+    )
+    .option("--json", "print JSON")
+    .action(
+      wrap((pipeline: string, o: { config: string; by?: string; json?: boolean }) =>
+        costCommand(pipeline, o),
       ),
     );
   program
