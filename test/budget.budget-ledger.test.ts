@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { countChatTokens } from "../src/llm/count-tokens.ts";
+import { rollUpLedger } from "../src/sql/budget-ledger.ts";
 import { expectedAnswerTokens } from "../src/budget/expected-answer-tokens.ts";
 import { reply, rowIdsInPrompt, startFakeLlm, type FakeLlm } from "./support/fake-llm-server.ts";
 import { startHarness, type Harness } from "./support/gleaner-harness.ts";
@@ -112,3 +113,22 @@ it("holds the cap within one call's estimate with 4 processes racing", async () 
   const left = await h.query("select 1 from gleaner.budget_reservations");
   expect(left).toHaveLength(0);
 }, 120_000);
+
+it("rolls ledger lines older than the retention up into one line per day", async () => {
+  await h.query(`
+    insert into gleaner.cost_ledger (at, pipeline, stage, backend, model, row_key, calls,
+                                     input_tokens, output_tokens, cost_usd)
+    select '2030-01-01T10:00:00Z'::timestamptz + i * interval '1 minute', 'old', 'label', 'paid',
+           'gpt-4o-mini', i::text, 0.5, 100, 10, 0.25
+    from generate_series(1, 6) i`);
+  const replaced = await rollUpLedger(h.app.database.db, "gleaner", {
+    now: Date.parse("2030-03-01T00:00:00Z"),
+    retentionMs: 30 * 86_400_000,
+  });
+  // The race above wrote lines too, all older than that.
+  expect(replaced).toBeGreaterThanOrEqual(6);
+  const lines = await h.query<{ row_key: string | null; calls: number; cost_usd: number }>(
+    "select row_key, calls, cost_usd from gleaner.cost_ledger where pipeline = 'old'",
+  );
+  expect(lines).toEqual([{ row_key: null, calls: 3, cost_usd: 1.5 }]);
+});

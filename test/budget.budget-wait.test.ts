@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { openGleaner, type Gleaner } from "../src/app/open-gleaner.ts";
+import { createMetrics } from "../src/metrics/create-metrics.ts";
 import { drain } from "../src/worker/drain.ts";
 import {
   keyInSection,
@@ -78,6 +79,7 @@ const run = async () => {
 };
 
 it("rows wait for the next window, uncounted, then are enriched", async () => {
+  const metrics = createMetrics(app.runtime);
   await h.query("insert into items (name) values ('a'), ('b'), ('c'), ('d')");
   await run();
   const waiting = await h.query<{
@@ -105,6 +107,12 @@ it("rows wait for the next window, uncounted, then are enriched", async () => {
     expect(row.wait_s).toBeLessThanOrEqual(3600);
   }
   expect(llm.requests.filter((r) => r.method === "POST")).toHaveLength(1);
+  // /metrics shows the waiting rows and the window against its cap.
+  const text = await metrics.registry.metrics();
+  metrics.close();
+  expect(text).toContain('gleaner_budget_waiting_rows{pipeline="items"} 2');
+  expect(text).toContain('gleaner_budget_limit_usd{pipeline="items",window="hour"} 0.4');
+  expect(text).toContain('gleaner_budget_refusals_total{pipeline="items"} 1');
 
   // The window resets: the rows are due (as the database's clock would have it an hour later).
   clock.advance(3_600_000);

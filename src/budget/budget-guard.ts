@@ -1,8 +1,10 @@
 import type { Clock } from "../core/clock.ts";
 import type { GleanerConfig } from "../config/config-types.ts";
 import type { Db } from "../db/connect-database.ts";
+import { coerceError } from "../core/coerce-error.ts";
 import {
   reserveBudget,
+  rollUpLedger,
   settleBudget,
   type BudgetWindow,
   type LedgerLine,
@@ -12,6 +14,10 @@ import { budgetWindows, windowBounds } from "./budget-windows.ts";
 
 /** A reservation left by a process that died stops counting after this long. */
 export const RESERVATION_TTL_MS = 15 * 60_000;
+/** Ledger lines are kept per row this long, then rolled up into one line per day. */
+export const LEDGER_RETENTION_MS = 30 * 86_400_000;
+/** Each process rolls the ledger up at most this often, after a settle. */
+const ROLL_UP_EVERY_MS = 3_600_000;
 
 /** What one paid call is for, and what it is expected to cost. */
 export interface PaidCall {
@@ -48,6 +54,8 @@ export interface BudgetGuardOptions {
   reservationTtlMs?: number;
   /** Each refusal, for metrics. */
   onRefused?: (pipeline: string, error: BudgetExhaustedError) => void;
+  /** The ledger's roll-up failed; calls go on, the next roll-up tries again. */
+  onError?: (error: Error) => void;
 }
 
 /** The fleet-wide budget of one database: src/sql/budget-ledger.ts does the locking. */
@@ -58,6 +66,19 @@ export function createBudgetGuard(
 ): BudgetGuard {
   const ttlMs = options.reservationTtlMs ?? RESERVATION_TTL_MS;
   const budgetOf = (pipeline: string) => config.pipelines.find((p) => p.name === pipeline)?.budget;
+  let lastRollUp = Number.NEGATIVE_INFINITY;
+  const rollUp = async (now: number): Promise<void> => {
+    if (now - lastRollUp < ROLL_UP_EVERY_MS) return;
+    lastRollUp = now;
+    try {
+      await rollUpLedger(db, config.schema, { now, retentionMs: LEDGER_RETENTION_MS });
+    } catch (error) {
+      const cause = coerceError(error);
+      options.onError?.(
+        new Error(`rolling up the cost ledger failed: ${cause.message}`, { cause }),
+      );
+    }
+  };
   const windowsAt = (pipeline: string, now: number) =>
     budgetWindows(now, pipeline, budgetOf(pipeline), config.llmBudget);
 
@@ -92,6 +113,7 @@ export function createBudgetGuard(
       lines,
       at: options.clock.now(),
     });
+    await rollUp(options.clock.now());
   };
 
   return {

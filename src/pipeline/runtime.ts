@@ -83,6 +83,7 @@ export async function createRuntime(
     clock,
     onRefused: (pipeline, error) =>
       events.emit("budget:refused", { pipeline, scope: error.scope, window: error.kind }),
+    onError: (error) => events.emit("research:warning", { message: error.message }),
   });
   const raw = new Map(
     config.backends.map((b) => {
