@@ -68,7 +68,7 @@ pipelines:
   await h.query(
     "insert into items (name) select 'item number ' || i || ' of the catalogue' from generate_series(1, 40) i",
   );
-});
+}, 120_000);
 
 afterAll(async () => {
   await h?.close();
@@ -134,7 +134,7 @@ it("estimates the due rows from rendered prompts, then cost reports what the run
     cache_hit_ratio: 1,
     cost_usd: 0,
   });
-});
+}, 240_000);
 
 it("runs --where read-only and names it when it fails", async () => {
   const writing = await cli(["estimate", "items", "--where", "nextval('side_effect') > 0"]);
@@ -144,4 +144,4 @@ it("runs --where read-only and names it when it fails", async () => {
   );
   const matching = await cli(["estimate", "items", "--where", "id <= 3"]);
   expect(matching.stdout).toMatch(/^pipeline items: 3 rows match; prompts rendered for 3$/m);
-});
+}, 240_000);

@@ -49,8 +49,12 @@ export function registerBudgetCollectors(registry: Registry, runtime: Runtime): 
   });
   cataloguedGauge(registry, "gleaner_budget_waiting_rows", {
     async collect() {
+      // Only pipelines with a window cap can have waiting rows: the others cost no statement.
+      const capped = pipelines().filter(
+        (p) => budgetWindows(Date.now(), p.name, p.budget, config.llmBudget).length > 0,
+      );
       const counts = await Promise.all(
-        pipelines().map(async (p) => [p.name, await countBudgetWaitingRows(db, p)] as const),
+        capped.map(async (p) => [p.name, await countBudgetWaitingRows(db, p)] as const),
       );
       this.reset();
       for (const [pipeline, n] of counts) this.set({ pipeline }, n);
