@@ -110,7 +110,7 @@ it("estimates the due rows from rendered prompts, then cost reports what the run
   expect(llm.requests).toHaveLength(0);
 
   await h.sweep();
-  await h.drain();
+  await h.drain(150_000);
   const actual = (await readCostReport(h.app.database.db, "gleaner", "items", "stage"))[0]!;
   expect(actual).toMatchObject({ group: "label", calls: 8 });
   const error = (before.total_usd - actual.cost_usd) / actual.cost_usd;
