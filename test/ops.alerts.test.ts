@@ -110,6 +110,10 @@ describe("alerts.yml", () => {
         severity: "critical",
         expr: /gleaner_workers_alive\) == 0 or absent\(gleaner_workers_alive\)/,
       },
+      GleanerBudgetNearCap: {
+        severity: "warning",
+        expr: /gleaner_budget_spent_usd\)\s*\/ max by \(pipeline, window\) \(gleaner_budget_limit_usd\) >= 0\.8/,
+      },
       GleanerLlmCostOverBudget: {
         severity: "warning",
         expr: /rate\(gleaner_llm_cost_usd_total\[1h\]\)\) \* 3600\s*> on \(\) max\(gleaner_llm_budget_usd_per_hour\)/,

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import type { Logger } from "pino";
 import { createConfiguredConcurrency } from "../concurrency/configured-concurrency.ts";
 import type { GleanerConfig } from "../config/config-types.ts";
+import type { Clock } from "../core/clock.ts";
 import { connectDatabase, type Database } from "../db/connect-database.ts";
 import { migrate, type MigrateReport } from "../db/migrate.ts";
 import { createLogger } from "../log/create-logger.ts";
@@ -21,7 +22,14 @@ export interface Gleaner {
 /** Connects, optionally migrates, and builds the runtime: what every long command starts with. */
 export async function openGleaner(
   config: GleanerConfig,
-  options: { env?: NodeJS.ProcessEnv; logger?: Logger; migrate?: boolean; poolSize?: number } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    logger?: Logger;
+    migrate?: boolean;
+    poolSize?: number;
+    /** The budget windows' clock (tests). */
+    clock?: Clock;
+  } = {},
 ): Promise<Gleaner> {
   const logger = options.logger ?? createLogger({ secrets: config.secrets });
   const database = await connectDatabase(config, {
@@ -35,6 +43,7 @@ export async function openGleaner(
     const runtime = await createRuntime(config, database.db, {
       concurrency,
       ownPrefixes: ownCorpusPrefixes(config),
+      ...(options.clock ? { clock: options.clock } : {}),
     });
     runtime.events.on("research:warning", ({ message }) => logger.warn(message));
     noteBackendsOff(config, logger);

@@ -9,7 +9,9 @@ import { EXIT_FAILURE, EXIT_USAGE, UsageError } from "./exit-codes.ts";
 // Each command's implementation is imported when that command runs: `gleaner --help` must not
 // load the database driver, graphile-worker, the LLM client and the crawler to print its text.
 const commands = {
+  cost: () => import("./commands/cost-command.ts"),
   doctor: () => import("./commands/doctor-command.ts"),
+  estimate: () => import("./commands/estimate-command.ts"),
   migrate: () => import("./commands/migrate-command.ts"),
   reprocess: () => import("./commands/reprocess-command.ts"),
   run: () => import("./commands/run-commands.ts"),
@@ -111,6 +113,43 @@ export function buildProgram(setExit: (code: number) => void): Command {
           pipeline: string,
           o: { config: string; where?: string; status?: string; below?: string },
         ) => commands.reprocess().then((m) => m.reprocessCommand(pipeline, o)),
+      ),
+    );
+  program
+    .command("estimate")
+    .description(
+      "what a run would spend, per stage: calls, tokens (the model's own tokenizer) and dollars, " +
+        "from the prompts rendered for a sample of the due rows (or --where), expected answer " +
+        "sizes (the cost ledger's history, else the answer schema), the price table and expected " +
+        "answer-cache hits; nothing is sent",
+    )
+    .argument("<pipeline>", "the pipeline name")
+    .addOption(configOption())
+    .option("--where <sql>", "rows matching this SQL condition instead of the due rows (read only)")
+    .option("--limit <n>", "rows whose prompts are rendered (default 20)")
+    .option("--json", "print JSON")
+    .action(
+      wrap(
+        async (
+          pipeline: string,
+          o: { config: string; where?: string; limit?: string; json?: boolean },
+        ) => (await commands.estimate()).estimateCommand(pipeline, o),
+      ),
+    );
+  program
+    .command("cost")
+    .description("what a pipeline spent, from the cost ledger: calls, tokens and dollars")
+    .argument("<pipeline>", "the pipeline name")
+    .addOption(configOption())
+    .addOption(
+      new Option("--by <grouping>", "group by")
+        .choices(["stage", "backend", "day", "row"])
+        .default("stage"),
+    )
+    .option("--json", "print JSON")
+    .action(
+      wrap(async (pipeline: string, o: { config: string; by?: string; json?: boolean }) =>
+        (await commands.cost()).costCommand(pipeline, o),
       ),
     );
   program

@@ -1,6 +1,7 @@
 import cron from "node-cron";
 import { z } from "zod";
 import { OUTPUT_TYPES } from "../core/output-types.ts";
+import { budgetSchema } from "./budget-schema.ts";
 import { parseDuration } from "./parse-duration.ts";
 
 /**
@@ -288,6 +289,8 @@ export const pipelineSchema = z.strictObject({
   stages: z.array(stage).min(1, "a pipeline needs at least one stage"),
   /** A CSV file (header = column names) loaded into the table when `gleaner migrate` creates it. */
   seed: z.string().min(1).optional(),
+  /** Spending caps of this pipeline's paid calls (src/config/budget-schema.ts). */
+  budget: budgetSchema.optional(),
 });
 
 const backend = z.strictObject({
@@ -336,6 +339,8 @@ const searchProvider = z.strictObject({
   corpus: identifier.optional(),
   /** `local`: a folder of .html/.md/.txt files indexed at start and served on the HTTP port. */
   folder: z.string().min(1).optional(),
+  /** USD per request, counted against the budgets like an LLM call's cost. */
+  price: z.number().min(0).max(1000).optional(),
 });
 
 const crawl = z
@@ -422,6 +427,8 @@ export const configSchema = z.strictObject({
       backends: z.array(backend).default([]),
       /** Exported as gleaner_llm_budget_usd_per_hour; the cost alert fires above it. */
       budget_usd_per_hour: z.number().positive().optional(),
+      /** Caps on what all pipelines together may spend (src/config/budget-schema.ts). */
+      budget: budgetSchema.optional(),
       /** Validated answers are reused for this long (same model, messages and schema); 0s: off. */
       cache_ttl: boundedDuration(STORED_MAX).prefault("30d"),
     })

@@ -27,6 +27,8 @@ export interface GleanerConfig {
   readonly backendsOff: readonly { readonly name: string; readonly reason: string }[];
   /** llm.budget_usd_per_hour, when set. */
   readonly llmBudgetUsdPerHour: number | undefined;
+  /** llm.budget: caps on what all pipelines together spend; undefined: none. */
+  readonly llmBudget: BudgetSettings | undefined;
   /** llm.cache_ttl: how long a validated answer is served from <schema>.llm_cache; 0: off. */
   readonly llmCacheTtlMs: number;
   /** Adaptive concurrency per endpoint (src/concurrency/). */
@@ -58,6 +60,17 @@ export interface SearchProviderSettings {
   /** `local` only: the corpus name, and the folder indexed at start and served over HTTP. */
   readonly corpus: string | undefined;
   readonly folder: string | undefined;
+  /** search.providers.<name>.price: USD per request; undefined: free. */
+  readonly price: number | undefined;
+}
+
+/** A `budget` block, pipelines.<p>.budget or llm.budget (src/config/budget-schema.ts). */
+export interface BudgetSettings {
+  readonly perRowUsd: number | undefined;
+  readonly perHourUsd: number | undefined;
+  readonly perDayUsd: number | undefined;
+  readonly onBudget: "wait" | "downgrade";
+  readonly downgradeBackends: readonly string[];
 }
 
 export interface CrawlSettings {
@@ -104,6 +117,8 @@ export interface PipelineConfig {
   readonly seed: string | undefined;
   /** Hash of stages, prompts, models and output schema: which recipe produced a row's values. */
   readonly version: string;
+  /** pipelines.<p>.budget; undefined: only llm.budget applies. */
+  readonly budget: BudgetSettings | undefined;
 }
 
 interface StageCommon {

@@ -27,6 +27,7 @@ import { maskConfigError } from "./mask-config-error.ts";
 import { readYaml } from "./read-yaml.ts";
 import { checkColumnName, checkTableSchema } from "./reserved-names.ts";
 import { resolveBackends } from "./resolve-backends.ts";
+import { resolveBudget } from "./resolve-budget.ts";
 import { resolveSearchProvider } from "./resolve-search-provider.ts";
 import { templateFields } from "./template-fields.ts";
 
@@ -163,6 +164,7 @@ function resolveConfig(
     backends: activeBackends,
     backendsOff: [...backendsOff].map(([name, reason]) => ({ name, reason })),
     llmBudgetUsdPerHour: raw.llm.budget_usd_per_hour,
+    llmBudget: resolveBudget(raw.llm.budget, "llm.budget", activeBackends),
     llmCacheTtlMs: raw.llm.cache_ttl,
     concurrency: {
       shared: raw.concurrency.shared,
@@ -520,6 +522,7 @@ function resolvePipeline(
     stages,
     seed: p.seed === undefined ? undefined : resolve(baseDir, p.seed),
     version,
+    budget: resolveBudget(p.budget, `${at}.budget`, backends),
   };
 }
 

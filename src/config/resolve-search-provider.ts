@@ -57,5 +57,6 @@ export function resolveSearchProvider(
     maxConcurrency: sp.max_concurrency,
     corpus: sp.provider === "local" ? (sp.corpus ?? name.replace(/-/g, "_")) : undefined,
     folder: sp.folder === undefined ? undefined : resolve(baseDir, sp.folder),
+    price: sp.price,
   };
 }

@@ -69,10 +69,47 @@ export interface ConcurrencyLimitsTable {
   updated_at: Generated<Date>;
 }
 
+/** One line per row a settled paid call was for, or a day's roll-up (migration 000011). */
+export interface CostLedgerTable {
+  id: Generated<string>;
+  at: Date;
+  pipeline: string;
+  stage: string;
+  backend: string;
+  model: string;
+  row_key: string | null;
+  calls: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  mode: Generated<string>;
+  rolled_up: Generated<boolean>;
+}
+
+/** Spent so far in one budget window; the row reservations lock (src/sql/budget-ledger.ts). */
+export interface BudgetWindowsTable {
+  scope: string;
+  kind: "hour" | "day";
+  window_start: Date;
+  spent_usd: Generated<number>;
+}
+
+export interface BudgetReservationsTable {
+  id: string;
+  scope: string;
+  kind: string;
+  window_start: Date;
+  amount_usd: number;
+  expires_at: Date;
+}
+
 export interface GleanerDatabase extends PageCacheDatabase {
   adhoc_pipelines: AdhocPipelinesTable;
   api_jobs: ApiJobsTable;
   api_job_rows: ApiJobRowsTable;
+  budget_reservations: BudgetReservationsTable;
+  budget_windows: BudgetWindowsTable;
+  cost_ledger: CostLedgerTable;
   concurrency_limits: ConcurrencyLimitsTable;
   migrations: MigrationsTable;
   pipelines: PipelinesTable;

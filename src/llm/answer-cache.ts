@@ -165,7 +165,8 @@ export function withAnswerCache(
     return {
       ...live,
       remember: async () => {
-        if (remembered) return;
+        // Another backend answered (a budget downgrade): not this model's answer to keep.
+        if (remembered || (live.backend !== undefined && live.backend !== backend.name)) return;
         remembered = true;
         try {
           await writes({

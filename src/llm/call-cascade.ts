@@ -51,8 +51,10 @@ export async function callCascade(
     const started = performance.now();
     try {
       const result = await backend.complete(req);
+      // A budget downgrade answers under the cheaper backend's name: recorded per value.
+      const answeredBy = result.backend ?? backend.name;
       const attempt: LlmAttempt = {
-        backend: backend.name,
+        backend: answeredBy,
         model: result.model,
         startedAt: startedAt.toISOString(),
         durationMs: Math.round(performance.now() - started),
@@ -69,7 +71,7 @@ export async function callCascade(
       attempts.push(attempt);
       return {
         json: result.json,
-        backend: backend.name,
+        backend: answeredBy,
         model: result.model,
         attempts,
         usage: sumUsage(attempts),

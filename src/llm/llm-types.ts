@@ -14,6 +14,8 @@ export type LlmErrorClass =
   | "not_found"
   | "invalid_output"
   | "aborted"
+  /** A budget cap refused the call (src/budget/): the row waits for the window to reset. */
+  | "budget_exhausted"
   | "unknown";
 
 export interface LlmRequest {
@@ -28,6 +30,8 @@ export interface LlmRequest {
    * accepting JSON that parses but is unusable.
    */
   validate?: (json: unknown) => void;
+  /** What the call is for, written to the cost ledger: the stage and the rows it asks about. */
+  purpose?: { stage: string; rowKeys: readonly string[] };
 }
 
 export interface LlmAttempt {
@@ -83,6 +87,8 @@ export interface LlmCompletion {
   cached?: LlmUsage;
   /** Stores a live answer in the answer cache (see LlmCascadeResult.remember). */
   remember?: () => Promise<void>;
+  /** Set when another backend answered in this one's place (a budget downgrade). */
+  backend?: string;
 }
 
 /** One answer kept in the shared cache (<schema>.llm_cache), see src/sql/llm-cache.ts. */

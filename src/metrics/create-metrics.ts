@@ -1,6 +1,7 @@
 import type { WorkerEvents } from "graphile-worker";
 import { Registry, type Counter, type Histogram } from "prom-client";
 import type { Runtime } from "../pipeline/runtime.ts";
+import { registerBudgetCollectors } from "./budget-collectors.ts";
 import { registerConcurrencyCollectors } from "./concurrency-collectors.ts";
 import { registerLlmBudgetGauge } from "./llm-budget-gauge.ts";
 import { registerProcessMetrics } from "./process-metrics.ts";
@@ -38,6 +39,7 @@ export function createMetrics(runtime: Runtime): Metrics {
   const detachRuntime = attachRuntimeEventMetrics(registry, runtime);
   const detachResearch = attachResearchEventMetrics(registry, runtime);
   registerLlmBudgetGauge(registry, config);
+  const detachBudget = registerBudgetCollectors(registry, runtime);
   registerConcurrencyCollectors(registry, runtime);
   const queue = registerQueueCollectors(registry, db, config.workerSchema, runtime.events);
   const sweep = createSweepMetrics(registry);
@@ -50,6 +52,7 @@ export function createMetrics(runtime: Runtime): Metrics {
     close() {
       detachRuntime();
       detachResearch();
+      detachBudget();
       queue.detach();
     },
   };

@@ -127,6 +127,32 @@ export const METRICS = [
     labels: [],
     help: "The configured LLM budget (llm.budget_usd_per_hour); absent when none.",
   },
+  // Budgets (src/budget/), read from <schema>.budget_windows at scrape time: the same in every
+  // process. pipeline "_all" is llm.budget, the cap on all pipelines together.
+  {
+    name: "gleaner_budget_spent_usd",
+    type: "gauge",
+    labels: ["pipeline", "window"],
+    help: "Spent (settled) in the current budget window (hour or day, UTC), by every process.",
+  },
+  {
+    name: "gleaner_budget_limit_usd",
+    type: "gauge",
+    labels: ["pipeline", "window"],
+    help: "The configured cap of each budget window (per_hour_usd, per_day_usd).",
+  },
+  {
+    name: "gleaner_budget_waiting_rows",
+    type: "gauge",
+    labels: ["pipeline"],
+    help: "Rows waiting for a budget window to reset (failed, class budget_exhausted); counted up to 10,000.",
+  },
+  {
+    name: "gleaner_budget_refusals_total",
+    type: "counter",
+    labels: ["pipeline"],
+    help: "Paid calls a budget cap refused in this process.",
+  },
   // Web research: searches, pages, refusals (counted by this process).
   {
     name: "gleaner_search_requests_total",

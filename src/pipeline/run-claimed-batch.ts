@@ -12,6 +12,7 @@ import { evaluateWhen } from "./evaluate-when.ts";
 import { canReuse, reuseMarks } from "./stage-reuse.ts";
 import { GuardedWriter } from "./guarded-writer.ts";
 import { addUsage, NO_USAGE, type RowSnapshot, type StageRecord } from "./row-state.ts";
+import { rowBudgetLeft, ROW_BUDGET_EXCEEDED } from "./row-budget.ts";
 import type { InstalledPipeline } from "./installed-pipeline.ts";
 import { checkpointState, handBackState, settleRow, startRun, type RowRun } from "./settle-row.ts";
 
@@ -123,6 +124,8 @@ export async function runClaimedBatch(
         const ready = [...writer.rows.values()].filter((row) => {
           const run = runs.get(row.key) as RowRun;
           if (run.failure) return false;
+          if (overRowBudget(p, row, run, stage.config.name, runtime.config.llmBudget?.perRowUsd))
+            return false;
           // A stage that succeeded for the same recipe and inputs (an interrupted run, a reset
           // that left it valid) is not run again: src/pipeline/stage-reuse.ts.
           const done = row.state.stages?.[stage.config.name];
@@ -422,4 +425,32 @@ async function runStage(
       });
     }),
   );
+}
+
+/**
+ * Stops a row that spent its pipelines.<p>.budget.per_row_usd (usage counted so far, this run's
+ * included): it fails as row_budget_exceeded, permanently, before the stage spends more.
+ */
+function overRowBudget(
+  p: InstalledPipeline,
+  row: RowSnapshot,
+  run: RowRun,
+  stage: string,
+  globalPerRowUsd: number | undefined,
+): boolean {
+  const perRow = p.budget?.perRowUsd ?? globalPerRowUsd;
+  if (perRow === undefined) return false;
+  const spent = { state: { usage: addUsage(run.base.usage, run.usage) } };
+  if (rowBudgetLeft(spent, perRow) > 0) return false;
+  const message = `the row spent its budget of $${perRow} (pipelines.${p.name}.budget.per_row_usd)`;
+  run.errors.push({
+    at: new Date().toISOString(),
+    stage,
+    attempt: row.attempts,
+    class: ROW_BUDGET_EXCEEDED,
+    message,
+    permanent: true,
+  });
+  run.failure = { stage, failure: { errorClass: ROW_BUDGET_EXCEEDED, message, permanent: true } };
+  return true;
 }

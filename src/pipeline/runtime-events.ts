@@ -48,6 +48,8 @@ export interface RuntimeEventMap {
   "rows:lost": { pipeline: string; rows: number };
   /** A job could not finish (its rows come back after their lease); logged by the job. */
   "job:failed": { pipeline: string; message: string };
+  /** A budget cap refused a paid call (src/budget/): its rows wait for the window to reset. */
+  "budget:refused": { pipeline: string; scope: string; window: string };
   /** Jobs of dead processes deleted and their rows given back (src/sql/reap-dead-jobs.ts). */
   "jobs:reaped": { jobs: number; rows: number };
 }

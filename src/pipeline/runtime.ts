@@ -3,6 +3,9 @@ import { createConfiguredConcurrency } from "../concurrency/configured-concurren
 import { llmEndpoint } from "../concurrency/endpoint-key.ts";
 import type { GleanerConfig } from "../config/config-types.ts";
 import type { Db } from "../db/connect-database.ts";
+import { createBudgetGuard, type BudgetGuard } from "../budget/budget-guard.ts";
+import { withLlmBudget } from "../budget/llm-budget.ts";
+import { systemClock, type Clock } from "../core/clock.ts";
 import { withAnswerCache } from "../llm/answer-cache.ts";
 import { createLlmBackend } from "../llm/llm-backend.ts";
 import type { LlmBackend } from "../llm/llm-types.ts";
@@ -34,6 +37,8 @@ export interface Runtime {
   readonly research: ResearchServices;
   /** LLM backends by name, one per process, each limited by its endpoint's `concurrency`. */
   readonly backends: ReadonlyMap<string, LlmBackend>;
+  /** The fleet-wide budgets and cost ledger every paid call goes through (src/budget/). */
+  readonly budget: BudgetGuard;
   /**
    * A pipeline by name, loading an ad-hoc one that another process created after this one
    * started; undefined when there is no such pipeline.
@@ -53,6 +58,8 @@ export async function createRuntime(
     concurrency?: AdaptiveConcurrency;
     /** URL prefixes this process serves itself (corpus folders), let through the SSRF guard. */
     ownPrefixes?: readonly string[];
+    /** The budget windows' clock; tests move it to reach the next window. */
+    clock?: Clock;
   } = {},
 ): Promise<Runtime> {
   const installed = await loadEveryInstalledPipeline(db, config);
@@ -62,20 +69,56 @@ export async function createRuntime(
   // One backend object per configured backend, shared by all stages, so its concurrency limit
   // holds across the whole process; behind the shared answer cache unless llm.cache_ttl is 0.
   const answers = config.llmCacheTtlMs > 0 ? createLlmAnswerStore(db, config.schema) : undefined;
-  const backends = new Map<string, LlmBackend>(
+  const clock = options.clock ?? systemClock;
+  const budget = createBudgetGuard(db, config, {
+    clock,
+    onRefused: (pipeline, error) =>
+      events.emit("budget:refused", { pipeline, scope: error.scope, window: error.kind }),
+    onError: (error) => events.emit("research:warning", { message: error.message }),
+  });
+  const raw = new Map(
     config.backends.map((b) => {
       const bounds = { min: b.min_concurrency ?? 1, max: b.max_concurrency };
       const limiter = concurrency.limiter(llmEndpoint(b.name), bounds);
-      const backend = createLlmBackend(b, { limiter });
-      if (!answers) return [b.name, backend];
-      const cached = withAnswerCache(backend, b, answers, {
-        ttlMs: config.llmCacheTtlMs,
-        onLookup: (outcome) => events.emit("llm:cache", { backend: b.name, outcome }),
-        onError: (error) => events.emit("research:warning", { message: error.message }),
-      });
-      return [b.name, cached];
+      return [b.name, { backend: createLlmBackend(b, { limiter }), config: b }] as const;
     }),
   );
+  const cached = (backend: LlmBackend, b: (typeof config.backends)[number]): LlmBackend =>
+    answers
+      ? withAnswerCache(backend, b, answers, {
+          ttlMs: config.llmCacheTtlMs,
+          onLookup: (outcome) => events.emit("llm:cache", { backend: b.name, outcome }),
+          onError: (error) => events.emit("research:warning", { message: error.message }),
+        })
+      : backend;
+  // Every backend shared by all stages (its concurrency limit holds across the process); per
+  // pipeline, each call goes through that pipeline's budget below the answer cache, so a cached
+  // answer costs and reserves nothing.
+  const backends = new Map<string, LlmBackend>(
+    [...raw.values()].map((r) => [r.config.name, cached(r.backend, r.config)]),
+  );
+  const budgeted = (pipeline: InstalledPipeline): Map<string, LlmBackend> => {
+    const settings = pipeline.budget ?? config.llmBudget;
+    const downgrade =
+      settings?.onBudget === "downgrade"
+        ? settings.downgradeBackends.flatMap((n) => raw.get(n) ?? [])
+        : [];
+    return new Map(
+      [...raw.values()].map((r) => [
+        r.config.name,
+        cached(
+          withLlmBudget(
+            r,
+            budget,
+            pipeline.name,
+            clock,
+            downgrade.filter((d) => d !== r),
+          ),
+          r.config,
+        ),
+      ]),
+    );
+  };
   const research = createResearchServices(config, db, events, {
     concurrency,
     ownPrefixes: options.ownPrefixes ?? [],
@@ -83,7 +126,7 @@ export async function createRuntime(
   const build = async (pipeline: InstalledPipeline): Promise<PipelineRuntime> => {
     const stages: StageRunner[] = [];
     for (const stage of pipeline.stages)
-      stages.push(await createStageRunner(stage, pipeline, backends, research));
+      stages.push(await createStageRunner(stage, pipeline, budgeted(pipeline), research));
     return { pipeline, stages };
   };
   const pipelines = new Map<string, PipelineRuntime>();
@@ -119,6 +162,7 @@ export async function createRuntime(
     concurrency,
     research,
     backends,
+    budget,
     ensurePipeline,
   };
 }

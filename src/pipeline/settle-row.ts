@@ -1,6 +1,7 @@
 import type { RowStatus } from "../db/pipeline-ddl.ts";
 import type { InstalledPipeline } from "./installed-pipeline.ts";
 import { retryDelayMs } from "./retry-delay.ts";
+import { BUDGET_EXHAUSTED } from "./row-budget.ts";
 import { isCurrentRecord } from "./stage-reuse.ts";
 import {
   MAX_ERRORS_KEPT,
@@ -137,6 +138,8 @@ export function settleRow(
 
   if (run.failure) {
     const { failure } = run.failure;
+    if (failure.errorClass === BUDGET_EXHAUSTED)
+      return waitForBudget(row, run, state, values, now, failure);
     const exhausted = failure.permanent || attempt >= p.retry.maxAttempts;
     const status: RowStatus = exhausted ? "exhausted" : "failed";
     state.last_run = { attempt, started_at: run.startedAt, finished_at: now, outcome: status };
@@ -199,6 +202,38 @@ export function settleRow(
     confidence,
     enriched: true,
     attempts: attempt,
+  };
+}
+
+/**
+ * A row a budget window refused: failed, due exactly when the window resets (no jitter: money,
+ * not load, is what it waits for), and the attempt not counted, since nothing was tried. Its
+ * outputs stay as they were; nothing is written as NULL-and-done because the money ran out.
+ */
+function waitForBudget(
+  row: RowSnapshot,
+  run: RowRun,
+  state: RowState,
+  values: Record<string, unknown>,
+  now: string,
+  failure: StageFailure,
+): RowWrite {
+  state.last_run = {
+    attempt: row.attempts,
+    started_at: run.startedAt,
+    finished_at: now,
+    outcome: BUDGET_EXHAUSTED,
+  };
+  return {
+    key: row.key,
+    xmin: row.xmin,
+    state,
+    status: "failed",
+    nextInMs: failure.retryAfterMs ?? 0,
+    values,
+    confidence: null,
+    enriched: false,
+    attempts: Math.max(row.attempts - 1, 0),
   };
 }
 

@@ -206,6 +206,7 @@ export function createExtractStage(
             schema: withSources(buildAnswerSchema(wanted)),
             schemaName: `${config.name}_answer`,
             signal: context.signal,
+            purpose: { stage: config.name, rowKeys: askRows.map((r) => r.key) },
           });
           calls = answer.attempts;
           backend = answer.backend;

@@ -81,6 +81,7 @@ export function createLlmStage(
           schema,
           schemaName: `${config.name}_answer`,
           signal: context.signal,
+          purpose: { stage: config.name, rowKeys: rows.map((r) => r.key) },
         });
         // Only the ids of this call count: an entry for any other id fills nothing.
         const parsed = validateBatchAnswer(answer.json, [...ids.keyOf.keys()], specs);

@@ -126,6 +126,7 @@ export function createQueriesStage(
             schema,
             schemaName: `${config.name}_queries`,
             signal: context.signal,
+            purpose: { stage: config.name, rowKeys: rows.map((r) => r.key) },
           });
           calls = answer.attempts;
           fromLlm = parseLlmQueries(answer.json, llm.count);

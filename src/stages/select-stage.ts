@@ -237,6 +237,7 @@ export function createSelectStage(
             },
             schemaName: `${config.name}_pages`,
             signal: context.signal,
+            purpose: { stage: config.name, rowKeys: rows.map((r) => r.key) },
           });
           calls = answer.attempts;
           const answered = (answer.json as { rows?: Array<{ id?: unknown; pages?: unknown }> })
