@@ -36,6 +36,9 @@ export function resolveBackends(raw: readonly RawBackend[]): {
       headers: b.headers,
       query,
       price: b.price,
+      mode: b.mode,
+      batch_window_ms: b.batch_window,
+      batch_max_requests: b.batch_max_requests,
     };
   });
   const names = new Set<string>();
