@@ -171,6 +171,26 @@ function checkConfig(config: LlmBackendConfig): void {
   }
 }
 
+/** The SDK client for one backend, live calls and Batch API alike: its URL, key, headers and
+ * query, no retries of its own (the pipeline retries rows), nothing read from the environment. */
+export function openAiClient(config: LlmBackendConfig, fetch?: typeof globalThis.fetch): OpenAI {
+  return new OpenAI({
+    baseURL: config.base_url,
+    // The client refuses to start without a key; keyless servers (Ollama, vLLM) get a
+    // placeholder and the Authorization header is dropped so nothing fake goes on the wire.
+    apiKey: config.api_key ?? "unused",
+    timeout: config.timeout_ms,
+    maxRetries: 0,
+    defaultHeaders: { ...(config.api_key ? {} : { Authorization: null }), ...config.headers },
+    defaultQuery: config.query,
+    // Never pick up OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment and send them to a
+    // third-party server.
+    organization: null,
+    project: null,
+    ...(fetch ? { fetch } : {}),
+  });
+}
+
 export function createLlmBackend(
   config: LlmBackendConfig,
   options: LlmBackendOptions = {},
@@ -186,21 +206,7 @@ export function createLlmBackend(
   const secrets = [config.api_key, ...Object.values(config.headers ?? {})].filter(
     (s): s is string => typeof s === "string" && s.length > 0,
   );
-  const client = new OpenAI({
-    baseURL: config.base_url,
-    // The client refuses to start without a key; keyless servers (Ollama, vLLM) get a
-    // placeholder and the Authorization header is dropped so nothing fake goes on the wire.
-    apiKey: config.api_key ?? "unused",
-    timeout: config.timeout_ms,
-    maxRetries: 0,
-    defaultHeaders: { ...(config.api_key ? {} : { Authorization: null }), ...config.headers },
-    defaultQuery: config.query,
-    // Never pick up OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment and send them to a
-    // third-party server.
-    organization: null,
-    project: null,
-    ...(options.fetch ? { fetch: options.fetch } : {}),
-  });
+  const client = openAiClient(config, options.fetch);
   // The mode `auto` settled on for this backend; only ever moves down the ladder.
   let autoMode: WireMode = "json_schema";
 

@@ -14,6 +14,7 @@ export type LlmErrorClass =
   | "not_found"
   | "invalid_output"
   | "aborted"
+  | "batch_waiting"
   | "unknown";
 
 export interface LlmRequest {
@@ -28,6 +29,8 @@ export interface LlmRequest {
    * accepting JSON that parses but is unusable.
    */
   validate?: (json: unknown) => void;
+  /** Who asks: recorded with a Batch API request so its rows can be found when it is answered. */
+  origin?: { pipeline: string; stage: string };
 }
 
 export interface LlmAttempt {

@@ -6,6 +6,7 @@ import type { GleanerConfig } from "../config/config-types.ts";
 import type { Db } from "../db/connect-database.ts";
 import { withAnswerCache } from "../llm/answer-cache.ts";
 import { createLlmBackend } from "../llm/llm-backend.ts";
+import { withBatchMode } from "../llm/batch/batch-mode-backend.ts";
 import type { LlmBackend } from "../llm/llm-types.ts";
 import { createStageRunner } from "../stages/create-stage-runner.ts";
 import { createLlmAnswerStore } from "../sql/llm-cache.ts";
@@ -75,7 +76,9 @@ export async function createRuntime(
     config.backends.map((b) => {
       const bounds = { min: b.min_concurrency ?? 1, max: b.max_concurrency };
       const limiter = concurrency.limiter(llmEndpoint(b.name), bounds);
-      const backend = createLlmBackend(b, { limiter });
+      const live = createLlmBackend(b, { limiter });
+      // `mode: batch`: calls are queued for the Batch API (src/llm/batch/) instead of sent.
+      const backend = b.mode === "batch" ? withBatchMode(live, b, db, config.schema) : live;
       if (!answers) return [b.name, backend];
       const cached = withAnswerCache(backend, b, answers, {
         ttlMs: config.llmCacheTtlMs,

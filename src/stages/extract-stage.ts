@@ -209,6 +209,7 @@ export function createExtractStage(
             schema: withSources(buildAnswerSchema(wanted)),
             schemaName: `${config.name}_answer`,
             signal: context.signal,
+            origin: { pipeline: context.pipeline, stage: config.name },
           });
           calls = answer.attempts;
           backend = answer.backend;
@@ -267,6 +268,7 @@ export function createExtractStage(
                 message: error.message,
                 permanent: error.permanent,
                 ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+                ...(error.waitingFor === undefined ? {} : { waitingFor: error.waitingFor }),
               },
             });
         }
