@@ -126,10 +126,11 @@ function lineOutcome(customId: string, line: OutputLine, config: LlmBackendConfi
     };
   }
   const body = line.response?.body as { error?: { message?: unknown } } | undefined;
-  const message = line.error?.message ?? body?.error?.message ?? "no answer";
+  const found = line.error?.message ?? body?.error?.message;
+  const message = typeof found === "string" ? found : JSON.stringify(found ?? "no answer");
   return {
     customId,
     state: "failed",
-    reason: `Batch API line failed${typeof status === "number" ? ` (HTTP ${status})` : ""}: ${String(message)}`,
+    reason: `Batch API line failed${typeof status === "number" ? ` (HTTP ${status})` : ""}: ${message}`,
   };
 }
