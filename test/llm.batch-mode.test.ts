@@ -107,7 +107,7 @@ const apply = () =>
     h.app.runtime.config.workerSchema,
     backend(),
     openAiClient(backend()),
-    async (name) => h.app.runtime.pipelines.get(name)?.pipeline,
+    (name) => Promise.resolve(h.app.runtime.pipelines.get(name)?.pipeline),
     () => {},
   );
 

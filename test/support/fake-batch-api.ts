@@ -159,7 +159,7 @@ export async function startFakeBatchApi(): Promise<FakeBatchApi> {
               id: `chatcmpl-batch-${sequence}`,
               object: "chat.completion",
               created: Math.floor(Date.now() / 1000),
-              model: String(line.body["model"] ?? "fake"),
+              model: typeof line.body["model"] === "string" ? line.body["model"] : "fake",
               choices: [
                 {
                   index: 0,
