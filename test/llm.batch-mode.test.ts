@@ -9,6 +9,8 @@ import { batchLines, openDueBatch } from "../src/sql/llm-batches.ts";
 import { startFakeBatchApi, type FakeBatchApi, type LineAnswer } from "./support/fake-batch-api.ts";
 import { rowIdsInPrompt, rowText } from "./support/fake-llm-server.ts";
 import { startHarness, type Harness } from "./support/gleaner-harness.ts";
+import { createMetrics } from "../src/metrics/create-metrics.ts";
+import { parseSamples, value } from "./support/prometheus-text.ts";
 
 /**
  * `mode: batch` through the real stage machine, PostgreSQL and a fake Batch API on loopback:
@@ -100,6 +102,15 @@ async function insert(texts: string[]): Promise<void> {
   for (const text of texts) await h.query("insert into notes (text) values ($1)", [text]);
 }
 
+async function scrape(name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metrics = createMetrics(h.app.runtime);
+  try {
+    return value(parseSamples(await metrics.registry.metrics()), name, labels) ?? NaN;
+  } finally {
+    metrics.close();
+  }
+}
+
 const apply = () =>
   applyEndedBatches(
     h.app.database.db,
@@ -126,12 +137,14 @@ describe("batch mode", () => {
     }
     // Nor does the sweep take them again while they wait.
     expect(await h.sweep()).toBe(0);
+    expect(await scrape("gleaner_llm_batch_rows_waiting", { pipeline: "notes" })).toBe(5);
 
     expect(
       await submitDueBatches(h.app.database.db, schema(), backend(), openAiClient(backend())),
     ).toBe(1);
     expect(api.batches()).toHaveLength(1);
     expect(api.batches()[0]?.lines).toBe(2); // 5 rows in chunks of 3: two requests
+    expect(await scrape("gleaner_llm_batches_in_flight")).toBe(1);
     expect(await apply()).toEqual({ applied: 1, resumed: 5 });
     await h.drain();
 
@@ -157,6 +170,9 @@ describe("batch mode", () => {
     const spent = done.reduce((s, r) => s + (r.enrichment_state.usage?.cost_usd ?? 0), 0);
     const saved = requests.reduce((s, r) => s + r.saved_usd, 0);
     expect(spent).toBeCloseTo(saved, 9);
+    expect(await scrape("gleaner_llm_batch_saved_usd")).toBeCloseTo(saved, 9);
+    expect(await scrape("gleaner_llm_batches_in_flight")).toBe(0);
+    expect(await scrape("gleaner_llm_batch_rows_waiting", { pipeline: "notes" })).toBe(0);
     expect(api.calls.some((c) => c.path.includes("chat/completions"))).toBe(false);
   });
 
