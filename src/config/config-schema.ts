@@ -327,7 +327,7 @@ const backend = z.strictObject({
   /** Batch mode: how long requests gather before they are submitted as one batch. */
   batch_window: boundedDuration(TIMER_MAX, atLeast(1, "1ms")).prefault("10m"),
   /** Batch mode: the most requests in one batch (the Batch API takes at most 50,000). */
-  batch_max_requests: z.number().int().min(1).max(50_000).default(50_000),
+  batch_limit: z.number().int().min(1).max(50_000).default(50_000),
 });
 
 const searchProvider = z.strictObject({

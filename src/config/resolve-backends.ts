@@ -38,7 +38,7 @@ export function resolveBackends(raw: readonly RawBackend[]): {
       price: b.price,
       mode: b.mode,
       batch_window_ms: b.batch_window,
-      batch_max_requests: b.batch_max_requests,
+      batch_max_requests: b.batch_limit,
     };
   });
   const names = new Set<string>();
