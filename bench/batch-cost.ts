@@ -132,7 +132,8 @@ async function run(label: string, batch: boolean, baseUrl: string) {
 const llm = await startFakeLlm();
 llm.handle((req) => reply.text(JSON.stringify(answer(req.prompt), null, 2)));
 const api = await startFakeBatchApi();
-api.answer((line) => ({ content: answer(line.prompt) }));
+// The same text as the live answer, so both runs pay for the same tokens.
+api.answer((line) => ({ content: JSON.stringify(answer(line.prompt), null, 2) }));
 
 const live = await run("live", false, llm.url);
 const batched = await run("batch", true, api.url);

@@ -13,7 +13,7 @@ export interface BatchLineRequest {
   prompt: string;
 }
 
-/** A line's answer: the assistant's JSON, or an error the line fails with. */
+/** A line's answer: the assistant's content (a string as it is, else as JSON), or an error. */
 export type LineAnswer =
   | { content: unknown; usage?: { prompt_tokens: number; completion_tokens: number } }
   | { error: string; status?: number };
@@ -143,9 +143,13 @@ export async function startFakeBatchApi(): Promise<FakeBatchApi> {
         );
         return;
       }
-      const content = JSON.stringify(answer.content);
+      // A string is the content as it is; anything else is sent as JSON. Tokens are counted as
+      // the fake chat completions server counts them, so live and batch costs compare.
+      const content =
+        typeof answer.content === "string" ? answer.content : JSON.stringify(answer.content);
+      const promptChars = messages.map((m) => messageText(m.content)).join("").length;
       const usage = answer.usage ?? {
-        prompt_tokens: Math.ceil(JSON.stringify(messages).length / 4),
+        prompt_tokens: Math.ceil(promptChars / 4),
         completion_tokens: Math.ceil(content.length / 4),
       };
       out.push(
