@@ -223,6 +223,31 @@ describe("batch mode", () => {
     expect((await notes()).map((r) => r.label)).toEqual(["a!", "b!"]);
   });
 
+  it("submits a batch whose process crashed before POST /batches, once, when it is stale", async () => {
+    await insert(["a"]);
+    await h.drain();
+    const db = h.app.database.db;
+    // The crashed process only recorded the batch.
+    const opened = await openDueBatch(db, schema(), "batchy", 0, 100);
+    const before = api.batches().length;
+    const submit = (staleSubmittingMs: number) =>
+      submitDueBatches(db, schema(), backend(), openAiClient(backend()), { staleSubmittingMs });
+    // Not stale yet: it may still be on its way from a live process.
+    expect(await submit(3_600_000)).toBe(0);
+    expect(await submit(0)).toBe(1);
+    expect(await submit(0)).toBe(0);
+    const marked = api
+      .batches()
+      .filter(
+        (b) => (b.metadata as Record<string, string> | null)?.[MARKER_KEY] === opened?.marker,
+      );
+    expect(marked).toHaveLength(1);
+    expect(api.batches().length).toBe(before + 1);
+    expect(await apply()).toEqual({ applied: 1, resumed: 1 });
+    await h.drain();
+    expect((await notes()).map((r) => r.label)).toEqual(["a!"]);
+  });
+
   it("puts the rows of an expired batch back as failed with the reason, keeping answered lines", async () => {
     api.mode("expire", { answeredBeforeExpiry: 1 });
     await insert(["a", "b", "c", "d"]);
