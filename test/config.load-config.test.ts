@@ -683,6 +683,28 @@ describe("parseConfig: refused when it loads, naming the key (not at migrate, no
     expect(error.message).toContain(message);
   });
 
+  it("reads batch mode, naming the key it refuses", () => {
+    const config = parse(
+      variant((d) => {
+        d.setIn(["llm", "backends", 0, "mode"], "batch");
+        d.setIn(["llm", "backends", 0, "batch_window"], "30s");
+        d.setIn(["llm", "backends", 0, "batch_limit"], 100);
+      }),
+    );
+    expect(config.backends[0]).toMatchObject({
+      mode: "batch",
+      batch_window_ms: 30_000,
+      batch_max_requests: 100,
+    });
+    const mode = configError(variant((d) => d.setIn(["llm", "backends", 0, "mode"], "later")));
+    expect(mode.path).toBe("llm.backends[0].mode");
+    expect(mode.message).toContain("must be live or batch");
+    const limit = configError(
+      variant((d) => d.setIn(["llm", "backends", 0, "batch_limit"], 50_001)),
+    );
+    expect(limit.path).toBe("llm.backends[0].batch_limit");
+  });
+
   it("takes the longest durations that fit", () => {
     const config = parse(
       variant((d) => {

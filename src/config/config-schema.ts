@@ -322,6 +322,15 @@ const backend = z.strictObject({
    * it (see docs/configuration.md). The offline demo relies on it.
    */
   optional: z.boolean().default(false),
+  /**
+   * `batch`: calls of sweeps go through the OpenAI Batch API (half the price, answered within
+   * 24 h) instead of live; see docs/configuration.md "Batch mode".
+   */
+  mode: z.enum(["live", "batch"], { message: "must be live or batch" }).default("live"),
+  /** Batch mode: how long requests gather before they are submitted as one batch. */
+  batch_window: boundedDuration(TIMER_MAX, atLeast(1, "1ms")).prefault("10m"),
+  /** Batch mode: the most requests in one batch (the Batch API takes at most 50,000). */
+  batch_limit: z.number().int().min(1).max(50_000).default(50_000),
 });
 
 const searchProvider = z.strictObject({

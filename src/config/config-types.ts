@@ -224,4 +224,10 @@ export interface LlmBackendConfig {
   headers?: Record<string, string> | undefined;
   query?: Record<string, string> | undefined;
   price?: { input_per_million: number; output_per_million: number } | undefined;
+  /** `batch`: sweeps' calls go through the Batch API (src/llm/batch/); `live` when unset. */
+  mode?: "live" | "batch" | undefined;
+  /** Batch mode: requests gather this long before they are submitted together. */
+  batch_window_ms?: number | undefined;
+  /** Batch mode: at most this many requests per batch. */
+  batch_max_requests?: number | undefined;
 }

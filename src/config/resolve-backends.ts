@@ -36,6 +36,10 @@ export function resolveBackends(raw: readonly RawBackend[]): {
       headers: b.headers,
       query,
       price: b.price,
+      // Only a batch backend carries its batch settings: a live one resolves as before.
+      ...(b.mode === "batch"
+        ? { mode: b.mode, batch_window_ms: b.batch_window, batch_max_requests: b.batch_limit }
+        : {}),
     };
   });
   const names = new Set<string>();

@@ -78,6 +78,9 @@ export async function callCascade(
         remember: result.remember ?? NOTHING_TO_REMEMBER,
       };
     } catch (err) {
+      // A call handed to the Batch API is no failure: the rows wait for its answer, and asking
+      // the next backend live would pay full price for what is already on its way.
+      if (err instanceof LlmError && err.waitingFor !== undefined) throw err;
       const error = classifyLlmError(err, { backend: backend.name });
       const attempt: LlmAttempt = {
         backend: backend.name,

@@ -34,7 +34,7 @@ export interface LlmBackendOptions {
   limiter?: AdaptiveLimiter;
 }
 
-type WireMode = Exclude<StructuredOutputMode, "auto">;
+export type WireMode = Exclude<StructuredOutputMode, "auto">;
 
 // `auto` walks down this ladder when a backend rejects a response_format it does not support.
 const FALLBACK: Record<WireMode, WireMode | null> = {
@@ -72,13 +72,91 @@ function responseFormat(
   return undefined;
 }
 
-function costOf(config: LlmBackendConfig, inputTokens: number, outputTokens: number): number {
+export function costOf(
+  config: LlmBackendConfig,
+  inputTokens: number,
+  outputTokens: number,
+): number {
   if (!config.price) return 0;
   return (
     (inputTokens * config.price.input_per_million +
       outputTokens * config.price.output_per_million) /
     1_000_000
   );
+}
+
+/** The chat completions body of a request, as sent live and as written in a Batch API line. */
+export function chatCompletionBody(
+  config: LlmBackendConfig,
+  req: LlmRequest,
+  mode: WireMode,
+): ChatCompletionCreateParamsNonStreaming {
+  const messages: ChatCompletionMessageParam[] = [];
+  if (req.system) messages.push({ role: "system", content: req.system });
+  messages.push({ role: "user", content: req.prompt });
+  const format = responseFormat(mode, req);
+  return {
+    model: config.model,
+    messages,
+    ...(config.temperature !== undefined ? { temperature: config.temperature } : {}),
+    ...(format ? { response_format: format } : {}),
+  };
+}
+
+/** The structured output mode a batch line uses: `auto` cannot fall back there, so it asks
+ * for what `auto` starts with. */
+export function batchWireMode(config: LlmBackendConfig): WireMode {
+  return config.structured_output === "auto" ? "json_schema" : config.structured_output;
+}
+
+function answerText(completion: ChatCompletion): string {
+  const choice = Array.isArray(completion.choices) ? completion.choices[0] : undefined;
+  if (!choice) throw new Error("response has no choices");
+  const { content, refusal } = choice.message ?? {};
+  if (refusal) throw new Error(`model refused: ${refusal}`);
+  if (!content) throw new Error(`empty answer (finish_reason ${choice.finish_reason})`);
+  return content;
+}
+
+/**
+ * A chat completion read as an answer: usage priced (times `priceFactor`, 0.5 for the Batch
+ * API), the JSON parsed and the request's own `validate` run. Live calls and Batch API lines
+ * both come through here, so an answer is held to the same checks whichever way it came.
+ */
+export function readCompletion(
+  config: LlmBackendConfig,
+  completion: ChatCompletion,
+  req: LlmRequest,
+  priceFactor: number,
+  durationMs: number,
+): LlmCompletion {
+  const inputTokens = completion.usage?.prompt_tokens ?? 0;
+  const outputTokens = completion.usage?.completion_tokens ?? 0;
+  const usage: LlmUsage = {
+    inputTokens,
+    outputTokens,
+    costUsd: costOf(config, inputTokens, outputTokens) * priceFactor,
+  };
+  let json: unknown;
+  try {
+    json = parseJsonAnswer(answerText(completion));
+    req.validate?.(json);
+  } catch (err) {
+    const cutOff = completion.choices?.[0]?.finish_reason === "length";
+    const message = err instanceof Error ? err.message : String(err);
+    throw new LlmError(cutOff ? `${message} (answer cut off at the token limit)` : message, {
+      errorClass: "invalid_output",
+      backend: config.name,
+      usage,
+      cause: err,
+    });
+  }
+  return {
+    json,
+    ...usage,
+    durationMs: Math.round(durationMs),
+    model: completion.model || config.model,
+  };
 }
 
 function checkConfig(config: LlmBackendConfig): void {
@@ -91,6 +169,26 @@ function checkConfig(config: LlmBackendConfig): void {
   ) {
     throw new Error(`backend "${config.name}": unknown structured_output mode`);
   }
+}
+
+/** The SDK client for one backend, live calls and Batch API alike: its URL, key, headers and
+ * query, no retries of its own (the pipeline retries rows), nothing read from the environment. */
+export function openAiClient(config: LlmBackendConfig, fetch?: typeof globalThis.fetch): OpenAI {
+  return new OpenAI({
+    baseURL: config.base_url,
+    // The client refuses to start without a key; keyless servers (Ollama, vLLM) get a
+    // placeholder and the Authorization header is dropped so nothing fake goes on the wire.
+    apiKey: config.api_key ?? "unused",
+    timeout: config.timeout_ms,
+    maxRetries: 0,
+    defaultHeaders: { ...(config.api_key ? {} : { Authorization: null }), ...config.headers },
+    defaultQuery: config.query,
+    // Never pick up OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment and send them to a
+    // third-party server.
+    organization: null,
+    project: null,
+    ...(fetch ? { fetch } : {}),
+  });
 }
 
 export function createLlmBackend(
@@ -108,21 +206,7 @@ export function createLlmBackend(
   const secrets = [config.api_key, ...Object.values(config.headers ?? {})].filter(
     (s): s is string => typeof s === "string" && s.length > 0,
   );
-  const client = new OpenAI({
-    baseURL: config.base_url,
-    // The client refuses to start without a key; keyless servers (Ollama, vLLM) get a
-    // placeholder and the Authorization header is dropped so nothing fake goes on the wire.
-    apiKey: config.api_key ?? "unused",
-    timeout: config.timeout_ms,
-    maxRetries: 0,
-    defaultHeaders: { ...(config.api_key ? {} : { Authorization: null }), ...config.headers },
-    defaultQuery: config.query,
-    // Never pick up OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment and send them to a
-    // third-party server.
-    organization: null,
-    project: null,
-    ...(options.fetch ? { fetch: options.fetch } : {}),
-  });
+  const client = openAiClient(config, options.fetch);
   // The mode `auto` settled on for this backend; only ever moves down the ladder.
   let autoMode: WireMode = "json_schema";
 
@@ -148,16 +232,7 @@ export function createLlmBackend(
   };
 
   async function send(req: LlmRequest, mode: WireMode): Promise<ChatCompletion> {
-    const messages: ChatCompletionMessageParam[] = [];
-    if (req.system) messages.push({ role: "system", content: req.system });
-    messages.push({ role: "user", content: req.prompt });
-    const format = responseFormat(mode, req);
-    const body: ChatCompletionCreateParamsNonStreaming = {
-      model: config.model,
-      messages,
-      ...(config.temperature !== undefined ? { temperature: config.temperature } : {}),
-      ...(format ? { response_format: format } : {}),
-    };
+    const body = chatCompletionBody(config, req, mode);
     // The client's own timeout stops at the response headers; this deadline also covers a
     // body that trickles in forever.
     const controller = new AbortController();
@@ -200,15 +275,6 @@ export function createLlmBackend(
     }
   }
 
-  function answerText(completion: ChatCompletion): string {
-    const choice = Array.isArray(completion.choices) ? completion.choices[0] : undefined;
-    if (!choice) throw new Error("response has no choices");
-    const { content, refusal } = choice.message ?? {};
-    if (refusal) throw new Error(`model refused: ${refusal}`);
-    if (!content) throw new Error(`empty answer (finish_reason ${choice.finish_reason})`);
-    return content;
-  }
-
   async function complete(req: LlmRequest): Promise<LlmCompletion> {
     // A Retry-After pause no longer than a slow answer is waited out in acquire(); a longer one
     // fails the call now, so a cascade moves on to its next backend and the row is retried
@@ -241,33 +307,7 @@ export function createLlmBackend(
       }
       // The backend answered: whatever the answer is worth, that is a success for its load.
       verdict = { outcome: "success" };
-      const inputTokens = completion.usage?.prompt_tokens ?? 0;
-      const outputTokens = completion.usage?.completion_tokens ?? 0;
-      const usage: LlmUsage = {
-        inputTokens,
-        outputTokens,
-        costUsd: costOf(config, inputTokens, outputTokens),
-      };
-      let json: unknown;
-      try {
-        json = parseJsonAnswer(answerText(completion));
-        req.validate?.(json);
-      } catch (err) {
-        const cutOff = completion.choices?.[0]?.finish_reason === "length";
-        const message = err instanceof Error ? err.message : String(err);
-        throw new LlmError(cutOff ? `${message} (answer cut off at the token limit)` : message, {
-          errorClass: "invalid_output",
-          backend: config.name,
-          usage,
-          cause: err,
-        });
-      }
-      return {
-        json,
-        ...usage,
-        durationMs: Math.round(performance.now() - started),
-        model: completion.model || config.model,
-      };
+      return readCompletion(config, completion, req, 1, performance.now() - started);
     } finally {
       release(verdict.outcome, verdict.retryAfterMs);
     }

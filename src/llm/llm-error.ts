@@ -18,6 +18,8 @@ export interface LlmErrorOptions {
   status?: number | undefined;
   /** Tokens already spent when the failure happened (e.g. an answer that did not parse). */
   usage?: LlmUsage | undefined;
+  /** `batch_waiting`: the Batch API request (custom_id) the answer will come from. */
+  waitingFor?: string | undefined;
 }
 
 export class LlmError extends Error {
@@ -28,6 +30,7 @@ export class LlmError extends Error {
   readonly attempts: LlmAttempt[];
   readonly status?: number;
   readonly usage?: LlmUsage;
+  readonly waitingFor?: string;
 
   constructor(message: string, options: LlmErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -40,5 +43,6 @@ export class LlmError extends Error {
     if (options.backend !== undefined) this.backend = options.backend;
     if (options.status !== undefined) this.status = options.status;
     if (options.usage !== undefined) this.usage = options.usage;
+    if (options.waitingFor !== undefined) this.waitingFor = options.waitingFor;
   }
 }

@@ -16,6 +16,7 @@ export type LlmErrorClass =
   | "aborted"
   /** A budget cap refused the call (src/budget/): the row waits for the window to reset. */
   | "budget_exhausted"
+  | "batch_waiting"
   | "unknown";
 
 export interface LlmRequest {
@@ -32,6 +33,8 @@ export interface LlmRequest {
   validate?: (json: unknown) => void;
   /** What the call is for, written to the cost ledger: the stage and the rows it asks about. */
   purpose?: { stage: string; rowKeys: readonly string[] };
+  /** Who asks: recorded with a Batch API request so its rows can be found when it is answered. */
+  origin?: { pipeline: string; stage: string };
 }
 
 export interface LlmAttempt {

@@ -3,6 +3,7 @@ import { Registry, type Counter, type Histogram } from "prom-client";
 import type { Runtime } from "../pipeline/runtime.ts";
 import { registerBudgetCollectors } from "./budget-collectors.ts";
 import { registerConcurrencyCollectors } from "./concurrency-collectors.ts";
+import { registerLlmBatchCollectors } from "./llm-batch-collectors.ts";
 import { registerLlmBudgetGauge } from "./llm-budget-gauge.ts";
 import { registerProcessMetrics } from "./process-metrics.ts";
 import { registerQueueCollectors } from "./queue-collectors.ts";
@@ -44,6 +45,13 @@ export function createMetrics(runtime: Runtime): Metrics {
   const queue = registerQueueCollectors(registry, db, config.workerSchema, runtime.events);
   const sweep = createSweepMetrics(registry);
   registerWorkerCollectors(registry, db, config.schema);
+  registerLlmBatchCollectors(
+    registry,
+    db,
+    config.schema,
+    () => pipelines,
+    config.backends.some((b) => b.mode === "batch"),
+  );
 
   return {
     registry,

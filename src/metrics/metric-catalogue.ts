@@ -153,6 +153,25 @@ export const METRICS = [
     labels: ["pipeline"],
     help: "Paid calls a budget cap refused in this process.",
   },
+  // Batch API (`mode: batch` backends), read from <schema>.llm_batches at scrape time.
+  {
+    name: "gleaner_llm_batches_in_flight",
+    type: "gauge",
+    labels: [],
+    help: "Batch API batches submitted (or being submitted) and not yet applied.",
+  },
+  {
+    name: "gleaner_llm_batch_rows_waiting",
+    type: "gauge",
+    labels: ["pipeline"],
+    help: "Rows waiting for a Batch API answer (pending, with enrichment_state.batch set).",
+  },
+  {
+    name: "gleaner_llm_batch_saved_usd",
+    type: "gauge",
+    labels: [],
+    help: "USD saved by the Batch API discount on the answers applied so far (live price minus batch price).",
+  },
   // Web research: searches, pages, refusals (counted by this process).
   {
     name: "gleaner_search_requests_total",

@@ -14,6 +14,9 @@ export interface RowState {
   usage?: UsageRecord;
   last_run?: { attempt: number; started_at: string; finished_at: string; outcome: string };
   reset?: { at: string; reason: string };
+  /** Set while the row waits for a Batch API answer (`mode: batch`): the request's custom_id
+   * (<schema>.llm_batch_requests), the stage that asked, and since when. */
+  batch?: { request: string; stage: string; since: string };
 }
 
 export interface StageValue {

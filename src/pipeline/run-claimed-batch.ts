@@ -386,6 +386,10 @@ async function runStage(
           };
         } else if (interrupted) {
           continue;
+        } else if (got?.failure.waitingFor !== undefined) {
+          // Handed to the Batch API: no error and no stage record; the row waits for the answer
+          // (settle-row.ts) and this stage runs again, answered from the batch, when it is in.
+          run.failure = { stage: stage.config.name, failure: got.failure };
         } else {
           const failure = got?.failure ?? {
             errorClass: "invalid_output",

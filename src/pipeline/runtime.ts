@@ -8,6 +8,7 @@ import { withLlmBudget } from "../budget/llm-budget.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
 import { withAnswerCache } from "../llm/answer-cache.ts";
 import { createLlmBackend } from "../llm/llm-backend.ts";
+import { withBatchMode } from "../llm/batch/batch-mode-backend.ts";
 import type { LlmBackend } from "../llm/llm-types.ts";
 import { createStageRunner } from "../stages/create-stage-runner.ts";
 import { createLlmAnswerStore } from "../sql/llm-cache.ts";
@@ -80,7 +81,10 @@ export async function createRuntime(
     config.backends.map((b) => {
       const bounds = { min: b.min_concurrency ?? 1, max: b.max_concurrency };
       const limiter = concurrency.limiter(llmEndpoint(b.name), bounds);
-      return [b.name, { backend: createLlmBackend(b, { limiter }), config: b }] as const;
+      const live = createLlmBackend(b, { limiter });
+      // `mode: batch`: calls are queued for the Batch API (src/llm/batch/) instead of sent.
+      const backend = b.mode === "batch" ? withBatchMode(live, b, db, config.schema) : live;
+      return [b.name, { backend, config: b }] as const;
     }),
   );
   const cached = (backend: LlmBackend, b: (typeof config.backends)[number]): LlmBackend =>

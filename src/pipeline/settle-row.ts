@@ -79,6 +79,8 @@ export function settleRow(
 ): RowWrite {
   const now = new Date().toISOString();
   const state = checkpointState(p, row, run);
+  // Whatever batch the row waited for is behind it now (or it waits for a new one, below).
+  delete state.batch;
   const stages = state.stages ?? {};
   const columns: Record<string, ColumnProvenance> = { ...state.columns };
   const values: Record<string, unknown> = { ...row.values };
@@ -136,6 +138,7 @@ export function settleRow(
   state.columns = columns;
   const attempt = row.attempts;
 
+  if (run.failure?.failure.waitingFor !== undefined) return waitForBatch(row, run, state, now);
   if (run.failure) {
     const { failure } = run.failure;
     if (failure.errorClass === BUDGET_EXHAUSTED)
@@ -236,6 +239,38 @@ function waitForBudget(
     attempts: Math.max(row.attempts - 1, 0),
   };
 }
+
+/**
+ * A row whose call went to the Batch API: `pending`, not due until the batch can no longer be
+ * running (its window, 24 h and a margin, carried as retryAfterMs), so neither the sweep nor
+ * the dead-worker reaper takes it; the batch poller makes it due again as soon as the answer
+ * is in (src/sql/resume-batch-rows.ts). Waiting costs no attempt. `state.batch` says what it
+ * waits for, and the resume matches on it, so a row reset meanwhile is left alone.
+ */
+function waitForBatch(row: RowSnapshot, run: RowRun, state: RowState, now: string): RowWrite {
+  const { stage, failure } = run.failure as NonNullable<RowRun["failure"]>;
+  state.batch = { request: failure.waitingFor as string, stage, since: now };
+  state.last_run = {
+    attempt: row.attempts,
+    started_at: run.startedAt,
+    finished_at: now,
+    outcome: "waiting_for_batch",
+  };
+  return {
+    key: row.key,
+    xmin: row.xmin,
+    state,
+    status: "pending",
+    nextInMs: failure.retryAfterMs ?? BATCH_WAIT_FALLBACK_MS,
+    values: row.values,
+    confidence: null,
+    enriched: false,
+    attempts: Math.max(0, row.attempts - 1),
+  };
+}
+
+/** 24 h of Batch API completion window and 2 h of margin, when the backend gave no wait. */
+const BATCH_WAIT_FALLBACK_MS = 26 * 3_600_000;
 
 function keepErrors(errors: ErrorRecord[]): ErrorRecord[] {
   return errors.length > MAX_ERRORS_KEPT ? errors.slice(-MAX_ERRORS_KEPT) : errors;

@@ -207,6 +207,7 @@ export function createExtractStage(
             schemaName: `${config.name}_answer`,
             signal: context.signal,
             purpose: { stage: config.name, rowKeys: askRows.map((r) => r.key) },
+            origin: { pipeline: context.pipeline, stage: config.name },
           });
           calls = answer.attempts;
           backend = answer.backend;
@@ -265,6 +266,7 @@ export function createExtractStage(
                 message: error.message,
                 permanent: error.permanent,
                 ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+                ...(error.waitingFor === undefined ? {} : { waitingFor: error.waitingFor }),
               },
             });
         }

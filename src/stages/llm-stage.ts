@@ -82,6 +82,7 @@ export function createLlmStage(
           schemaName: `${config.name}_answer`,
           signal: context.signal,
           purpose: { stage: config.name, rowKeys: rows.map((r) => r.key) },
+          origin: { pipeline: context.pipeline, stage: config.name },
         });
         // Only the ids of this call count: an entry for any other id fills nothing.
         const parsed = validateBatchAnswer(answer.json, [...ids.keyOf.keys()], specs);
@@ -118,6 +119,7 @@ export function createLlmStage(
           message: error.message,
           permanent: error.permanent,
           ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+          ...(error.waitingFor === undefined ? {} : { waitingFor: error.waitingFor }),
         };
         return {
           rows: new Map(rows.map((r) => [r.key, { ok: false, failure }])),

@@ -32,6 +32,11 @@ export interface StageFailure {
   message: string;
   permanent: boolean;
   retryAfterMs?: number;
+  /**
+   * The call was handed to the Batch API (a `mode: batch` backend): the row waits for this
+   * request (custom_id) instead of failing, see src/pipeline/settle-row.ts.
+   */
+  waitingFor?: string;
 }
 
 export type StageRowResult =

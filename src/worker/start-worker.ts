@@ -8,6 +8,8 @@ import { coerceError } from "../core/coerce-error.ts";
 import { workerLogger } from "../log/worker-logger.ts";
 import type { Runtime } from "../pipeline/runtime.ts";
 import { ENRICH_TASK } from "../sql/claim-due-rows.ts";
+import { LLM_BATCHES_TASK, scheduleLlmBatches } from "../sql/schedule-llm-batches.ts";
+import { llmBatchesPollMs, makeLlmBatchesTask } from "../jobs/llm-batches.ts";
 import { heartbeatIntervalMs } from "../core/worker-liveness.ts";
 import { PatientPool } from "./patient-pool.ts";
 import { superviseRunner } from "./supervise-runner.ts";
@@ -80,7 +82,10 @@ export async function startWorker(options: {
       noHandleSignals: true,
       logger: workerLogger(logger),
       events,
-      taskList: { [ENRICH_TASK]: makeEnrichBatchTask(runtime, stopping.signal) },
+      taskList: {
+        [ENRICH_TASK]: makeEnrichBatchTask(runtime, stopping.signal),
+        [LLM_BATCHES_TASK]: makeLlmBatchesTask(runtime),
+      },
       // Gleaner schedules its own sweeps; graphile-worker's cron is not used.
       parsedCronItems: [],
       preset: {
@@ -103,6 +108,10 @@ export async function startWorker(options: {
       },
     });
 
+  // `mode: batch` backends: the Batch API poll reschedules itself; this starts it (one job
+  // fleet-wide, whichever process starts first).
+  if (llmBatchesPollMs(runtime) !== undefined)
+    await scheduleLlmBatches(runtime.db, config.workerSchema, new Date());
   let heartbeat: WorkerHeartbeat | undefined = undefined;
   const supervised = await superviseRunner(launch, {
     log: (m) => logger.warn(m),
