@@ -35,7 +35,11 @@ export interface PageReaderOptions {
   deadlineMs?: number;
   maxBytes?: number;
   maxRedirects?: number;
-  /** Page cache freshness; 0 (or no `cache`) turns the cache off. */
+  /**
+   * Page cache freshness; 0 means no cached copy is ever fresh enough to skip a request. Pages
+   * are written to `cache` all the same: it is where a row's page text waits for the extract
+   * stage.
+   */
   cacheTtlMs?: number;
   cache?: { db: Db; schema: string };
   perHostConcurrency?: number;
@@ -135,7 +139,7 @@ export function createPageReader(options: PageReaderOptions = {}): PageReader {
   });
   const ownOrigins = new Set((options.allowPrefixes ?? []).map((o) => new URL(o).origin));
   const cacheTtlMs = options.cacheTtlMs ?? 0;
-  const cache = cacheTtlMs > 0 ? options.cache : undefined;
+  const cache = options.cache;
   let browser: BrowserPool | undefined;
   const browserPool = (): BrowserPool | undefined => {
     if (!options.browser) return undefined;
@@ -227,7 +231,10 @@ export function createPageReader(options: PageReaderOptions = {}): PageReader {
     // the allow list was wider must not leak out either.
     await guard.assertUrlAllowed(parsed);
 
-    const cached = cache ? await getCachedPage(cache.db, cache.schema, url, cacheTtlMs) : undefined;
+    const cached =
+      cache && cacheTtlMs > 0
+        ? await getCachedPage(cache.db, cache.schema, url, cacheTtlMs)
+        : undefined;
     const usable =
       cached?.fresh === true &&
       !readOptions.refresh &&
