@@ -77,8 +77,8 @@ const POSSESSIVES = new Set([
   "nosso",
 ]);
 
-/** …unless what it names is news, job ads or legal pages ("Our blog", "Our careers"). */
-const CHATTER_WORDS = new Set([
+/** Words that say a page is news, a job ad or a legal page: the select stage's too. */
+export const CHATTER_PAGE_WORDS = [
   "careers",
   "jobs",
   "job",
@@ -90,6 +90,11 @@ const CHATTER_WORDS = new Set([
   "cookies",
   "login",
   "cart",
+];
+
+/** …unless what it names is news, job ads or legal pages ("Our blog", "Our careers"). */
+const CHATTER_WORDS = new Set([
+  ...CHATTER_PAGE_WORDS,
   "shop",
   "karriere",
   "presse",

@@ -1,3 +1,4 @@
+import { CHATTER_PAGE_WORDS } from "./link-score.ts";
 import type { SelectStageConfig } from "../config/config-types.ts";
 import { callCascade } from "../llm/call-cascade.ts";
 import { LlmError } from "../llm/llm-error.ts";
@@ -43,20 +44,6 @@ const FACT_PAGE_WORDS = [
   "registry",
   "directory",
   "handelsregister",
-];
-/** …and words that say it does not (news, job ads, legal pages). */
-const CHATTER_PAGE_WORDS = [
-  "careers",
-  "jobs",
-  "job",
-  "news",
-  "blog",
-  "press",
-  "privacy",
-  "terms",
-  "cookies",
-  "login",
-  "cart",
 ];
 
 /**
@@ -108,6 +95,7 @@ export function createSelectStage(
     ...outputs.flatMap((o) => [...wordsOf(o.name), ...wordsOf(o.description)]),
   ]);
   const factWords = new Set(FACT_PAGE_WORDS);
+  // Words that say a page is not about the row itself (news, job ads, legal pages).
   const chatterWords = new Set(CHATTER_PAGE_WORDS);
   const nameInputs = inputs.filter((c) => c !== config.domainInput);
 
