@@ -24,6 +24,10 @@ const RANK: Record<string, number> = {
   // Row state, the stage machine and its statements are one layer: stages report into the
   // row state the pipeline settles, and the statements write that state.
   pipeline: 5,
+  // Budgets reserve and settle in src/sql's ledger, around the LLM calls of a pipeline.
+  budget: 5,
+  // Batch mode queues, submits and applies LLM calls for a pipeline's rows through src/sql.
+  "llm/batch": 5,
   stages: 5,
   sql: 5,
   metrics: 6,
@@ -71,7 +75,9 @@ function importsOf(text: string): string[] {
   return found;
 }
 
-const layerOf = (path: string): string => (path.split("/")[0] ?? "").replace(/\.ts$/, "");
+/** The folder under src/ (llm/batch counts apart: it works at the pipeline's level). */
+const layerOf = (path: string): string =>
+  path.startsWith("llm/batch/") ? "llm/batch" : (path.split("/")[0] ?? "").replace(/\.ts$/, "");
 
 function edges(): string[] {
   const list: string[] = [];

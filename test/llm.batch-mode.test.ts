@@ -256,16 +256,19 @@ describe("batch mode", () => {
     expect(await apply()).toEqual({ applied: 1, resumed: 4 });
     await h.drain();
     const rows = await notes();
-    // The first request (rows a, b, c) was answered before the batch expired; d's was not.
-    expect(rows.map((r) => [r.text, r.label, r.enrichment_status])).toEqual([
-      ["a", "a!", "done"],
-      ["b", "b!", "done"],
-      ["c", "c!", "done"],
-      ["d", null, "failed"],
-    ]);
-    const d = rows[3] as NoteRow;
-    expect(d.enrichment_attempts).toBe(1);
-    expect(d.enrichment_state.errors?.at(-1)?.message).toMatch(/expired/);
+    // One request (rows a, b, c; or d's) was answered before the batch expired: which one is
+    // first in the batch file depends on which chunk was queued first, so both are accepted.
+    const answered = rows.filter((r) => r.enrichment_status === "done").map((r) => r.text);
+    expect([["a", "b", "c"], ["d"]]).toContainEqual(answered);
+    for (const row of rows) {
+      if (row.enrichment_status === "done") {
+        expect(row.label).toBe(`${row.text}!`);
+        continue;
+      }
+      expect([row.text, row.label, row.enrichment_status]).toEqual([row.text, null, "failed"]);
+      expect(row.enrichment_attempts).toBe(1);
+      expect(row.enrichment_state.errors?.at(-1)?.message).toMatch(/expired/);
+    }
   });
 
   it("fails only the rows of a line in the error file", async () => {
