@@ -1,6 +1,7 @@
 import cron from "node-cron";
 import { z } from "zod";
 import { OUTPUT_TYPES } from "../core/output-types.ts";
+import { escalationSchema } from "./escalation-schema.ts";
 import { budgetSchema } from "./budget-schema.ts";
 import { parseDuration } from "./parse-duration.ts";
 
@@ -291,6 +292,8 @@ export const pipelineSchema = z.strictObject({
   seed: z.string().min(1).optional(),
   /** Spending caps of this pipeline's paid calls (src/config/budget-schema.ts). */
   budget: budgetSchema.optional(),
+  /** The escalation ladder for rows with gaps (src/config/escalation-schema.ts). */
+  escalate: escalationSchema.optional(),
 });
 
 const backend = z.strictObject({

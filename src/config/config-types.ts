@@ -1,5 +1,6 @@
 import type { OutputSpec } from "../core/output-types.ts";
 import type { WhenCondition } from "./config-schema.ts";
+import type { RungName } from "./escalation-schema.ts";
 
 /** The config after parsing, defaults and cross-checks: camelCase, durations in ms, frozen. */
 export interface GleanerConfig {
@@ -119,6 +120,26 @@ export interface PipelineConfig {
   readonly version: string;
   /** pipelines.<p>.budget; undefined: only llm.budget applies. */
   readonly budget: BudgetSettings | undefined;
+  /** pipelines.<p>.escalate, resolved; undefined: no ladder (escalate: false, or no research). */
+  readonly escalation: EscalationSettings | undefined;
+}
+
+/** The escalation ladder of a research pipeline (src/config/resolve-escalation.ts). */
+export interface EscalationSettings {
+  readonly rungs: readonly RungName[];
+  readonly maxCalls: number;
+  readonly maxRounds: number;
+  readonly maxPages: number;
+  /** stronger_model: backends tried in order (those switched off left out). */
+  readonly backends: readonly string[];
+  /** search_more: query templates over the inputs and {{column}}. */
+  readonly queryTemplates: readonly string[];
+  /** The extract stage whose outputs the rungs fill again, and the stages it reads. */
+  readonly extractStage: string;
+  readonly crawlStage: string;
+  readonly searchStage: string | undefined;
+  /** The outputs the rungs can fill: the extract stage's. */
+  readonly outputs: readonly string[];
 }
 
 interface StageCommon {

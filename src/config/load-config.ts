@@ -16,6 +16,7 @@ import {
   type WhenCondition,
 } from "./config-schema.ts";
 import type {
+  EscalationSettings,
   GleanerConfig,
   LlmBackendConfig,
   PipelineConfig,
@@ -27,6 +28,7 @@ import { maskConfigError } from "./mask-config-error.ts";
 import { readYaml } from "./read-yaml.ts";
 import { checkColumnName, checkTableSchema } from "./reserved-names.ts";
 import { resolveBackends } from "./resolve-backends.ts";
+import { resolveEscalation } from "./resolve-escalation.ts";
 import { resolveBudget } from "./resolve-budget.ts";
 import { resolveSearchProvider } from "./resolve-search-provider.ts";
 import { templateFields } from "./template-fields.ts";
@@ -500,7 +502,13 @@ function resolvePipeline(
   if (p.retry.delays.length === 0)
     throw new ConfigError(`${at}.retry.delays`, "give at least one delay");
 
-  const version = pipelineVersion(outputs, stages, backends);
+  const escalation = resolveEscalation(p.escalate, `${at}.escalate`, {
+    stages,
+    inputs: p.inputs,
+    backends: backends.map((b) => b.name),
+    backendsOff,
+  });
+  const version = pipelineVersion(outputs, stages, backends, escalation);
   return {
     name,
     table: { schema: schemaName, name: tableName },
@@ -523,6 +531,7 @@ function resolvePipeline(
     seed: p.seed === undefined ? undefined : resolve(baseDir, p.seed),
     version,
     budget: resolveBudget(p.budget, `${at}.budget`, backends),
+    escalation,
   };
 }
 
@@ -564,9 +573,23 @@ function pipelineVersion(
   outputs: OutputSpec[],
   stages: StageConfig[],
   backends: readonly LlmBackendConfig[],
+  escalation: EscalationSettings | undefined,
 ): string {
   const recipe = {
     outputs,
+    // The ladder is part of the recipe: a row's values may come from its rungs' pages and
+    // models. Left out when off, so pipelines without one keep their version.
+    ...(escalation
+      ? {
+          escalation: {
+            ...escalation,
+            backends: escalation.backends.map((b) => ({
+              name: b,
+              model: backends.find((k) => k.name === b)?.model,
+            })),
+          },
+        }
+      : {}),
     stages: stages.map((s) => {
       const models = (names: readonly string[]) =>
         names.map((b) => ({ name: b, model: backends.find((k) => k.name === b)?.model }));

@@ -1,3 +1,4 @@
+import { rungStageName } from "../config/escalation-schema.ts";
 import { createHash } from "node:crypto";
 import type { PipelineConfig } from "../config/config-types.ts";
 import { PG_TYPE } from "../core/output-types.ts";
@@ -211,7 +212,13 @@ $fn$`,
  * `gleaner reprocess` (src/sql/reprocess-rows.ts), which resets like a status reset.
  */
 export function stagesFilling(p: PipelineConfig, outputs: readonly string[]): string[] {
-  return p.stages.filter((s) => s.outputs.some((o) => outputs.includes(o))).map((s) => s.name);
+  const stages = p.stages.filter((s) => s.outputs.some((o) => outputs.includes(o)));
+  // The escalation ladder's rungs fill the extract stage's outputs again: their records go too.
+  const rungs =
+    p.escalation && p.escalation.outputs.some((o) => outputs.includes(o))
+      ? p.escalation.rungs.map(rungStageName)
+      : [];
+  return [...stages.map((s) => s.name), ...rungs];
 }
 
 function textArray(items: readonly string[]): string {

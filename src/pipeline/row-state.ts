@@ -70,6 +70,10 @@ export interface ColumnProvenance {
   origin?: string;
   /** Set when the value is null: why nothing was written. */
   reason?: string;
+  /** The escalation rung that found the value (src/stages/rungs/), and what that rung cost the
+   * row. Absent: the pipeline's own stages found it. */
+  rung?: string;
+  rung_cost_usd?: number;
 }
 
 export interface ErrorRecord {

@@ -11,6 +11,7 @@ import { createLlmBackend } from "../llm/llm-backend.ts";
 import { withBatchMode } from "../llm/batch/batch-mode-backend.ts";
 import type { LlmBackend } from "../llm/llm-types.ts";
 import { createStageRunner } from "../stages/create-stage-runner.ts";
+import { createRungRunners } from "../stages/rungs/create-rung-runners.ts";
 import { createLlmAnswerStore } from "../sql/llm-cache.ts";
 import { createResearchServices, type ResearchServices } from "../stages/research-services.ts";
 import type { StageRunner } from "../stages/stage-runner.ts";
@@ -50,6 +51,8 @@ export interface Runtime {
 export interface PipelineRuntime {
   readonly pipeline: InstalledPipeline;
   readonly stages: readonly StageRunner[];
+  /** The escalation ladder's rungs, in climbing order; none without a ladder. */
+  readonly rungs: readonly StageRunner[];
 }
 
 export async function createRuntime(
@@ -131,7 +134,7 @@ export async function createRuntime(
     const stages: StageRunner[] = [];
     for (const stage of pipeline.stages)
       stages.push(await createStageRunner(stage, pipeline, budgeted(pipeline), research));
-    return { pipeline, stages };
+    return { pipeline, stages, rungs: createRungRunners(pipeline, budgeted(pipeline), research) };
   };
   const pipelines = new Map<string, PipelineRuntime>();
   for (const pipeline of installed) pipelines.set(pipeline.name, await build(pipeline));

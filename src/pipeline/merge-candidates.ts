@@ -1,0 +1,103 @@
+import { rungStageName, type RungName } from "../config/escalation-schema.ts";
+import type { InstalledPipeline } from "./installed-pipeline.ts";
+import type { ColumnProvenance, RowSnapshot, StageRecord } from "./row-state.ts";
+import { isCurrentRecord } from "./stage-reuse.ts";
+
+export interface MergedValues {
+  values: Record<string, unknown>;
+  columns: Record<string, ColumnProvenance>;
+  /** Outputs some stage that succeeded as configured answered for (they count for confidence). */
+  counted: Set<string>;
+}
+
+/**
+ * The best value per output among a row's stage records: the stages that succeeded as
+ * configured now (a record reused from an earlier run counts), later stages winning ties, then
+ * the escalation ladder's rungs, which replace a value only with a more confident one. A value
+ * without provenance was written by a user and is never replaced. Skipped stages' outputs do not
+ * count. Pure: settle-row.ts settles from it, climb-ladder.ts finds a row's gaps with it.
+ */
+export function mergeCandidates(
+  p: InstalledPipeline,
+  row: Pick<RowSnapshot, "values" | "state">,
+  stages: Readonly<Record<string, StageRecord>>,
+): MergedValues {
+  const columns: Record<string, ColumnProvenance> = { ...row.state.columns };
+  const values: Record<string, unknown> = { ...row.values };
+  const counted = new Set<string>();
+  const steps: Array<{ name: string; outputs: readonly string[]; rung?: RungName }> = [
+    ...p.stages.map((s) => ({ name: s.name, outputs: s.outputs })),
+    ...(p.escalation?.rungs ?? []).map((rung) => ({
+      name: rungStageName(rung),
+      outputs: p.escalation?.outputs ?? [],
+      rung,
+    })),
+  ];
+  for (const step of steps) {
+    const record = stages[step.name];
+    if (!record || record.status !== "ok" || !isCurrentRecord(p, step.name, record)) continue;
+    for (const name of step.outputs) {
+      const candidate = record.output?.[name];
+      // A rung answers only the row's gaps: the outputs it left out are not its to count.
+      if (step.rung && !candidate) continue;
+      counted.add(name);
+      if (!candidate) continue;
+      const current = values[name];
+      const provenance = columns[name];
+      const userWritten = current !== null && current !== undefined && !provenance;
+      if (userWritten) continue;
+      if (candidate.value === null || candidate.value === undefined) {
+        if (current === null || current === undefined) {
+          const reason = candidate.error ?? "the stage found no value";
+          columns[name] =
+            step.rung && provenance?.value === null
+              ? // The stage's reason stays first; each rung that found nothing either is added.
+                { ...provenance, reason: `${provenance.reason ?? ""}; ${step.rung}: ${reason}` }
+              : {
+                  value: null,
+                  confidence: 0,
+                  stage: step.name,
+                  version: p.version,
+                  at: record.finished_at,
+                  reason,
+                  ...(record.model ? { model: record.model } : {}),
+                };
+        }
+        continue;
+      }
+      const empty = current === null || current === undefined;
+      const better = step.rung
+        ? empty || candidate.confidence > (provenance?.confidence ?? 0)
+        : empty || candidate.confidence >= (provenance?.confidence ?? 0);
+      if (!better) continue;
+      const readFromPage = candidate.origin !== undefined && candidate.origin !== "llm";
+      values[name] = candidate.value;
+      columns[name] = {
+        value: candidate.value,
+        confidence: candidate.confidence,
+        stage: step.name,
+        version: p.version,
+        at: record.finished_at,
+        // A value read from a page's structured data owes nothing to the stage's model.
+        ...(record.backend && !readFromPage ? { backend: record.backend } : {}),
+        ...(record.model && !readFromPage ? { model: record.model } : {}),
+        ...(candidate.sources ? { sources: candidate.sources } : {}),
+        ...(candidate.origin ? { origin: candidate.origin } : {}),
+        ...(step.rung ? { rung: step.rung, rung_cost_usd: record.usage?.cost_usd ?? 0 } : {}),
+      };
+    }
+  }
+  return { values, columns, counted };
+}
+
+/**
+ * An output's confidence: 0 when NULL, 1 when a user wrote it (no provenance), else the
+ * confidence of the answer that filled it.
+ */
+export function outputConfidence(merged: MergedValues, name: string): number {
+  const value = merged.values[name];
+  if (value === null || value === undefined) return 0;
+  const provenance = merged.columns[name];
+  if (!provenance || provenance.value === null) return 1;
+  return provenance.confidence;
+}
