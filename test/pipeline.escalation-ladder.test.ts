@@ -322,7 +322,7 @@ pipelines:
       await waitFor(
         "the worker to reach the deeper rung",
         () => llm.requests.some((r) => schemaName(r.body) === "read_deeper_answer"),
-        60_000,
+        150_000,
       );
       // The render rung's results were checkpointed before the deeper rung started.
       const [before] = await rows();
@@ -342,15 +342,12 @@ pipelines:
     expect(asked).not.toContain("read_answer");
     expect(asked).not.toContain("read_render_answer");
     expect(asked).toContain("read_deeper_answer");
-  });
+  }, 240_000);
 
-  it("stops at max_escalation_calls and settles the row at its best, not re-checked", async () => {
-    h = await startHarness(
-      "ladder_capped",
-      `
+  const cappedYaml = (limits: string) => `
 llm:
   backends:
-    - { name: main, base_url: ${llm.url}, model: fake, timeout: 10s }
+    - { name: main, base_url: ${llm.url}, model: fake, timeout: 10s, price: { input_per_million: 1, output_per_million: 2 } }
 search:
   providers:
     web: { provider: serper, base_url: ${search.url}, api_key: test-key, timeout: 5s }
@@ -367,19 +364,25 @@ pipelines:
       employees: { type: integer, description: "Number of employees" }
       founded: { type: integer, description: "Year founded" }
       revenue: { type: numeric, description: "Annual revenue" }
-    escalate: { rungs: [render, deeper, search_more], max_escalation_calls: 1 }
+${limits}
     stages:
       - { name: plan, kind: queries, templates: ["{{name}}"], search_context: "" }
       - { name: find, kind: search, provider: web }
       - { name: choose, kind: select, max_urls: 1 }
       - { name: fetch, kind: crawl, max_depth: 0 }
       - { name: read, kind: extract, backends: [main], outputs: [employees, founded, revenue] }
-`,
-      {
-        beforeMigrate: `create table public.orgs (id serial primary key, name text not null,
-          employees integer, founded integer, revenue numeric);
-          insert into public.orgs (name) values ('Acme Rocketry');`,
-      },
+`;
+  const acmeOnly = {
+    beforeMigrate: `create table public.orgs (id serial primary key, name text not null,
+      employees integer, founded integer, revenue numeric);
+      insert into public.orgs (name) values ('Acme Rocketry');`,
+  };
+
+  it("stops at max_escalation_calls and settles the row at its best, not re-checked", async () => {
+    h = await startHarness(
+      "ladder_capped",
+      cappedYaml("    escalate: { rungs: [render, deeper, search_more], max_escalation_calls: 1 }"),
+      acmeOnly,
     );
     await h.sweep();
     await h.drain(60_000);
@@ -393,5 +396,30 @@ pipelines:
     );
     expect(acme?.enrichment_status).toBe("done");
     expect(acme?.enrichment_next_at).toBeNull();
+  });
+
+  it("stops at the row's per_row_usd: nothing is climbed once the row spent its budget", async () => {
+    // One extraction call costs $0.0012 (1,000 tokens in at $1/M, 100 out at $2/M).
+    h = await startHarness(
+      "ladder_budget",
+      cappedYaml("    escalate: { rungs: [render, deeper] }\n    budget: { per_row_usd: 0.001 }"),
+      acmeOnly,
+    );
+    await h.sweep();
+    await h.drain(60_000);
+    const [acme] = await h.query<Row>(`select * from public.orgs`);
+    expect(acme?.enrichment_state.stages?.["read"]?.status).toBe("ok");
+    for (const rung of ["render", "deeper"]) {
+      expect(acme?.enrichment_state.stages?.[`rung:${rung}`]?.status).toBe("skipped");
+      expect(acme?.enrichment_state.stages?.[`rung:${rung}`]?.reason).toMatch(/per_row_usd/);
+    }
+    expect(acme?.employees).toBeNull();
+    expect(acme?.enrichment_status).toBe("done");
+    expect(acme?.enrichment_next_at).toBeNull();
+    expect(
+      llm.requests.filter(
+        (r) => schemaName(r.body)?.startsWith("read_") && schemaName(r.body) !== "read_answer",
+      ),
+    ).toEqual([]);
   });
 });
