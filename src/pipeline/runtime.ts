@@ -126,6 +126,8 @@ export async function createRuntime(
   const research = createResearchServices(config, db, events, {
     concurrency,
     ownPrefixes: options.ownPrefixes ?? [],
+    budget,
+    clock,
   });
   const build = async (pipeline: InstalledPipeline): Promise<PipelineRuntime> => {
     const stages: StageRunner[] = [];
