@@ -18,6 +18,7 @@ const runs: [string, string[]][] = [
   ["bench/evidence-recall.ts", []],
   ["bench/reprocess-cost.ts", []],
   ["bench/estimate-error.ts", []],
+  ["bench/import.ts", ["100000", "3"]],
 ];
 
 for (const [script, args] of runs) {

@@ -38,7 +38,7 @@ interface Context {
 }
 
 interface Route {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   /** The path as the OpenAPI document writes it. */
   path: string;
   handle: (ctx: Context) => Promise<void>;
@@ -168,6 +168,16 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
         if (format !== "json")
           throw new ApiError(400, `format must be json or csv, not "${format}"`);
         sendJson(res, 200, { job, rows: shaped });
+      },
+    },
+    {
+      method: "DELETE",
+      path: "/v1/jobs/{id}",
+      handle: async ({ res, params, query }) => {
+        const rows = query.get("rows") ?? "unfinished";
+        if (rows !== "unfinished" && rows !== "all")
+          throw new ApiError(400, `rows=${rows}: must be unfinished (the default) or all`);
+        sendJson(res, 200, await jobs.remove(params[0] as string, rows));
       },
     },
     {

@@ -206,6 +206,12 @@ const extractStage = z.strictObject({
   /** Extra instructions for the model. */
   prompt: z.string().optional(),
   system: z.string().optional(),
+  /**
+   * `batch` or `live`: overrides the mode of the backends this stage names, for this stage only
+   * (a `batch` stage on a live backend queues its calls for the Batch API; a `live` stage on a
+   * batch backend calls it live). Unset: each backend's own `mode`.
+   */
+  mode: z.enum(["live", "batch"], { message: "must be live or batch" }).optional(),
 });
 
 const llmStage = z.strictObject({
@@ -214,6 +220,12 @@ const llmStage = z.strictObject({
   backends: z.array(z.string().min(1)).min(1, "name at least one backend from llm.backends"),
   system: z.string().optional(),
   prompt: z.string().min(1),
+  /**
+   * `batch` or `live`: overrides the mode of the backends this stage names, for this stage only
+   * (a `batch` stage on a live backend queues its calls for the Batch API; a `live` stage on a
+   * batch backend calls it live). Unset: each backend's own `mode`.
+   */
+  mode: z.enum(["live", "batch"], { message: "must be live or batch" }).optional(),
 });
 
 const customStage = z.strictObject({

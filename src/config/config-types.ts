@@ -155,7 +155,12 @@ export interface LlmStageConfig extends StageCommon {
   readonly backends: readonly string[];
   readonly system: string | undefined;
   readonly prompt: string;
+  /** Overrides its backends' `mode` for this stage; undefined: each backend's own. */
+  readonly mode?: StageMode | undefined;
 }
+
+/** How a stage's LLM calls are made: live, or queued for the OpenAI Batch API. */
+export type StageMode = "live" | "batch";
 
 export interface CustomStageConfig extends StageCommon {
   readonly kind: "custom";
@@ -219,6 +224,8 @@ export interface ExtractStageConfig extends StageCommon {
   readonly pagesStage: string | undefined;
   /** The earlier `search` stage whose snippets are evidence too, if any. */
   readonly searchStage: string | undefined;
+  /** Overrides its backends' `mode` for this stage; undefined: each backend's own. */
+  readonly mode?: StageMode | undefined;
 }
 
 export type ResearchStageConfig =

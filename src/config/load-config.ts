@@ -11,6 +11,7 @@ import { configSecrets } from "./config-secrets.ts";
 import {
   configSchema,
   pipelineSchema,
+  type RawBackend,
   type RawConfig,
   type RawPipeline,
   type WhenCondition,
@@ -141,6 +142,7 @@ function resolveConfig(
     ),
   );
   checkSharedTables(pipelines);
+  const backendsInUse = withStageBatchSettings(activeBackends, pipelines, raw.llm.backends);
   pipelines.forEach((p) =>
     checkTableSchema(p.table.schema, `pipelines.${p.name}.table`, [raw.schema, raw.worker_schema]),
   );
@@ -163,7 +165,7 @@ function resolveConfig(
       localQueue: raw.worker.local_queue,
       preparedStatements: raw.worker.prepared_statements,
     },
-    backends: activeBackends,
+    backends: backendsInUse,
     backendsOff: [...backendsOff].map(([name, reason]) => ({ name, reason })),
     llmBudgetUsdPerHour: raw.llm.budget_usd_per_hour,
     llmBudget: resolveBudget(raw.llm.budget, "llm.budget", activeBackends),
@@ -373,6 +375,7 @@ function resolvePipeline(
           backends: usable(s.backends),
           system: s.system,
           prompt: s.prompt,
+          mode: s.mode,
         };
         break;
       case "custom": {
@@ -485,6 +488,7 @@ function resolvePipeline(
           system: s.system,
           pagesStage,
           searchStage,
+          mode: s.mode,
         };
         break;
       }
@@ -569,6 +573,29 @@ function checkSharedTables(pipelines: PipelineConfig[]): void {
   }
 }
 
+/**
+ * A live backend that a `mode: batch` stage names also submits to the Batch API: it gets its
+ * `batch_window` and `batch_limit` (its own `mode` stays live for every other stage).
+ */
+function withStageBatchSettings(
+  backends: readonly LlmBackendConfig[],
+  pipelines: readonly PipelineConfig[],
+  raw: readonly RawBackend[],
+): LlmBackendConfig[] {
+  const named = new Set(
+    pipelines.flatMap((p) =>
+      p.stages.flatMap((s) =>
+        (s.kind === "llm" || s.kind === "extract") && s.mode === "batch" ? s.backends : [],
+      ),
+    ),
+  );
+  return backends.map((b) => {
+    const source = raw.find((r) => r.name === b.name);
+    if (b.mode === "batch" || !named.has(b.name) || !source) return b;
+    return { ...b, batch_window_ms: source.batch_window, batch_max_requests: source.batch_limit };
+  });
+}
+
 function pipelineVersion(
   outputs: OutputSpec[],
   stages: StageConfig[],
@@ -594,9 +621,10 @@ function pipelineVersion(
       const models = (names: readonly string[]) =>
         names.map((b) => ({ name: b, model: backends.find((k) => k.name === b)?.model }));
       switch (s.kind) {
+        // How calls are made (live or Batch API) does not change the answers.
         case "llm":
         case "extract":
-          return { ...s, backends: models(s.backends) };
+          return { ...s, mode: undefined, backends: models(s.backends) };
         case "custom":
           return { ...s, module: moduleFingerprint(s.module) };
         case "queries":

@@ -1,3 +1,4 @@
+import { batchApiBackends } from "../config/batch-backends.ts";
 import type { WorkerEvents } from "graphile-worker";
 import { Registry, type Counter, type Histogram } from "prom-client";
 import type { Runtime } from "../pipeline/runtime.ts";
@@ -50,7 +51,7 @@ export function createMetrics(runtime: Runtime): Metrics {
     db,
     config.schema,
     () => pipelines,
-    config.backends.some((b) => b.mode === "batch"),
+    batchApiBackends(config).length > 0,
   );
 
   return {

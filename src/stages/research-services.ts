@@ -17,6 +17,9 @@ import type { CallOutcome } from "../concurrency/call-outcome.ts";
 import { createConfiguredConcurrency } from "../concurrency/configured-concurrency.ts";
 import { searchEndpoint } from "../concurrency/endpoint-key.ts";
 import { coerceError } from "../core/coerce-error.ts";
+import { systemClock, type Clock } from "../core/clock.ts";
+import type { BudgetGuard } from "../budget/budget-guard.ts";
+import { withSearchBudget } from "../budget/search-budget.ts";
 
 /**
  * What the web research stages share in one process: the search providers (behind the shared
@@ -32,6 +35,8 @@ export interface ResearchServices {
   readonly schema: string;
   readonly config: GleanerConfig;
   readonly events: RuntimeEvents;
+  /** The budget windows' clock: when a refused search may try again. */
+  readonly clock: Clock;
   close(): Promise<void>;
 }
 
@@ -46,6 +51,9 @@ export interface ResearchServicesOptions {
   concurrency?: AdaptiveConcurrency;
   /** URL prefixes Gleaner serves itself (its corpus folders), let through the SSRF guard. */
   ownPrefixes?: readonly string[];
+  /** The fleet-wide budgets: a provider with a `price` reserves and settles each request. */
+  budget?: BudgetGuard;
+  clock?: Clock;
 }
 
 export function createResearchServices(
@@ -88,7 +96,7 @@ export function createResearchServices(
     // The limit guards calls to the provider only: cache hits take no slot.
     // Named as configured: the cache key and the results' `provider`, so two providers of one
     // kind (two SearXNG instances) never share answers.
-    const limited: SearchProvider = {
+    const limitedCall: SearchProvider = {
       name: settings.name,
       async search(query, searchOptions) {
         const release = await limiter.acquire(searchOptions.signal);
@@ -102,6 +110,11 @@ export function createResearchServices(
         }
       },
     };
+    // Paid requests go through the budget below the cache: a cached search costs nothing.
+    const limited =
+      settings.price && options.budget
+        ? withSearchBudget(limitedCall, settings.price, options.budget)
+        : limitedCall;
     const cached: CachedSearchProvider = createCachedSearch(limited, searchCache, {
       ttlMs: config.search.cacheTtlMs,
       onCacheWriteError: (error) =>
@@ -150,6 +163,7 @@ export function createResearchServices(
     schema: config.schema,
     config,
     events,
+    clock: options.clock ?? systemClock,
     async close() {
       await pages?.close();
       pages = undefined;
