@@ -5,6 +5,7 @@ import { createFailureLog, type FailureLog } from "../core/failure-log.ts";
 import type { GleanerConfig } from "../config/config-types.ts";
 import type { Db } from "../db/connect-database.ts";
 import type { InstalledPipeline } from "../pipeline/installed-pipeline.ts";
+import { releaseDriftedRows } from "../sql/release-drifted-rows.ts";
 import { listenForPendingRows } from "./listen-for-pending-rows.ts";
 import { sweepPipeline, type SweepResult } from "./sweep-pipeline.ts";
 
@@ -35,11 +36,13 @@ export async function startScheduler(options: {
   const again = new Set<string>();
   const byName = new Map<string, InstalledPipeline>();
   const failures = new Map<string, FailureLog>();
+  const driftFailures = new Map<string, FailureLog>();
 
   const tasks: ScheduledTask[] = [];
   const schedule = (p: InstalledPipeline) => {
     byName.set(p.name, p);
     failures.set(p.name, createFailureLog(`sweep of ${p.name}`, log));
+    driftFailures.set(p.name, createFailureLog(`drift of ${p.name}`, log));
     tasks.push(
       cron.schedule(p.schedule, () => void tick(p.name), { name: `gleaner-sweep-${p.name}` }),
     );
@@ -71,6 +74,14 @@ export async function startScheduler(options: {
       try {
         do {
           again.delete(name);
+          // on_version_change: reprocess — older-version rows made due at the configured rate,
+          // claimed by the sweep below. Its failure must not stop the sweep.
+          if (pipeline.onVersionChange === "reprocess") {
+            await releaseDriftedRows(db, config.schema, pipeline, Date.now()).then(
+              () => driftFailures.get(name)?.succeeded(),
+              (error: unknown) => driftFailures.get(name)?.failed(error),
+            );
+          }
           let result: SweepResult;
           do {
             result = await sweepPipeline(db, config, pipeline);

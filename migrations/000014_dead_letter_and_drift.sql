@@ -1,3 +1,5 @@
+-- Two plain-SQL front doors: the dead letter (below) and the drift allowance (at the end).
+
 -- Why: exhausted rows (no attempt left, or a permanent error) wait for a person. Users look for
 -- them with plain SQL, so one view lists them for every pipeline, with the last error and the
 -- attempts spent:
@@ -53,3 +55,14 @@ end
 $fn$;
 
 create view :GLEANER_SCHEMA.dead_letter as select * from :GLEANER_SCHEMA.dead_letter_rows();
+
+-- Why: with `on_version_change: reprocess`, rows an older pipeline version produced are made
+-- due again at `drift_rows_per_hour`, whichever processes run the sweep. The allowance is a
+-- token bucket per pipeline, shared through this row: a sweep locks it, adds what the time
+-- since the last refill earned, releases at most that many rows and takes them off, in one
+-- transaction (src/sql/release-drifted-rows.ts).
+create table :GLEANER_SCHEMA.drift_allowance (
+  pipeline text primary key,
+  tokens double precision not null,
+  refilled_at timestamptz not null
+);
