@@ -12,6 +12,9 @@ import {
 } from "./support/fake-llm-server.ts";
 import { quietLogger, startHarness, type Harness } from "./support/gleaner-harness.ts";
 import { ManualClock } from "./support/manual-clock.ts";
+import { createMetrics } from "../src/metrics/create-metrics.ts";
+import { VALUE_AGE_REFRESH_MS } from "../src/metrics/value-age-collectors.ts";
+import { parseSamples } from "./support/prometheus-text.ts";
 
 /**
  * Freshness on real PostgreSQL with the fake LLM and a clock the test moves: a value older than
@@ -176,5 +179,52 @@ describe("freshness: outputs.<c>.ttl", () => {
         env: { ...process.env, DATABASE_URL: h.testDb.url },
       }),
     ).toThrow(/pipelines\.orgs\.outputs\.employees\.ttl.*at least 1m/);
+  });
+
+  it("exports the oldest value's age, an age histogram and the ttl, refreshed every five minutes", async () => {
+    const metrics = createMetrics(app.runtime);
+    try {
+      const scrape = async () => parseSamples(await metrics.registry.metrics());
+      const find = (samples: Awaited<ReturnType<typeof scrape>>, name: string, le?: string) =>
+        samples.find(
+          (s) =>
+            s.name === name &&
+            s.labels.pipeline === "orgs" &&
+            s.labels.column === "employees" &&
+            (le === undefined || s.labels.le === le),
+        )?.value;
+      let samples = await scrape();
+      expect(find(samples, "gleaner_value_ttl_seconds")).toBe(90 * 86_400);
+      // Two values found by Gleaner (Initech's was written by a user and has no age).
+      expect(find(samples, "gleaner_value_age_rows", "+Inf")).toBe(2);
+      expect(find(samples, "gleaner_value_age_rows", "3600")).toBe(2);
+      const oldest = find(samples, "gleaner_value_age_seconds") ?? -1;
+      expect(oldest).toBeGreaterThanOrEqual(0);
+      expect(oldest).toBeLessThan(3_600);
+      // No column without a ttl is reported.
+      expect(
+        samples.some(
+          (s) => s.name === "gleaner_value_age_seconds" && s.labels.column === "industry",
+        ),
+      ).toBe(false);
+
+      // A figure a minute old is served as it is; past five minutes it is read again.
+      await h.query(
+        `update orgs set enrichment_state = jsonb_set(enrichment_state, '{columns,employees,at}',
+           to_jsonb(to_char((now() - interval '100 days') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))
+         where name = 'Acme'`,
+      );
+      clock.advance(60_000);
+      samples = await scrape();
+      expect(find(samples, "gleaner_value_age_rows", "+Inf")).toBe(2);
+      expect(find(samples, "gleaner_value_age_seconds")).toBe(oldest);
+      clock.advance(VALUE_AGE_REFRESH_MS);
+      samples = await scrape();
+      expect(find(samples, "gleaner_value_age_seconds")).toBeGreaterThan(99 * 86_400);
+      expect(find(samples, "gleaner_value_age_rows", "7776000")).toBe(1);
+      expect(find(samples, "gleaner_value_age_rows", "15552000")).toBe(2);
+    } finally {
+      metrics.close();
+    }
   });
 });
