@@ -19,12 +19,16 @@ export interface ColumnAges {
 
 /**
  * The age of every value of the pipeline's ttl columns (`outputs.<c>.ttl`), as counts per age
- * bucket and the oldest, measured from when the stage found it (`columns.<c>.at`).
+ * bucket and the oldest, measured from when the stage found it (`columns.<c>.at`), by the
+ * database's clock.
  *
  * Cost: one pass over the table, all ttl columns together. That is why /metrics does not run it
  * on every scrape but at most every few minutes (src/metrics/value-age-collectors.ts): the
  * figure moves by minutes on ttls counted in days. It only reads, taking no lock a writer waits
- * for. Columns without a ttl are not read.
+ * for. To keep the pass cheap, each row's `at` is read once (the subquery is kept apart by
+ * `offset 0`) and compared as text, byte-wise, with the buckets' bounds written the same way
+ * (`toISOString()`: fixed width, UTC, so text order is time order): no timestamp is parsed per
+ * row. Columns without a ttl are not read.
  */
 export async function readValueAges(
   db: Db,
@@ -32,29 +36,44 @@ export async function readValueAges(
 ): Promise<Record<string, ColumnAges>> {
   const columns = Object.keys(p.ttlMs);
   if (columns.length === 0) return {};
+  const clock = await sql<{
+    now: string;
+  }>`select (extract(epoch from now()) * 1000)::float8::text as now`.execute(db);
+  const nowMs = Number(clock.rows[0]?.now);
+  const bound = (seconds: number) => new Date(nowMs - seconds * 1000).toISOString();
   const state = sql.ref(`t.${p.columns.state}`);
-  const ages = sql.join(
+  const picked = sql.join(
     columns.map(
-      (c) => sql`(${c}::text, case when ${sql.ref(`t.${c}`)} is not null then
-        extract(epoch from now() - (${state} -> 'columns' -> ${c}::text ->> 'at')::timestamptz)
-      end)`,
+      (c, i) => sql`case when ${sql.ref(`t.${c}`)} is not null
+        then ${state} -> 'columns' -> ${c}::text ->> 'at' end collate "C" as ${sql.id(`a${i}`)}`,
     ),
   );
-  const buckets = sql.join(
-    VALUE_AGE_BUCKETS.map((b) => sql`count(*) filter (where x.age <= ${b})::float8`),
+  const aggregates = sql.join(
+    columns.map((_, i) => {
+      const a = sql.ref(`x.a${i}`);
+      const buckets = sql.join(
+        VALUE_AGE_BUCKETS.map((b) => sql`count(*) filter (where ${a} >= ${bound(b)})::float8`),
+      );
+      return sql`count(${a})::float8 as ${sql.id(`n${i}`)}, min(${a}) as ${sql.id(`o${i}`)},
+        array[${buckets}] as ${sql.id(`b${i}`)}`;
+    }),
   );
-  const result = await sql<{ col: string; n: number; oldest: number | null; at_most: number[] }>`
-    select x.col, count(*)::float8 as n, max(x.age)::float8 as oldest,
-      array[${buckets}] as at_most
-    from ${sql.table(`${p.table.schema}.${p.table.name}`)} t
-    cross join lateral (values ${ages}) as x(col, age)
-    where x.age is not null
-    group by x.col
+  const result = await sql<Record<string, unknown>>`
+    select ${aggregates}
+    from (select ${picked} from ${sql.table(`${p.table.schema}.${p.table.name}`)} t offset 0) x
   `.execute(db);
+  const row = result.rows[0] ?? {};
   const out: Record<string, ColumnAges> = {};
-  for (const c of columns)
-    out[c] = { count: 0, oldestSeconds: null, atMost: VALUE_AGE_BUCKETS.map(() => 0) };
-  for (const row of result.rows)
-    out[row.col] = { count: row.n, oldestSeconds: row.oldest, atMost: row.at_most };
+  columns.forEach((c, i) => {
+    const oldest = row[`o${i}`];
+    const at = typeof oldest === "string" ? Date.parse(oldest) : Number.NaN;
+    out[c] = {
+      count: Number(row[`n${i}`] ?? 0),
+      oldestSeconds: Number.isNaN(at) ? null : (nowMs - at) / 1000,
+      atMost: ((row[`b${i}`] as number[] | undefined) ?? VALUE_AGE_BUCKETS.map(() => 0)).map(
+        Number,
+      ),
+    };
+  });
   return out;
 }
