@@ -4,6 +4,7 @@ import { parseConfig } from "../src/config/load-config.ts";
 import type { InstalledPipeline } from "../src/pipeline/installed-pipeline.ts";
 import type { RowState } from "../src/pipeline/row-state.ts";
 import { releaseDriftedRows } from "../src/sql/release-drifted-rows.ts";
+import { startScheduler } from "../src/sweep/scheduler.ts";
 import { drain } from "../src/worker/drain.ts";
 import {
   answerRows,
@@ -26,6 +27,8 @@ let llm: FakeLlm;
 let h: Harness;
 /** Rows asked per stage since the last reset. */
 let asked: Record<string, number> = {};
+/** A clock a day ahead of the database's: only the test's moves add to the allowance. */
+const clock = new ManualClock(Date.now() + 86_400_000);
 
 const config = (bPrompt: string) => `
 llm:
@@ -99,8 +102,6 @@ describe("drift: on_version_change: reprocess", () => {
     try {
       const p = app.runtime.pipelines.get("two")?.pipeline as InstalledPipeline;
       expect(p.version).not.toBe(oldVersion);
-      // A clock a day ahead of the database's: only the test's moves add to the allowance.
-      const clock = new ManualClock(Date.now() + 86_400_000);
       const release = () => releaseDriftedRows(app.database.db, "gleaner", p, clock.now());
       const runAll = async () => {
         const result = await drain({
@@ -170,6 +171,44 @@ describe("drift: on_version_change: reprocess", () => {
       expect(plan.map((r) => r["QUERY PLAN"]).join("\n")).toContain("gleaner_two_version");
     } finally {
       await h.query("reset enable_seqscan");
+    }
+  });
+
+  it("is run by the scheduler's ticks, before the sweep that claims what it released", async () => {
+    const app: Gleaner = await openGleaner(
+      parseConfig(config("B, third, of {{a}}"), {
+        env: { ...process.env, DATABASE_URL: h.testDb.url },
+      }),
+      { env: { DATABASE_URL: h.testDb.url }, logger: quietLogger, migrate: true },
+    );
+    const p = app.runtime.pipelines.get("two")?.pipeline as InstalledPipeline;
+    const scheduler = await startScheduler({
+      db: app.database.db,
+      pool: app.database.pool,
+      config: app.config,
+      pipelines: [p],
+      log: () => {},
+      listen: false,
+      clock,
+    });
+    const queued = async () =>
+      (
+        await h.query<{ n: number }>(
+          "select count(*)::int as n from two where enrichment_status = 'queued'",
+        )
+      )[0]?.n;
+    try {
+      // The allowance left from the last test is full: five minutes' worth, claimed at once.
+      await scheduler.kick("two");
+      expect(await queued()).toBe(5);
+      await scheduler.kick("two");
+      expect(await queued()).toBe(5);
+      clock.advance(60_000);
+      await scheduler.kick("two");
+      expect(await queued()).toBe(6);
+    } finally {
+      await scheduler.stop();
+      await app.close();
     }
   });
 });

@@ -1,5 +1,6 @@
 import cron, { type ScheduledTask } from "node-cron";
 import type pg from "pg";
+import { systemClock, type Clock } from "../core/clock.ts";
 import { coerceError } from "../core/coerce-error.ts";
 import { createFailureLog, type FailureLog } from "../core/failure-log.ts";
 import type { GleanerConfig } from "../config/config-types.ts";
@@ -28,10 +29,13 @@ export async function startScheduler(options: {
   log: (message: string) => void;
   onSweep?: (result: SweepResult) => void;
   listen?: boolean;
+  /** The drift allowance's clock (on_version_change: reprocess); tests move it. */
+  clock?: Clock;
   /** Finds a pipeline this scheduler was not started with (see Runtime.ensurePipeline). */
   resolve?: (name: string) => Promise<InstalledPipeline | undefined>;
 }): Promise<Scheduler> {
   const { db, config, log } = options;
+  const clock = options.clock ?? systemClock;
   const running = new Map<string, Promise<void>>();
   const again = new Set<string>();
   const byName = new Map<string, InstalledPipeline>();
@@ -77,7 +81,7 @@ export async function startScheduler(options: {
           // on_version_change: reprocess — older-version rows made due at the configured rate,
           // claimed by the sweep below. Its failure must not stop the sweep.
           if (pipeline.onVersionChange === "reprocess") {
-            await releaseDriftedRows(db, config.schema, pipeline, Date.now()).then(
+            await releaseDriftedRows(db, config.schema, pipeline, clock.now()).then(
               () => driftFailures.get(name)?.succeeded(),
               (error: unknown) => driftFailures.get(name)?.failed(error),
             );
