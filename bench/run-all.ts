@@ -17,6 +17,7 @@ const runs: [string, string[]][] = [
   ["bench/crawl-browser.ts", []],
   ["bench/evidence-recall.ts", []],
   ["bench/reprocess-cost.ts", []],
+  ["bench/drift-freshness-cost.ts", []],
   ["bench/estimate-error.ts", []],
   ["bench/import.ts", ["100000", "3"]],
 ];

@@ -64,6 +64,8 @@ const CRAWL_TIMEOUT_MAX = {
 const outputSpec = z.strictObject({
   type: z.enum(OUTPUT_TYPES, { message: `must be one of ${OUTPUT_TYPES.join(", ")}` }),
   description: z.string().min(1, "must describe the value so the model knows what to find"),
+  /** A value older than this is looked up again (freshness); the earlier values are kept. */
+  ttl: boundedDuration(STORED_MAX, { ms: 60_000, text: "1m" }).optional(),
 });
 
 const comparable = z.union([z.string(), z.number(), z.boolean()]);
@@ -285,6 +287,10 @@ export const pipelineSchema = z.strictObject({
   min_confidence: z.number().min(0).max(1).default(0.7),
   low_confidence_retry_after: boundedDuration(STORED_MAX).prefault("1h"),
   on_input_change: z.enum(["reprocess", "ignore"]).default("reprocess"),
+  /** Rows produced by an older pipeline version: re-run them gradually, or leave them. */
+  on_version_change: z.enum(["reprocess", "ignore"]).default("ignore"),
+  /** on_version_change: reprocess: how many older-version rows are released per hour. */
+  drift_rows_per_hour: z.number().int().min(1).max(1_000_000).default(1000),
   schedule: cronExpression.default("* * * * *"),
   batch_size: z.number().int().min(1).max(500).default(10),
   /** Characters of field values one row puts in a batch prompt; longer values are cut. */

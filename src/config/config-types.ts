@@ -104,6 +104,12 @@ export interface PipelineConfig {
   readonly minConfidence: number;
   readonly lowConfidenceRetryAfterMs: number;
   readonly onInputChange: "reprocess" | "ignore";
+  /** on_version_change: rows an older pipeline version produced are re-run (drift) or left. */
+  readonly onVersionChange: "reprocess" | "ignore";
+  readonly driftRowsPerHour: number;
+  /** outputs.<c>.ttl per output that declares one, in ms: a value older is looked up again. Not
+   * part of the outputs' specs, so changing a ttl changes no stage's recipe or the version. */
+  readonly ttlMs: Readonly<Record<string, number>>;
   readonly schedule: string;
   readonly batchSize: number;
   /** Characters of field values one row puts in a batch prompt (llm and extract stages). */

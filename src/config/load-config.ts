@@ -523,6 +523,13 @@ function resolvePipeline(
     minConfidence: p.min_confidence,
     lowConfidenceRetryAfterMs: p.low_confidence_retry_after,
     onInputChange: p.on_input_change,
+    onVersionChange: p.on_version_change,
+    driftRowsPerHour: p.drift_rows_per_hour,
+    ttlMs: Object.fromEntries(
+      Object.entries(p.outputs).flatMap(([col, spec]) =>
+        spec.ttl === undefined ? [] : [[col, spec.ttl]],
+      ),
+    ),
     schedule: p.schedule,
     batchSize: p.batch_size,
     maxRowInputChars: p.max_row_input_chars,

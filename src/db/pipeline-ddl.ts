@@ -58,6 +58,12 @@ export function stateColumnsSql(p: PipelineConfig): string[] {
     `create index if not exists ${q(objectName(p.name, "pending"))} on ${t} (${q(c.nextAt)}) where ${q(c.status)} = 'pending'`,
     // Failure reports read failed and exhausted rows only; few, and never worth a scan.
     `create index if not exists ${q(objectName(p.name, "failures"))} on ${t} (${q(p.key)}) where ${q(c.status)} in ('failed', 'exhausted')`,
+    // Drift (on_version_change: reprocess) finds done rows of another version by two range
+    // probes of this index (src/sql/release-drifted-rows.ts), never a scan; without drift no
+    // writer pays for it.
+    p.onVersionChange === "reprocess"
+      ? `create index if not exists ${q(objectName(p.name, "version"))} on ${t} ((${q(c.state)} ->> 'version')) where ${q(c.status)} = 'done'`
+      : `drop index if exists ${q(p.table.schema)}.${q(objectName(p.name, "version"))}`,
   ];
 }
 

@@ -9,6 +9,7 @@ import { registerLlmBudgetGauge } from "./llm-budget-gauge.ts";
 import { registerProcessMetrics } from "./process-metrics.ts";
 import { registerQueueCollectors } from "./queue-collectors.ts";
 import { registerRowStateCollectors } from "./row-state-collectors.ts";
+import { registerValueAgeCollectors } from "./value-age-collectors.ts";
 import { attachResearchEventMetrics } from "./research-event-metrics.ts";
 import { attachRuntimeEventMetrics } from "./runtime-event-metrics.ts";
 import { createSweepMetrics } from "./sweep-metrics.ts";
@@ -38,6 +39,7 @@ export function createMetrics(runtime: Runtime): Metrics {
   const pipelines = [...runtime.pipelines.values()].map((e) => e.pipeline);
 
   registerRowStateCollectors(registry, db, config.schema, pipelines);
+  registerValueAgeCollectors(registry, db, pipelines, runtime.clock);
   const detachRuntime = attachRuntimeEventMetrics(registry, runtime);
   const detachResearch = attachResearchEventMetrics(registry, runtime);
   registerLlmBudgetGauge(registry, config);

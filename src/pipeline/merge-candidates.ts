@@ -2,6 +2,7 @@ import { rungStageName, type RungName } from "../config/escalation-schema.ts";
 import type { InstalledPipeline } from "./installed-pipeline.ts";
 import type { ColumnProvenance, RowSnapshot, StageRecord } from "./row-state.ts";
 import { isCurrentRecord } from "./stage-reuse.ts";
+import { isSuperseded, withHistory } from "./column-freshness.ts";
 
 export interface MergedValues {
   values: Record<string, unknown>;
@@ -21,6 +22,8 @@ export function mergeCandidates(
   p: InstalledPipeline,
   row: Pick<RowSnapshot, "values" | "state">,
   stages: Readonly<Record<string, StageRecord>>,
+  /** The runtime's clock: a value past its ttl is replaced (src/pipeline/column-freshness.ts). */
+  nowMs: number = Date.now(),
 ): MergedValues {
   const columns: Record<string, ColumnProvenance> = { ...row.state.columns };
   const values: Record<string, unknown> = { ...row.values };
@@ -66,13 +69,15 @@ export function mergeCandidates(
         continue;
       }
       const empty = current === null || current === undefined;
+      // A value past its ttl, or one an older pipeline version found: the new answer counts.
+      const stale = isSuperseded(p, name, provenance, nowMs);
       const better = step.rung
-        ? empty || candidate.confidence > (provenance?.confidence ?? 0)
-        : empty || candidate.confidence >= (provenance?.confidence ?? 0);
+        ? empty || stale || candidate.confidence > (provenance?.confidence ?? 0)
+        : empty || stale || candidate.confidence >= (provenance?.confidence ?? 0);
       if (!better) continue;
       const readFromPage = candidate.origin !== undefined && candidate.origin !== "llm";
       values[name] = candidate.value;
-      columns[name] = {
+      columns[name] = withHistory(provenance, {
         value: candidate.value,
         confidence: candidate.confidence,
         stage: step.name,
@@ -84,7 +89,7 @@ export function mergeCandidates(
         ...(candidate.sources ? { sources: candidate.sources } : {}),
         ...(candidate.origin ? { origin: candidate.origin } : {}),
         ...(step.rung ? { rung: step.rung, rung_cost_usd: record.usage?.cost_usd ?? 0 } : {}),
-      };
+      });
     }
   }
   return { values, columns, counted };

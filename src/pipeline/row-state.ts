@@ -74,6 +74,22 @@ export interface ColumnProvenance {
    * row. Absent: the pipeline's own stages found it. */
   rung?: string;
   rung_cost_usd?: number;
+  /** Earlier values of the column, newest first (at most 5): kept when a ttl or drift re-run,
+   * or a better answer, replaced them (src/pipeline/column-freshness.ts). */
+  history?: ColumnHistoryEntry[];
+}
+
+/** A value a column held before, with when and where it was found and when it was replaced. */
+export interface ColumnHistoryEntry {
+  value: unknown;
+  confidence: number;
+  at: string;
+  stage: string;
+  version: string;
+  replaced_at: string;
+  sources?: string[];
+  origin?: string;
+  model?: string;
 }
 
 export interface ErrorRecord {

@@ -9,6 +9,7 @@ import { startClaimedRows } from "../sql/start-claimed-rows.ts";
 import type { StageInputRow, StageRunner } from "../stages/stage-runner.ts";
 import { evaluateWhen } from "./evaluate-when.ts";
 import { canReuse } from "./stage-reuse.ts";
+import { expiredStages } from "./column-freshness.ts";
 import { runStage, stageInput } from "./run-stage.ts";
 import { climbLadder } from "./climb-ladder.ts";
 import { GuardedWriter } from "./guarded-writer.ts";
@@ -97,8 +98,12 @@ export async function runClaimedBatch(
     afterAbortMs: HAND_BACK_PATIENCE_MS,
     log,
   });
-  const startedAt = new Date().toISOString();
+  const startedAt = new Date(runtime.clock.now()).toISOString();
   const runs = new Map<string, RowRun>(snapshots.map((s) => [s.key, startRun(s, startedAt)]));
+  // Freshness: the stages filling a value older than its ttl run again; the rest are reused.
+  const expired = new Map(
+    snapshots.map((s) => [s.key, expiredStages(p, s.state, runtime.clock.now())]),
+  );
   const renew = (row: RowSnapshot) => ({
     key: row.key,
     xmin: row.xmin,
@@ -132,6 +137,7 @@ export async function runClaimedBatch(
           const done = row.state.stages?.[stage.config.name];
           if (
             !run.stages[stage.config.name] &&
+            !expired.get(row.key)?.has(stage.config.name) &&
             canReuse(
               p,
               stage.config,
@@ -155,7 +161,7 @@ export async function runClaimedBatch(
           );
           const when = stage.config.when;
           if (when && !evaluateWhen(when, input.fields)) {
-            const now = new Date().toISOString();
+            const now = new Date(runtime.clock.now()).toISOString();
             (runs.get(row.key) as RowRun).stages[stage.config.name] = {
               status: "skipped",
               version: p.version,
@@ -175,7 +181,9 @@ export async function runClaimedBatch(
             stage: stage.config.name,
             rows: ready.length - toRun.length,
           });
-        await runStage(stage, toRun, runs, writer.rows, p, signal, log, runtime.events);
+        await runStage(stage, toRun, runs, writer.rows, p, signal, log, runtime.events, {
+          clock: runtime.clock,
+        });
         if ((i < stages.length - 1 || entry.rungs.length > 0) && !signal.aborted) {
           await writer.write([...writer.rows.keys()], renew, false);
         }
@@ -221,7 +229,13 @@ export async function runClaimedBatch(
     await writer.write(
       keys,
       (row) => {
-        const write = settleRow(p, row, runs.get(row.key) as RowRun);
+        const write = settleRow(
+          p,
+          row,
+          runs.get(row.key) as RowRun,
+          Math.random,
+          runtime.clock.now(),
+        );
         settled.set(row.key, write);
         return write;
       },

@@ -1,3 +1,4 @@
+import type { Clock } from "../core/clock.ts";
 import { coerceError } from "../core/coerce-error.ts";
 import type { StageChunkResult, StageInputRow, StageRunner } from "../stages/stage-runner.ts";
 import type { InstalledPipeline } from "./installed-pipeline.ts";
@@ -36,7 +37,8 @@ export async function runStage(
   signal: AbortSignal,
   log: (message: string) => void,
   events: RuntimeEvents,
-  options: { rung?: boolean } = {},
+  /** `clock`: the runtime's, which a record's times (what freshness measures ages by) come from. */
+  options: { rung?: boolean; clock?: Clock } = {},
 ): Promise<void> {
   const size = stage.config.batchSize;
   const chunks: StageInputRow[][] = [];
@@ -44,7 +46,7 @@ export async function runStage(
   await Promise.all(
     chunks.map(async (chunk) => {
       const started = Date.now();
-      const startedAt = new Date(started).toISOString();
+      const startedAt = new Date(options.clock?.now() ?? started).toISOString();
       let result: StageChunkResult;
       try {
         result = await stage.run(chunk, { signal, pipeline: pipeline.name, log });
@@ -65,7 +67,7 @@ export async function runStage(
           usage: new Map(),
         };
       }
-      const finishedAt = new Date().toISOString();
+      const finishedAt = new Date(options.clock?.now() ?? Date.now()).toISOString();
       // Failures of a chunk cut short by shutdown are interruptions, not errors: the rows go
       // back with the stage not done, and it runs again on the next attempt.
       const interrupted = signal.aborted;

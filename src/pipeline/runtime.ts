@@ -41,6 +41,8 @@ export interface Runtime {
   readonly backends: ReadonlyMap<string, LlmBackend>;
   /** The fleet-wide budgets and cost ledger every paid call goes through (src/budget/). */
   readonly budget: BudgetGuard;
+  /** Budget windows and freshness (which values expired) read it; tests move it. */
+  readonly clock: Clock;
   /**
    * A pipeline by name, loading an ad-hoc one that another process created after this one
    * started; undefined when there is no such pipeline.
@@ -62,7 +64,7 @@ export async function createRuntime(
     concurrency?: AdaptiveConcurrency;
     /** URL prefixes this process serves itself (corpus folders), let through the SSRF guard. */
     ownPrefixes?: readonly string[];
-    /** The budget windows' clock; tests move it to reach the next window. */
+    /** The budget windows' and freshness's clock; tests move it. */
     clock?: Clock;
   } = {},
 ): Promise<Runtime> {
@@ -196,6 +198,7 @@ export async function createRuntime(
     research,
     backends,
     budget,
+    clock,
     ensurePipeline,
   };
 }

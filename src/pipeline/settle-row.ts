@@ -4,6 +4,7 @@ import { retryDelayMs } from "./retry-delay.ts";
 import { BUDGET_EXHAUSTED } from "./row-budget.ts";
 import { isCurrentRecord } from "./stage-reuse.ts";
 import { mergeCandidates, outputConfidence } from "./merge-candidates.ts";
+import { msUntilFirstExpiry } from "./column-freshness.ts";
 import { rungStageName } from "../config/escalation-schema.ts";
 import {
   MAX_ERRORS_KEPT,
@@ -77,13 +78,15 @@ export function settleRow(
   row: RowSnapshot,
   run: RowRun,
   random: () => number = Math.random,
+  /** The runtime's clock (freshness: which values expired, when the row is due again). */
+  nowMs: number = Date.now(),
 ): RowWrite {
-  const now = new Date().toISOString();
+  const now = new Date(nowMs).toISOString();
   const state = checkpointState(p, row, run);
   // Whatever batch the row waited for is behind it now (or it waits for a new one, below).
   delete state.batch;
   const stages = state.stages ?? {};
-  const merged = mergeCandidates(p, row, stages);
+  const merged = mergeCandidates(p, row, stages, nowMs);
   const { values, columns, counted } = merged;
   state.columns = columns;
   const attempt = row.attempts;
@@ -153,12 +156,15 @@ export function settleRow(
     finished_at: now,
     outcome: low ? "done_low_confidence" : "done",
   };
+  // Freshness: due again when its first value expires (outputs.<c>.ttl), or sooner to retry.
+  const expiry = msUntilFirstExpiry(p, merged.columns, merged.values, nowMs);
+  const retryIn = retryLow ? p.lowConfidenceRetryAfterMs : null;
   return {
     key: row.key,
     xmin: row.xmin,
     state,
     status: "done",
-    nextInMs: retryLow ? p.lowConfidenceRetryAfterMs : null,
+    nextInMs: retryIn === null || expiry === null ? (retryIn ?? expiry) : Math.min(retryIn, expiry),
     values,
     confidence,
     enriched: true,
