@@ -22,6 +22,7 @@ import {
   mediaType,
 } from "./request-guards.ts";
 import { csvRowLabel } from "./row-label.ts";
+import { readLiveProcesses } from "../worker/live-processes.ts";
 
 export { isLoopback };
 
@@ -226,6 +227,12 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
           reports.push(await pipelineReport(runtime, pipeline));
         sendJson(res, 200, reports);
       },
+    },
+    {
+      method: "GET",
+      path: "/v1/processes",
+      handle: async ({ res }) =>
+        sendJson(res, 200, await readLiveProcesses(runtime.db, runtime.config.schema)),
     },
     {
       method: "GET",

@@ -224,6 +224,19 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
+    "/v1/processes": {
+      get: {
+        summary:
+          "The live worker processes on every host: id, host, pid, version, jobs in flight, started_at, heartbeat age",
+        responses: {
+          ...guarded,
+          "200": {
+            description: "processes",
+            content: json({ type: "array", items: { type: "object" } }),
+          },
+        },
+      },
+    },
     "/v1/pipelines/{name}/report": {
       get: {
         summary: "Completeness, backlog, failures by class and the worst rows",
