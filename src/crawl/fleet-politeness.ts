@@ -52,6 +52,8 @@ export interface FleetPoliteness extends HostPoliteness {
 
 interface LocalState {
   active: number;
+  /** The take in progress: one call per domain asks the database at a time, the rest wait here. */
+  taking: Promise<unknown>;
   waiters: (() => void)[];
   /** Local clock; from the database's last answer. */
   pausedUntil: number;
@@ -75,7 +77,14 @@ export function createFleetPoliteness(options: FleetPolitenessOptions): FleetPol
   function stateOf(domain: string): LocalState {
     let state = domains.get(domain);
     if (!state) {
-      state = { active: 0, waiters: [], pausedUntil: 0, openUntil: 0, failures: 0 };
+      state = {
+        active: 0,
+        taking: Promise.resolve(),
+        waiters: [],
+        pausedUntil: 0,
+        openUntil: 0,
+        failures: 0,
+      };
       domains.set(domain, state);
     }
     return state;
@@ -127,6 +136,8 @@ export function createFleetPoliteness(options: FleetPolitenessOptions): FleetPol
     const delayMs = Math.max(baseDelayMs, scheduleOptions.delayMs ?? 0);
     const pollMs = Math.min(1_000, Math.max(25, delayMs));
     for (;;) {
+      const openFor = state.openUntil - now();
+      if (openFor > 0) throw circuitOpen(domain, state, openFor);
       const pausedFor = state.pausedUntil - now();
       if (pausedFor > 0) await sleep(pausedFor, undefined, { signal });
       const leaseId = randomUUID();
@@ -195,7 +206,15 @@ export function createFleetPoliteness(options: FleetPolitenessOptions): FleetPol
     if (openFor > 0) throw circuitOpen(domain, state, openFor);
     await acquireLocal(state, scheduleOptions.signal);
     try {
-      const leaseId = await takeSlot(domain, state, scheduleOptions);
+      // One take at a time per domain: while the fleet's slots are all held, this process polls
+      // once per turn, not once per call waiting; granted starts are spaced anyway.
+      const previous = state.taking;
+      const taken = previous.then(
+        () => takeSlot(domain, state, scheduleOptions),
+        () => takeSlot(domain, state, scheduleOptions),
+      );
+      state.taking = taken.catch(() => undefined);
+      const leaseId = await taken;
       let outcome: GiveBackRequest["outcome"] = "success";
       let pauseMs = 0;
       try {
