@@ -12,8 +12,11 @@ import { findCrawlError, SsrfRefusedError } from "./crawl-error.ts";
 import type { SsrfGuard } from "./ssrf-guard.ts";
 
 /**
- * The browser's only way out: a forward proxy on 127.0.0.1 that every request of a pooled browser
- * context goes through (each context is created with it as its proxy, loopback included).
+ * The browser's only way out: a forward proxy (on 127.0.0.1 unless a remote browser needs another
+ * address) that every request of a pooled browser context goes through (each context is created
+ * with it as its proxy, loopback included). A remote browser (`crawl.browser.endpoint`) gets its
+ * contexts from this process, so their requests come back here too: the guard travels with the
+ * connection.
  *
  * This is where the browser path enforces the SSRF guard, and the only place: Chromium resolves
  * no name itself behind a proxy, and follows redirects inside its network stack where no page
@@ -48,8 +51,16 @@ export interface GuardedProxyHooks {
   onBytes?: (bytes: number) => boolean;
 }
 
+export interface GuardedProxyListen {
+  /**
+   * The address to listen on and that the browser reaches the proxy at. Default 127.0.0.1; a
+   * remote browser (`crawl.browser.endpoint`) on another machine needs an address it can reach.
+   */
+  host?: string;
+}
+
 export interface GuardedProxy {
-  /** `http://127.0.0.1:<port>`, the `proxyServer` of a browser context. */
+  /** `http://<host>:<port>`, the `proxyServer` of a browser context. */
   readonly server: string;
   close(): Promise<void>;
 }
@@ -72,7 +83,9 @@ const HOP_BY_HOP = new Set([
 export async function startGuardedProxy(
   guard: Pick<SsrfGuard, "assertUrlAllowed">,
   hooks: GuardedProxyHooks = {},
+  listen: GuardedProxyListen = {},
 ): Promise<GuardedProxy> {
+  const host = listen.host ?? "127.0.0.1";
   const sockets = new Set<Duplex>();
   // Keyed by host:port, and the host is always the checked address: a kept-alive socket is only
   // ever reused for the address it was opened to.
@@ -227,11 +240,17 @@ export async function startGuardedProxy(
   // Chromium tunnels WebSockets with CONNECT; an Upgrade in absolute form is not expected.
   server.on("upgrade", (_req, socket: Duplex) => socket.destroy());
   server.on("clientError", (_error, socket: Duplex) => socket.destroy());
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
   const { port } = server.address() as AddressInfo;
 
   return {
-    server: `http://127.0.0.1:${port}`,
+    server: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of sockets) socket.destroy();

@@ -143,6 +143,8 @@ export function createResearchServices(
         createBrowserPool({
           size: config.crawl.browser.contexts,
           executablePath: config.crawl.browser.executablePath,
+          ...(config.crawl.browser.endpoint ? { endpoint: config.crawl.browser.endpoint } : {}),
+          proxyHost: config.crawl.browser.proxyHost,
           guard,
           ...(config.crawl.userAgent ? { userAgent: config.crawl.userAgent } : {}),
           timeoutMs: config.crawl.timeoutMs,
