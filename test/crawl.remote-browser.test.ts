@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { chromium, type BrowserServer } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,7 +8,9 @@ import {
   createBrowserPool,
   type BrowserPool,
 } from "../src/crawl/browser-pool.ts";
+import { startGuardedProxy } from "../src/crawl/browser-proxy.ts";
 import { SsrfRefusedError } from "../src/crawl/crawl-error.ts";
+import { createSsrfGuard } from "../src/crawl/ssrf-guard.ts";
 import { CHROMIUM_PATH, chromiumAvailable } from "./support/chromium.ts";
 import { MINIMAL_CONFIG_YAML } from "./support/minimal-config.ts";
 
@@ -133,6 +135,49 @@ describe.skipIf(!available)("a remote browser server", () => {
       await lost.close();
     }
   }, 60_000);
+});
+
+describe("the guarded proxy of a remote browser", () => {
+  it("answers 407 to a client without its credentials", async () => {
+    const target = createServer((_req, res) => res.end("reached"));
+    await new Promise<void>((resolve) => target.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(target.address() as AddressInfo).port}/`;
+    const guard = createSsrfGuard({ allow: ["127.0.0.1/32"] });
+    const proxy = await startGuardedProxy(
+      guard,
+      {},
+      {
+        credentials: { username: "gleaner", password: "s3cret-pass" },
+      },
+    );
+    const ask = (auth?: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const { hostname, port } = new URL(proxy.server);
+        const req = request(
+          { hostname, port, path: url, headers: auth ? { "proxy-authorization": auth } : {} },
+          (res) => {
+            let body = "";
+            res.on("data", (d: Buffer) => (body += d.toString()));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      });
+    try {
+      expect((await ask()).status).toBe(407);
+      expect((await ask(`Basic ${Buffer.from("gleaner:wrong").toString("base64")}`)).status).toBe(
+        407,
+      );
+      const ok = await ask(`Basic ${Buffer.from("gleaner:s3cret-pass").toString("base64")}`);
+      expect(ok).toEqual({ status: 200, body: "reached" });
+    } finally {
+      await proxy.close();
+      await guard.close();
+      target.closeAllConnections();
+      await new Promise<void>((resolve) => target.close(() => resolve()));
+    }
+  });
 });
 
 describe("crawl.browser.endpoint in the config", () => {

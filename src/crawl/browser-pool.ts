@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import type { Browser, BrowserContext, CDPSession, Page, Response } from "playwright-core";
 import { defaultChromiumPath } from "../core/chromium-path.ts";
@@ -379,6 +380,11 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
   const executablePath = options.executablePath ?? defaultChromiumPath();
   const launchOptions = chromiumLaunchOptions(executablePath, options.args);
   const endpoint = options.endpoint;
+  // A remote browser reaches the proxies over a network others may reach them on too: each pool
+  // then makes up credentials that only its own contexts are given.
+  const proxyCredentials = endpoint
+    ? { username: "gleaner", password: randomBytes(18).toString("base64url") }
+    : undefined;
   const defaultUserAgent = options.userAgent ?? DEFAULT_USER_AGENT;
   const defaults = {
     timeoutMs: options.timeoutMs ?? 15_000,
@@ -435,7 +441,10 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
               return false;
             },
           },
-          options.proxyHost ? { host: options.proxyHost } : {},
+          {
+            ...(options.proxyHost ? { host: options.proxyHost } : {}),
+            ...(proxyCredentials ? { credentials: proxyCredentials } : {}),
+          },
         );
         free.push(slot);
         return slot;
@@ -551,7 +560,7 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
     if (current) await disposePage(slot, current);
     const context = await running.newContext({
       // Loopback goes through the proxy too (Playwright adds `<-loopback>` to the bypass list).
-      proxy: { server: slot.proxy.server },
+      proxy: { server: slot.proxy.server, ...proxyCredentials },
       userAgent: defaultUserAgent,
       serviceWorkers: "block",
       acceptDownloads: false,

@@ -57,6 +57,12 @@ export interface GuardedProxyListen {
    * remote browser (`crawl.browser.endpoint`) on another machine needs an address it can reach.
    */
   host?: string;
+  /**
+   * Basic credentials every request and tunnel must carry (407 otherwise): a proxy a remote
+   * browser reaches is reachable by others on that network too, and would let them through to
+   * every address crawl.allow trusts.
+   */
+  credentials?: { username: string; password: string };
 }
 
 export interface GuardedProxy {
@@ -86,6 +92,11 @@ export async function startGuardedProxy(
   listen: GuardedProxyListen = {},
 ): Promise<GuardedProxy> {
   const host = listen.host ?? "127.0.0.1";
+  const expectedAuth = listen.credentials
+    ? `Basic ${Buffer.from(`${listen.credentials.username}:${listen.credentials.password}`).toString("base64")}`
+    : undefined;
+  const authorized = (req: IncomingMessage) =>
+    expectedAuth === undefined || req.headers["proxy-authorization"] === expectedAuth;
   const sockets = new Set<Duplex>();
   // Keyed by host:port, and the host is always the checked address: a kept-alive socket is only
   // ever reused for the address it was opened to.
@@ -104,6 +115,11 @@ export async function startGuardedProxy(
   }
 
   function handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (!authorized(req)) {
+      req.resume();
+      res.writeHead(407, { "proxy-authenticate": 'Basic realm="gleaner"' }).end();
+      return;
+    }
     let target: URL;
     try {
       target = new URL(req.url ?? "");
@@ -186,6 +202,12 @@ export async function startGuardedProxy(
   function handleConnect(req: IncomingMessage, client: Duplex, head: Buffer): void {
     track(client);
     client.on("error", () => client.destroy());
+    if (!authorized(req)) {
+      client.end(
+        'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="gleaner"\r\n\r\n',
+      );
+      return;
+    }
     const authority = req.url ?? "";
     let target: URL;
     try {
