@@ -172,7 +172,11 @@ export function createFleetPoliteness(options: FleetPolitenessOptions): FleetPol
       }
       // Every slot is taken: look again when the next start could be, spread out a little so
       // the processes waiting do not all ask at the same instant.
-      await sleep(Math.max(answer.waitMs, pollMs) + Math.random() * pollMs, undefined, { signal });
+      // Half a spacing at least: a slot given back in between is otherwise left unused past the
+      // next start, which the fleet's rate never gets back.
+      await sleep(Math.max(answer.waitMs, pollMs / 2) + (Math.random() * pollMs) / 2, undefined, {
+        signal,
+      });
     }
   }
 
