@@ -400,6 +400,23 @@ const crawl = z
         executable_path: z.string().min(1).optional(),
         /** Pages rendered at once; 6 is where 2 cores saturate (bench/crawl-browser.ts). */
         contexts: z.number().int().min(1).max(32).default(6),
+        /** A Playwright browser server to render on (`ws://host:port/path`) instead of a local
+         * Chromium; its contexts still go through this process's guarded proxies. */
+        endpoint: z
+          .url({
+            protocol: /^wss?$/,
+            message:
+              "must be a ws:// or wss:// URL of a Playwright browser server, such as ws://browsers:3000/abc (chromium.launchServer's wsEndpoint)",
+          })
+          .optional(),
+        /** Where the guarded proxies listen, and the browser reaches them: an address of this
+         * host that a remote browser can reach. Default 127.0.0.1. */
+        proxy_host: z
+          .union([z.ipv4(), z.ipv6()], {
+            message:
+              "must be an IP address of this host that the browser can reach, such as 10.0.0.5",
+          })
+          .default("127.0.0.1"),
       })
       .prefault({}),
   })

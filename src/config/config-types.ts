@@ -85,7 +85,14 @@ export interface CrawlSettings {
   readonly robots: boolean;
   readonly perHostConcurrency: number;
   readonly perHostDelayMs: number;
-  readonly browser: { readonly executablePath: string; readonly contexts: number };
+  readonly browser: {
+    readonly executablePath: string;
+    readonly contexts: number;
+    /** A Playwright browser server to connect to instead of launching Chromium here. */
+    readonly endpoint: string | undefined;
+    /** Where the guarded proxies listen and the browser reaches them. */
+    readonly proxyHost: string;
+  };
 }
 
 export interface RetryPolicy {

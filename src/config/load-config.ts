@@ -192,6 +192,8 @@ function resolveConfig(
       browser: {
         executablePath: raw.crawl.browser.executable_path ?? defaultChromiumPath(),
         contexts: raw.crawl.browser.contexts,
+        endpoint: raw.crawl.browser.endpoint,
+        proxyHost: raw.crawl.browser.proxy_host,
       },
     },
     pipelines,

@@ -2,6 +2,7 @@ import type { GleanerConfig, SearchProviderSettings } from "../config/config-typ
 import { createBrowserPool } from "../crawl/browser-pool.ts";
 import { createPageReader, type PageReader } from "../crawl/page-reader.ts";
 import type { Db } from "../db/connect-database.ts";
+import { createDomainSlotStore } from "../sql/crawl-domain-slots.ts";
 import type { AdaptiveConcurrency } from "../concurrency/adaptive-concurrency.ts";
 import type { RuntimeEvents } from "../pipeline/runtime-events.ts";
 import { createCachedSearch, type CachedSearchProvider } from "../search/cached-search.ts";
@@ -142,11 +143,21 @@ export function createResearchServices(
       cache: { db, schema: config.schema },
       perHostConcurrency: config.crawl.perHostConcurrency,
       perHostDelayMs: config.crawl.perHostDelayMs,
+      // Per-site limits held for the whole fleet in <schema>.crawl_domains, not per process.
+      fleet: {
+        store: createDomainSlotStore(db, config.schema),
+        onStoreError: (error) =>
+          events.emit("research:warning", {
+            message: `${error.message}: ${coerceError(error.cause).message}`,
+          }),
+      },
       robots: { enabled: config.crawl.robots },
       browser: (guard) =>
         createBrowserPool({
           size: config.crawl.browser.contexts,
           executablePath: config.crawl.browser.executablePath,
+          ...(config.crawl.browser.endpoint ? { endpoint: config.crawl.browser.endpoint } : {}),
+          proxyHost: config.crawl.browser.proxyHost,
           guard,
           ...(config.crawl.userAgent ? { userAgent: config.crawl.userAgent } : {}),
           timeoutMs: config.crawl.timeoutMs,
