@@ -2,6 +2,7 @@ import cron from "node-cron";
 import { z } from "zod";
 import { OUTPUT_TYPES } from "../core/output-types.ts";
 import { budgetSchema } from "./budget-schema.ts";
+import { evalSchema } from "./eval-schema.ts";
 import { parseDuration } from "./parse-duration.ts";
 
 /**
@@ -291,6 +292,10 @@ export const pipelineSchema = z.strictObject({
   seed: z.string().min(1).optional(),
   /** Spending caps of this pipeline's paid calls (src/config/budget-schema.ts). */
   budget: budgetSchema.optional(),
+  /** Apply the confidence mapping `gleaner eval` learnt for this pipeline when values settle. */
+  calibrate: z.boolean().default(false),
+  /** How `gleaner eval` compares values with a golden set (src/config/eval-schema.ts). */
+  eval: evalSchema.prefault({}),
 });
 
 const backend = z.strictObject({

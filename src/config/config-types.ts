@@ -119,6 +119,24 @@ export interface PipelineConfig {
   readonly version: string;
   /** pipelines.<p>.budget; undefined: only llm.budget applies. */
   readonly budget: BudgetSettings | undefined;
+  /** pipelines.<p>.calibrate: settled confidences go through the mapping `gleaner eval` learnt. */
+  readonly calibrate: boolean;
+  /** pipelines.<p>.eval: the default golden set and the comparison rules of `gleaner eval`. */
+  readonly eval: EvalSettings;
+}
+
+/** How `gleaner eval` compares one column's values with the known ones. */
+export interface ColumnRules {
+  /** Absolute, or relative to the known value (`relative: true`, a fraction). */
+  readonly tolerance: { readonly amount: number; readonly relative: boolean } | undefined;
+  readonly precision: "year" | "month" | "day" | "hour" | "minute" | "second" | undefined;
+  readonly synonyms: readonly (readonly string[])[];
+}
+
+export interface EvalSettings {
+  /** Absolute path of a CSV file, or a schema.table; undefined: --golden is required. */
+  readonly golden: string | undefined;
+  readonly columns: Readonly<Record<string, ColumnRules>>;
 }
 
 interface StageCommon {

@@ -28,6 +28,7 @@ import { readYaml } from "./read-yaml.ts";
 import { checkColumnName, checkTableSchema } from "./reserved-names.ts";
 import { resolveBackends } from "./resolve-backends.ts";
 import { resolveBudget } from "./resolve-budget.ts";
+import { resolveEval } from "./resolve-eval.ts";
 import { resolveSearchProvider } from "./resolve-search-provider.ts";
 import { templateFields } from "./template-fields.ts";
 
@@ -523,6 +524,8 @@ function resolvePipeline(
     seed: p.seed === undefined ? undefined : resolve(baseDir, p.seed),
     version,
     budget: resolveBudget(p.budget, `${at}.budget`, backends),
+    calibrate: p.calibrate,
+    eval: resolveEval(p.eval, `${at}.eval`, outputs, baseDir),
   };
 }
 

@@ -7,6 +7,7 @@ import type { RowWrite } from "../sql/write-row-states.ts";
 import type { EnrichPayload } from "../sql/claim-due-rows.ts";
 import { leaseClaimedRowsBack, releaseClaimedRows } from "../sql/release-claimed-rows.ts";
 import { startClaimedRows } from "../sql/start-claimed-rows.ts";
+import { loadCalibration } from "../sql/calibrations.ts";
 import type { StageChunkResult, StageInputRow, StageRunner } from "../stages/stage-runner.ts";
 import { evaluateWhen } from "./evaluate-when.ts";
 import { canReuse, reuseMarks } from "./stage-reuse.ts";
@@ -204,10 +205,17 @@ export async function runClaimedBatch(
       return outcome;
     }
     const settled = new Map<string, RowWrite>();
+    const calibration = p.calibrate
+      ? await retryWhileDisconnected(
+          `pipeline ${p.name}: reading its calibration`,
+          () => loadCalibration(db, runtime.config.schema, p.name),
+          patience,
+        )
+      : undefined;
     await writer.write(
       keys,
       (row) => {
-        const write = settleRow(p, row, runs.get(row.key) as RowRun);
+        const write = settleRow(p, row, runs.get(row.key) as RowRun, Math.random, calibration);
         settled.set(row.key, write);
         return write;
       },

@@ -11,8 +11,10 @@ import {
   type RowSnapshot,
   type RowState,
   type StageRecord,
+  type StageValue,
   type UsageRecord,
 } from "./row-state.ts";
+import type { Calibration } from "./confidence-calibration.ts";
 import type { StageFailure } from "../stages/stage-runner.ts";
 import type { RowWrite } from "../sql/write-row-states.ts";
 
@@ -76,6 +78,8 @@ export function settleRow(
   row: RowSnapshot,
   run: RowRun,
   random: () => number = Math.random,
+  /** `calibrate: true`: the pipeline's learnt confidence mappings (confidence-calibration.ts). */
+  calibration?: Calibration,
 ): RowWrite {
   const now = new Date().toISOString();
   const state = checkpointState(p, row, run);
@@ -114,16 +118,17 @@ export function settleRow(
         }
         continue;
       }
+      const readFromPage = candidate.origin !== undefined && candidate.origin !== "llm";
+      const scored = calibrated(calibration, record, candidate, readFromPage, name);
       const better =
         current === null ||
         current === undefined ||
-        candidate.confidence >= (provenance?.confidence ?? 0);
+        scored.confidence >= (provenance?.confidence ?? 0);
       if (!better) continue;
-      const readFromPage = candidate.origin !== undefined && candidate.origin !== "llm";
       values[name] = candidate.value;
       columns[name] = {
         value: candidate.value,
-        confidence: candidate.confidence,
+        ...scored,
         stage: stage.name,
         version: p.version,
         at: record.finished_at,
@@ -267,6 +272,26 @@ function waitForBatch(row: RowSnapshot, run: RowRun, state: RowState, now: strin
     enriched: false,
     attempts: Math.max(0, row.attempts - 1),
   };
+}
+
+/**
+ * A candidate's confidence through the pipeline's calibration, keyed by the backend that
+ * answered (or the structured data it was read from): `confidence` calibrated and
+ * `raw_confidence` as the stage reported it; the raw one alone when nothing was learnt.
+ */
+function calibrated(
+  calibration: Calibration | undefined,
+  record: StageRecord,
+  candidate: StageValue,
+  readFromPage: boolean,
+  column: string,
+): { confidence: number; raw_confidence?: number } {
+  const source = readFromPage ? candidate.origin : (record.backend ?? candidate.origin);
+  const mapped =
+    source === undefined ? undefined : calibration?.apply(source, column, candidate.confidence);
+  return mapped === undefined
+    ? { confidence: candidate.confidence }
+    : { confidence: mapped, raw_confidence: candidate.confidence };
 }
 
 /** 24 h of Batch API completion window and 2 h of margin, when the backend gave no wait. */
