@@ -205,12 +205,17 @@ export async function runClaimedBatch(
       return outcome;
     }
     const settled = new Map<string, RowWrite>();
+    // Calibration refines confidences; it never keeps rows from settling: when it cannot be
+    // read (the migration that creates its table not applied yet), values keep their raw ones.
     const calibration = p.calibrate
       ? await retryWhileDisconnected(
           `pipeline ${p.name}: reading its calibration`,
           () => loadCalibration(db, runtime.config.schema, p.name),
           patience,
-        )
+        ).catch((error: unknown) => {
+          log(`pipeline ${p.name}: calibration not applied: ${coerceError(error).message}`);
+          return undefined;
+        })
       : undefined;
     await writer.write(
       keys,

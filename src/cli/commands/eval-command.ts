@@ -80,7 +80,10 @@ export async function evalCommand(pipeline: string, options: EvalOptions): Promi
         );
     }
     for (const line of missed) app.logger.error(`eval: ${line}`);
-    return missed.length > 0 ? EXIT_FAILURE : EXIT_OK;
+    const timedOut = [outcome.report, outcome.against].some((r) => r?.latency.timed_out);
+    if (timedOut)
+      app.logger.error("eval: timed out with rows still in flight; their cells count as empty");
+    return missed.length > 0 || timedOut ? EXIT_FAILURE : EXIT_OK;
   } finally {
     await app.close();
   }
