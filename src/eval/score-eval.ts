@@ -176,7 +176,6 @@ export function scoreEval(options: {
     columns,
     overall: {
       ...totals,
-      filled: totals.filled,
       coverage: ratio(totals.filled, cells) ?? 0,
       precision: ratio(totals.correct, totals.judged),
       recall: ratio(totals.correct, totals.known),

@@ -28,7 +28,10 @@ export function shadowPipeline(
   });
 }
 
-/** `eval_<pipeline>` (`eval_<pipeline>_against`), shortened with a hash past 63 characters. */
+/**
+ * `eval_<pipeline>` (`eval_<pipeline>_against`), shortened with a hash past 40 characters so
+ * that the names of its indexes and triggers (`gleaner_<name>_…`) stay whole.
+ */
 export function shadowName(pipeline: string, slot: "main" | "against"): string {
   const full = `eval_${pipeline}${slot === "against" ? "_against" : ""}`;
   if (full.length <= 40) return full;
