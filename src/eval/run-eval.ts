@@ -47,7 +47,12 @@ export async function runEval(options: {
     logger.info(
       `eval ${p.name}${slot === "against" ? " (--against)" : ""}: ${golden.rows.length} rows from ${golden.source}`,
     );
-    const stored = p.calibrate ? await readCalibrations(database.db, config.schema, p.name) : [];
+    // The stored mapping was learnt from the main config's backends: it says nothing of
+    // another config's, whose "after" is the in-sample one.
+    const stored =
+      p.calibrate && slot === "main"
+        ? await readCalibrations(database.db, config.schema, p.name)
+        : [];
     const run = await runShadow({
       database,
       main: config,
