@@ -14,6 +14,7 @@ const commands = {
   estimate: () => import("./commands/estimate-command.ts"),
   export: () => import("./commands/export-command.ts"),
   import: () => import("./commands/import-command.ts"),
+  eval: () => import("./commands/eval-command.ts"),
   migrate: () => import("./commands/migrate-command.ts"),
   reprocess: () => import("./commands/reprocess-command.ts"),
   run: () => import("./commands/run-commands.ts"),
@@ -188,6 +189,29 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .action(
       wrap(async (pipeline: string, file: string, o: { config: string; json?: boolean }) =>
         (await commands.import()).importCommand(pipeline, file, o),
+      ),
+    );
+  program
+    .command("eval")
+    .description(
+      "run a pipeline over a golden set (row inputs and known values) in a shadow table of " +
+        "Gleaner's own, then report per column coverage, precision, recall, calibration (ECE), " +
+        "cost and latency; with calibrate: true, store the confidence mapping learnt",
+    )
+    .argument("<pipeline>", "the pipeline name")
+    .addOption(configOption())
+    .option("--golden <file.csv|table>", "the golden set (default: pipelines.<p>.eval.golden)")
+    .option("--limit <n>", "only the first N rows of the golden set")
+    .option("--against <other.yaml>", "also run that config's pipeline on the same rows; compare")
+    .option(
+      "--fail-below <figures>",
+      "exit 1 when a figure is below, e.g. precision=0.9,recall=0.8,city.coverage=0.95",
+    )
+    .option("--timeout <seconds>", "give up waiting for rows after this long")
+    .option("--json", "print JSON")
+    .action(
+      wrap(async (pipeline: string, o: import("./commands/eval-command.ts").EvalOptions) =>
+        (await commands.eval()).evalCommand(pipeline, o),
       ),
     );
   program

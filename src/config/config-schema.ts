@@ -3,6 +3,7 @@ import { z } from "zod";
 import { OUTPUT_TYPES } from "../core/output-types.ts";
 import { escalationSchema } from "./escalation-schema.ts";
 import { budgetSchema } from "./budget-schema.ts";
+import { evalSchema } from "./eval-schema.ts";
 import { parseDuration } from "./parse-duration.ts";
 
 /**
@@ -312,6 +313,10 @@ export const pipelineSchema = z.strictObject({
   budget: budgetSchema.optional(),
   /** The escalation ladder for rows with gaps (src/config/escalation-schema.ts). */
   escalate: escalationSchema.optional(),
+  /** Apply the confidence mapping `gleaner eval` learnt for this pipeline when values settle. */
+  calibrate: z.boolean().default(false),
+  /** How `gleaner eval` compares values with a golden set (src/config/eval-schema.ts). */
+  eval: evalSchema.prefault({}),
 });
 
 const backend = z.strictObject({

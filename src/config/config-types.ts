@@ -135,6 +135,10 @@ export interface PipelineConfig {
   readonly budget: BudgetSettings | undefined;
   /** pipelines.<p>.escalate, resolved; undefined: no ladder (escalate: false, or no research). */
   readonly escalation: EscalationSettings | undefined;
+  /** pipelines.<p>.calibrate: settled confidences go through the mapping `gleaner eval` learnt. */
+  readonly calibrate: boolean;
+  /** pipelines.<p>.eval: the default golden set and the comparison rules of `gleaner eval`. */
+  readonly eval: EvalSettings;
 }
 
 /** The escalation ladder of a research pipeline (src/config/resolve-escalation.ts). */
@@ -153,6 +157,20 @@ export interface EscalationSettings {
   readonly searchStage: string | undefined;
   /** The outputs the rungs can fill: the extract stage's. */
   readonly outputs: readonly string[];
+}
+
+/** How `gleaner eval` compares one column's values with the known ones. */
+export interface ColumnRules {
+  /** Absolute, or relative to the known value (`relative: true`, a fraction). */
+  readonly tolerance: { readonly amount: number; readonly relative: boolean } | undefined;
+  readonly precision: "year" | "month" | "day" | "hour" | "minute" | "second" | undefined;
+  readonly synonyms: readonly (readonly string[])[];
+}
+
+export interface EvalSettings {
+  /** Absolute path of a CSV file, or a schema.table; undefined: --golden is required. */
+  readonly golden: string | undefined;
+  readonly columns: Readonly<Record<string, ColumnRules>>;
 }
 
 interface StageCommon {

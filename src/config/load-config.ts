@@ -31,6 +31,7 @@ import { checkColumnName, checkTableSchema } from "./reserved-names.ts";
 import { resolveBackends } from "./resolve-backends.ts";
 import { resolveEscalation } from "./resolve-escalation.ts";
 import { resolveBudget } from "./resolve-budget.ts";
+import { resolveEval } from "./resolve-eval.ts";
 import { resolveSearchProvider } from "./resolve-search-provider.ts";
 import { templateFields } from "./template-fields.ts";
 
@@ -545,6 +546,8 @@ function resolvePipeline(
     version,
     budget: resolveBudget(p.budget, `${at}.budget`, backends),
     escalation,
+    calibrate: p.calibrate,
+    eval: resolveEval(p.eval, `${at}.eval`, outputs, baseDir),
   };
 }
 

@@ -1,6 +1,7 @@
 import { rungStageName, type RungName } from "../config/escalation-schema.ts";
 import type { InstalledPipeline } from "./installed-pipeline.ts";
-import type { ColumnProvenance, RowSnapshot, StageRecord } from "./row-state.ts";
+import type { ColumnProvenance, RowSnapshot, StageRecord, StageValue } from "./row-state.ts";
+import type { Calibration } from "./confidence-calibration.ts";
 import { isCurrentRecord } from "./stage-reuse.ts";
 import { isSuperseded, withHistory } from "./column-freshness.ts";
 
@@ -24,6 +25,8 @@ export function mergeCandidates(
   stages: Readonly<Record<string, StageRecord>>,
   /** The runtime's clock: a value past its ttl is replaced (src/pipeline/column-freshness.ts). */
   nowMs: number = Date.now(),
+  /** `calibrate: true`: the pipeline's learnt confidence mappings (confidence-calibration.ts). */
+  calibration?: Calibration,
 ): MergedValues {
   const columns: Record<string, ColumnProvenance> = { ...row.state.columns };
   const values: Record<string, unknown> = { ...row.values };
@@ -71,15 +74,16 @@ export function mergeCandidates(
       const empty = current === null || current === undefined;
       // A value past its ttl, or one an older pipeline version found: the new answer counts.
       const stale = isSuperseded(p, name, provenance, nowMs);
-      const better = step.rung
-        ? empty || stale || candidate.confidence > (provenance?.confidence ?? 0)
-        : empty || stale || candidate.confidence >= (provenance?.confidence ?? 0);
-      if (!better) continue;
       const readFromPage = candidate.origin !== undefined && candidate.origin !== "llm";
+      const scored = calibrated(calibration, record, candidate, readFromPage, name);
+      const better = step.rung
+        ? empty || stale || scored.confidence > (provenance?.confidence ?? 0)
+        : empty || stale || scored.confidence >= (provenance?.confidence ?? 0);
+      if (!better) continue;
       values[name] = candidate.value;
       columns[name] = withHistory(provenance, {
         value: candidate.value,
-        confidence: candidate.confidence,
+        ...scored,
         stage: step.name,
         version: p.version,
         at: record.finished_at,
@@ -105,4 +109,24 @@ export function outputConfidence(merged: MergedValues, name: string): number {
   const provenance = merged.columns[name];
   if (!provenance || provenance.value === null) return 1;
   return provenance.confidence;
+}
+
+/**
+ * A candidate's confidence through the pipeline's calibration, keyed by the backend that
+ * answered (or the structured data it was read from): `confidence` calibrated and
+ * `raw_confidence` as the stage reported it; the raw one alone when nothing was learnt.
+ */
+function calibrated(
+  calibration: Calibration | undefined,
+  record: StageRecord,
+  candidate: StageValue,
+  readFromPage: boolean,
+  column: string,
+): { confidence: number; raw_confidence?: number } {
+  const source = readFromPage ? candidate.origin : (record.backend ?? candidate.origin);
+  const mapped =
+    source === undefined ? undefined : calibration?.apply(source, column, candidate.confidence);
+  return mapped === undefined
+    ? { confidence: candidate.confidence }
+    : { confidence: mapped, raw_confidence: candidate.confidence };
 }

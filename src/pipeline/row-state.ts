@@ -59,7 +59,10 @@ export type PromptTruncation = Record<string, { chars: number; kept: number }>;
 
 export interface ColumnProvenance {
   value: unknown;
+  /** Calibrated when the pipeline has `calibrate: true` and a mapping was learnt. */
   confidence: number;
+  /** The confidence the stage reported, kept beside a calibrated `confidence`. */
+  raw_confidence?: number;
   stage: string;
   version: string;
   at: string;

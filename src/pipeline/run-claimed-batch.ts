@@ -6,6 +6,7 @@ import type { RowWrite } from "../sql/write-row-states.ts";
 import type { EnrichPayload } from "../sql/claim-due-rows.ts";
 import { leaseClaimedRowsBack, releaseClaimedRows } from "../sql/release-claimed-rows.ts";
 import { startClaimedRows } from "../sql/start-claimed-rows.ts";
+import { loadCalibration } from "../sql/calibrations.ts";
 import type { StageInputRow, StageRunner } from "../stages/stage-runner.ts";
 import { evaluateWhen } from "./evaluate-when.ts";
 import { canReuse } from "./stage-reuse.ts";
@@ -226,6 +227,18 @@ export async function runClaimedBatch(
       return outcome;
     }
     const settled = new Map<string, RowWrite>();
+    // Calibration refines confidences; it never keeps rows from settling: when it cannot be
+    // read (the migration that creates its table not applied yet), values keep their raw ones.
+    const calibration = p.calibrate
+      ? await retryWhileDisconnected(
+          `pipeline ${p.name}: reading its calibration`,
+          () => loadCalibration(db, runtime.config.schema, p.name),
+          patience,
+        ).catch((error: unknown) => {
+          log(`pipeline ${p.name}: calibration not applied: ${coerceError(error).message}`);
+          return undefined;
+        })
+      : undefined;
     await writer.write(
       keys,
       (row) => {
@@ -235,6 +248,7 @@ export async function runClaimedBatch(
           runs.get(row.key) as RowRun,
           Math.random,
           runtime.clock.now(),
+          calibration,
         );
         settled.set(row.key, write);
         return write;

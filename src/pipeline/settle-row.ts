@@ -15,6 +15,7 @@ import {
   type StageRecord,
   type UsageRecord,
 } from "./row-state.ts";
+import type { Calibration } from "./confidence-calibration.ts";
 import type { StageFailure } from "../stages/stage-runner.ts";
 import type { RowWrite } from "../sql/write-row-states.ts";
 
@@ -80,13 +81,15 @@ export function settleRow(
   random: () => number = Math.random,
   /** The runtime's clock (freshness: which values expired, when the row is due again). */
   nowMs: number = Date.now(),
+  /** `calibrate: true`: the pipeline's learnt confidence mappings (confidence-calibration.ts). */
+  calibration?: Calibration,
 ): RowWrite {
   const now = new Date(nowMs).toISOString();
   const state = checkpointState(p, row, run);
   // Whatever batch the row waited for is behind it now (or it waits for a new one, below).
   delete state.batch;
   const stages = state.stages ?? {};
-  const merged = mergeCandidates(p, row, stages, nowMs);
+  const merged = mergeCandidates(p, row, stages, nowMs, calibration);
   const { values, columns, counted } = merged;
   state.columns = columns;
   const attempt = row.attempts;
