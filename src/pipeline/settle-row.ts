@@ -3,6 +3,7 @@ import type { InstalledPipeline } from "./installed-pipeline.ts";
 import { retryDelayMs } from "./retry-delay.ts";
 import { BUDGET_EXHAUSTED } from "./row-budget.ts";
 import { isCurrentRecord } from "./stage-reuse.ts";
+import { evidenceOf } from "./value-evidence-fields.ts";
 import {
   MAX_ERRORS_KEPT,
   addUsage,
@@ -132,6 +133,7 @@ export function settleRow(
         ...(record.model && !readFromPage ? { model: record.model } : {}),
         ...(candidate.sources ? { sources: candidate.sources } : {}),
         ...(candidate.origin ? { origin: candidate.origin } : {}),
+        ...evidenceOf(candidate),
       };
     }
   }
