@@ -4,6 +4,7 @@ import { retryDelayMs } from "./retry-delay.ts";
 import { BUDGET_EXHAUSTED } from "./row-budget.ts";
 import { isCurrentRecord } from "./stage-reuse.ts";
 import { evidenceOf } from "./value-evidence-fields.ts";
+import { agreeStageOutputs } from "./agree-stage-outputs.ts";
 import {
   MAX_ERRORS_KEPT,
   addUsage,
@@ -86,6 +87,7 @@ export function settleRow(
   const columns: Record<string, ColumnProvenance> = { ...state.columns };
   const values: Record<string, unknown> = { ...row.values };
   const counted = new Set<string>();
+  const agreed = agreeStageOutputs(p, stages);
 
   // Candidate per output: the most confident value among stages that succeeded as configured
   // now (a record reused from an earlier run counts); later stages win ties. Skipped stages'
@@ -95,7 +97,8 @@ export function settleRow(
     if (!record || record.status !== "ok" || !isCurrentRecord(p, stage.name, record)) continue;
     for (const name of stage.outputs) {
       counted.add(name);
-      const candidate = record.output?.[name];
+      // Stages that answered the same output agree or conflict (agree-stage-outputs.ts).
+      const candidate = agreed(name, record.output?.[name]);
       if (!candidate) continue;
       const current = values[name];
       const provenance = columns[name];
