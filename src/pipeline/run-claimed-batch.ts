@@ -153,7 +153,7 @@ export async function runClaimedBatch(
             p.stages.map((s) => s.name),
           );
           const when = stage.config.when;
-          if (when && !evaluateWhen(when, input.fields)) {
+          if (when && !evaluateWhen(when, input.fields, input.confidence)) {
             const now = new Date().toISOString();
             (runs.get(row.key) as RowRun).stages[stage.config.name] = {
               status: "skipped",
@@ -301,15 +301,24 @@ async function giveBackAfterLease(
 function stageInput(row: RowSnapshot, run: RowRun, order: readonly string[]): StageInputRow {
   const fields: Record<string, unknown> = { ...row.values, ...row.inputs };
   const data: Record<string, unknown> = {};
+  // A table value's confidence is its provenance's, or 1 when a user wrote it.
+  const confidence: Record<string, number> = {};
+  for (const [col, value] of Object.entries(row.values)) {
+    const provenance = row.state.columns?.[col];
+    if (value === null || value === undefined) confidence[col] = 0;
+    else confidence[col] = provenance && provenance.value !== null ? provenance.confidence : 1;
+  }
   for (const name of order) {
     const record: StageRecord | undefined = run.stages[name] ?? row.state.stages?.[name];
     if (!record || record.status !== "ok") continue;
     for (const [col, v] of Object.entries(record.output ?? {})) {
-      if (v.value !== null && v.value !== undefined) fields[col] = v.value;
+      if (v.value === null || v.value === undefined) continue;
+      fields[col] = v.value;
+      confidence[col] = v.confidence;
     }
     if (record.data !== undefined) data[name] = record.data;
   }
-  return { key: row.key, fields, data };
+  return { key: row.key, fields, data, confidence };
 }
 
 async function runStage(

@@ -19,6 +19,8 @@ export interface StageInputRow {
   fields: Record<string, unknown>;
   /** `data` of earlier stages of this row, by stage name. */
   data: Record<string, unknown>;
+  /** How sure the answer filling each output is (0 NULL, 1 written by a user), for `when`. */
+  confidence?: Record<string, number>;
 }
 
 export interface StageContext {
