@@ -533,6 +533,20 @@ describe("parseConfig: rejected configs", () => {
     expect(two.message).toContain("exactly one of all / any / not");
   });
 
+  it("reads examples and their token limit, which needs examples: true", () => {
+    expect(pipelineOf(parse(BASE)).examples).toBeUndefined();
+    const on = variant((d) => d.setIn([...PIPE, "examples"], true));
+    expect(pipelineOf(parse(on)).examples).toEqual({ maxTokens: 600 });
+    const limited = variant((d) => {
+      d.setIn([...PIPE, "examples"], true);
+      d.setIn([...PIPE, "examples_max_tokens"], 200);
+    });
+    expect(pipelineOf(parse(limited)).examples).toEqual({ maxTokens: 200 });
+    const alone = configError(variant((d) => d.setIn([...PIPE, "examples_max_tokens"], 200)));
+    expect(alone.path).toBe("pipelines.companies.examples_max_tokens");
+    expect(alone.message).toContain("set examples: true");
+  });
+
   it("reads a `when` on an earlier output's confidence, and names the key of a wrong bound", () => {
     const ok = pipelineOf(
       parse(

@@ -326,6 +326,10 @@ export const pipelineSchema = z.strictObject({
   seed: z.string().min(1).optional(),
   /** Spending caps of this pipeline's paid calls (src/config/budget-schema.ts). */
   budget: budgetSchema.optional(),
+  /** Values a person approved or edited become few-shot examples in the extraction prompts. */
+  examples: z.boolean().default(false),
+  /** Tokens the examples may take in one prompt (default 600); needs `examples: true`. */
+  examples_max_tokens: z.number().int().min(20).max(100_000).optional(),
 });
 
 const backend = z.strictObject({

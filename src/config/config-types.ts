@@ -119,6 +119,8 @@ export interface PipelineConfig {
   readonly version: string;
   /** pipelines.<p>.budget; undefined: only llm.budget applies. */
   readonly budget: BudgetSettings | undefined;
+  /** pipelines.<p>.examples: reviewed values shown as few-shot examples, within maxTokens. */
+  readonly examples: { readonly maxTokens: number } | undefined;
 }
 
 interface StageCommon {

@@ -57,8 +57,13 @@ export function stateColumnsSql(p: PipelineConfig): string[] {
     `create index if not exists ${q(objectName(p.name, "pending"))} on ${t} (${q(c.nextAt)}) where ${q(c.status)} = 'pending'`,
     // Failure reports read failed and exhausted rows only; few, and never worth a scan.
     `create index if not exists ${q(objectName(p.name, "failures"))} on ${t} (${q(p.key)}) where ${q(c.status)} in ('failed', 'exhausted')`,
+    // Rows with a value a person reviewed, read for few-shot examples (src/sql/few-shot-examples.ts).
+    `create index if not exists ${q(objectName(p.name, "reviewed"))} on ${t} (${q(p.key)}) where ${q(c.state)} @? ${quoteLiteral(REVIEWED_PATH)}`,
   ];
 }
+
+/** Columns of a row's state whose value a person set (approved or edited, or rejected). */
+export const REVIEWED_PATH = '$.columns.* ? (@.origin == "human")';
 
 /** Trigger functions and triggers; `create or replace` so a changed config updates them. */
 export function triggerSql(p: PipelineConfig, gleanerSchema: string): string[] {

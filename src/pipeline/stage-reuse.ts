@@ -232,6 +232,8 @@ function ownRecipe(
         backends: models(config.backends),
         specs: specs(config.outputs),
         maxRowInputChars: p.maxRowInputChars,
+        // The settings, not the examples themselves: see src/stages/few-shot-examples.ts.
+        examples: p.examples,
       };
     case "extract":
       return {
@@ -240,6 +242,7 @@ function ownRecipe(
         specs: specs(config.outputs),
         inputs: p.inputs,
         maxRowInputChars: p.maxRowInputChars,
+        examples: p.examples,
       };
     case "custom":
       return { ...config, module: moduleFingerprint(config.module), specs: specs(config.outputs) };

@@ -23,7 +23,8 @@ import {
   type ValueEvidence,
 } from "../pipeline/row-state.ts";
 import { promptWithRowIds, rowFieldTexts, rowHeading, ROWS_ARE_DATA } from "./batch-prompt.ts";
-import type { PromptLimits } from "./llm-stage.ts";
+import type { FewShotSettings, PromptLimits } from "./llm-stage.ts";
+import { createFewShotSource } from "./few-shot-examples.ts";
 import {
   buildEvidence,
   CHARS_PER_TOKEN,
@@ -76,12 +77,26 @@ export function createExtractStage(
   backends: readonly LlmBackend[],
   services: ResearchServices,
   limits: PromptLimits,
+  fewShot?: FewShotSettings,
 ): StageRunner {
   const specs = config.outputs.map((name) => outputs.find((o) => o.name === name) as OutputSpec);
   // A prompt naming row fields is rendered in each row's item; one without is said once.
   const promptFields = templateFields(config.prompt ?? "");
   const perRowPrompt = config.prompt !== undefined && promptFields.length > 0;
   const rowFields = [...inputs, ...promptFields];
+  // An example is written as an item is: its known inputs (its sources are not shown).
+  const examples =
+    fewShot &&
+    createFewShotSource({
+      ...fewShot,
+      renderItem: (fields) => {
+        const texts = rowFieldTexts(fields, inputs, limits.maxRowInputChars).texts;
+        return inputs
+          .filter((c) => fields[c] !== null && fields[c] !== undefined)
+          .map((c) => `${c}: ${texts[c]}`)
+          .join("\n");
+      },
+    });
 
   const pagesOf = (row: StageInputRow): string[] => {
     const crawl = config.pagesStage ? stageData(row, config.pagesStage, "crawl") : undefined;
@@ -202,6 +217,7 @@ export function createExtractStage(
             known.push(`instructions: ${renderTemplate(config.prompt, fields.texts)}`);
           return `${known.join("\n")}\nsources: ${e?.sources.join(", ") || "none"}`;
         });
+        const shots = examples ? await examples.section() : "";
         const { prompt, ids } = promptWithRowIds(
           askRows.map((r) => r.key),
           config.name,
@@ -209,6 +225,7 @@ export function createExtractStage(
             [
               `Fill these fields for each item:\n${wanted.map((o) => `- ${o.name} (${o.type}): ${o.description}`).join("\n")}`,
               config.prompt && !perRowPrompt ? config.prompt : "",
+              shots,
               `Answer as {"rows": [{"id": "<item id>", ${wanted.map((o) => `"${o.name}": {"value": ..., "confidence": ..., "sources": ["S1"]}`).join(", ")}}]}, one entry per item, its id copied from its heading.`,
               "## Sources",
               ...chunks.map(
