@@ -158,6 +158,29 @@ describe("few-shot examples", () => {
     expect(stored[0]?.examples).toBe(3);
   });
 
+  it("keeps the examples a Batch API request was asked with until its rows took the answer", async () => {
+    // A request of this stage still on its way (as a `mode: batch` backend queues it).
+    await h.query(
+      `insert into gleaner.llm_batch_requests
+         (custom_id, backend, request_key, pipeline, stage, body, state)
+       values (gen_random_uuid(), 'fake', 'k', 'firms', 'classify', '{}', 'submitted')`,
+    );
+    await reviewed("firms", "Frozen Out Ltd", "Textiles", "approved", "2026-05-01T00:00:00Z");
+    await h.query(`insert into firms (name) values ('Target Three')`);
+    await h.drain();
+    const [during] = promptsAbout("Target Three");
+    expect(during).toContain("Newest Approved SA");
+    expect(during).not.toContain("Frozen Out Ltd");
+
+    // Its rows took the answer: the examples follow the reviews again.
+    await h.query(
+      `update gleaner.llm_batch_requests set consumed_at = now() where request_key = 'k'`,
+    );
+    await h.query(`insert into firms (name) values ('Target Four')`);
+    await h.drain();
+    expect(promptsAbout("Target Four")[0]).toContain("Frozen Out Ltd");
+  });
+
   it("shows none without examples: true", async () => {
     await reviewed("plain", "Plain Approved", "Retail", "approved", "2026-01-01T00:00:00Z");
     await h.query(`insert into plain (name) values ('Target Plain')`);
