@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { estimatePipeline } from "../src/cli/estimate-pipeline.ts";
 import { fewShotSection } from "../src/stages/few-shot-examples.ts";
 import { answerRows, startFakeLlm, type FakeLlm } from "./support/fake-llm-server.ts";
 import { startHarness, type Harness } from "./support/gleaner-harness.ts";
@@ -188,6 +189,27 @@ describe("few-shot examples", () => {
     const [prompt] = promptsAbout("Target Plain");
     expect(prompt).toBeDefined();
     expect(prompt).not.toContain("## Examples");
+  });
+
+  it("counts the examples in `gleaner estimate`, which records nothing", async () => {
+    await h.query(`insert into firms (name) values ('Due Estimate')`);
+    await h.query(`insert into plain (name) values ('Due Estimate')`);
+    const before = await h.query(
+      `select * from gleaner.few_shot_examples order by pipeline, stage`,
+    );
+    const estimate = async (name: string) => {
+      const p = h.app.runtime.pipelines.get(name)?.pipeline;
+      if (!p) throw new Error(`no pipeline ${name}`);
+      const result = await estimatePipeline(h.app.database.db, h.app.config, p, { limit: 10 });
+      return result.stages[0]?.input_tokens ?? 0;
+    };
+    const withExamples = await estimate("firms");
+    const without = await estimate("plain");
+    expect(withExamples).toBeGreaterThan(without + 20);
+    expect(
+      await h.query(`select * from gleaner.few_shot_examples order by pipeline, stage`),
+    ).toEqual(before);
+    await h.drain();
   });
 
   it("quotes every line, so no example text can start a line of the prompt", () => {

@@ -49,6 +49,8 @@ export interface FewShotOptions {
   model: string;
   /** How the stage writes an item from its fields, exactly as its rows are written. */
   renderItem: (fields: Record<string, unknown>) => string;
+  /** Builds the section without recording it (`gleaner estimate` writes nothing). */
+  readOnly?: boolean;
 }
 
 export function createFewShotSource(options: FewShotOptions): FewShotSource {
@@ -63,7 +65,7 @@ export function createFewShotSource(options: FewShotOptions): FewShotSource {
         options.maxTokens,
         options.model,
       );
-      await storeExamples(db, schema, pipeline.name, stage, built);
+      if (!options.readOnly) await storeExamples(db, schema, pipeline.name, stage, built);
       return built.section;
     },
   };
