@@ -3,6 +3,8 @@ import type { InstalledPipeline } from "./installed-pipeline.ts";
 import type { ColumnProvenance, RowSnapshot, StageRecord, StageValue } from "./row-state.ts";
 import type { Calibration } from "./confidence-calibration.ts";
 import { isCurrentRecord } from "./stage-reuse.ts";
+import { evidenceOf } from "./value-evidence-fields.ts";
+import { agreeStageOutputs } from "./agree-stage-outputs.ts";
 import { isSuperseded, withHistory } from "./column-freshness.ts";
 
 export interface MergedValues {
@@ -39,11 +41,14 @@ export function mergeCandidates(
       rung,
     })),
   ];
+  // Stages that answered the same output agree or conflict (agree-stage-outputs.ts); a rung's
+  // answer stands alone, since it was asked only because the stages' answer was not good enough.
+  const agreed = agreeStageOutputs(p, stages);
   for (const step of steps) {
     const record = stages[step.name];
     if (!record || record.status !== "ok" || !isCurrentRecord(p, step.name, record)) continue;
     for (const name of step.outputs) {
-      const candidate = record.output?.[name];
+      const candidate = step.rung ? record.output?.[name] : agreed(name, record.output?.[name]);
       // A rung answers only the row's gaps: the outputs it left out are not its to count.
       if (step.rung && !candidate) continue;
       counted.add(name);
@@ -92,6 +97,7 @@ export function mergeCandidates(
         ...(record.model && !readFromPage ? { model: record.model } : {}),
         ...(candidate.sources ? { sources: candidate.sources } : {}),
         ...(candidate.origin ? { origin: candidate.origin } : {}),
+        ...evidenceOf(candidate),
         ...(step.rung ? { rung: step.rung, rung_cost_usd: record.usage?.cost_usd ?? 0 } : {}),
       });
     }

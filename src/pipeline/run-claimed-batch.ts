@@ -161,7 +161,7 @@ export async function runClaimedBatch(
             p.stages.map((s) => s.name),
           );
           const when = stage.config.when;
-          if (when && !evaluateWhen(when, input.fields)) {
+          if (when && !evaluateWhen(when, input.fields, input.confidence)) {
             const now = new Date(runtime.clock.now()).toISOString();
             (runs.get(row.key) as RowRun).stages[stage.config.name] = {
               status: "skipped",
