@@ -102,6 +102,8 @@ export interface PipelineConfig {
   readonly prefix: string;
   readonly minConfidence: number;
   readonly lowConfidenceRetryAfterMs: number;
+  /** Values below this confidence wait in <schema>.review_queue for a reviewer. */
+  readonly reviewBelow: number;
   readonly onInputChange: "reprocess" | "ignore";
   readonly schedule: string;
   readonly batchSize: number;

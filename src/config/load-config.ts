@@ -510,6 +510,7 @@ function resolvePipeline(
     prefix: p.prefix,
     minConfidence: p.min_confidence,
     lowConfidenceRetryAfterMs: p.low_confidence_retry_after,
+    reviewBelow: p.review_below,
     onInputChange: p.on_input_change,
     schedule: p.schedule,
     batchSize: p.batch_size,

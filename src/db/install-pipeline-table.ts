@@ -25,7 +25,16 @@ export async function installPipelineTable(
   gleanerSchema: string,
 ): Promise<"created" | "updated" | "unchanged"> {
   const ddl = [...stateColumnsSql(pipeline), ...triggerSql(pipeline, gleanerSchema)];
-  const ddlHash = createHash("sha256").update(ddl.join("\n")).digest("hex").slice(0, 16);
+  // What <schema>.review and <schema>.review_queue read from gleaner.pipelines is hashed with
+  // the DDL, so a changed review_below is written at the next start.
+  const reviewed = {
+    outputs: pipeline.outputs.map((o) => o.name),
+    review_below: pipeline.reviewBelow,
+  };
+  const ddlHash = createHash("sha256")
+    .update(ddl.join("\n") + JSON.stringify(reviewed))
+    .digest("hex")
+    .slice(0, 16);
   const known = await trx
     .withSchema(gleanerSchema)
     .selectFrom("pipelines")
@@ -72,6 +81,7 @@ export async function installPipelineTable(
     key_type: keyType,
     version: pipeline.version,
     ddl_hash: ddlHash,
+    ...reviewed,
   };
   await trx
     .withSchema(gleanerSchema)

@@ -69,9 +69,19 @@ export function triggerSql(p: PipelineConfig, gleanerSchema: string): string[] {
   const countFn = `${gs}.${q(objectName(p.name, "count"))}`;
   const name = quoteLiteral(p.name);
 
-  const cleared = [...p.outputs.map((o) => o.name), c.confidence].map(
-    (col) => `(old.${q(col)} is not null and new.${q(col)} is null)`,
-  );
+  // A review that rejects a value (migrations/000013, `<schema>.review`) clears the output and
+  // records a new review in the same write: that is a decision about the value, not a request
+  // to ask again, so it does not reset the row.
+  const reviewOf = (col: string) =>
+    `${q(c.state)} #> ${quoteLiteral(`{columns,${col}}`)} -> 'review'`;
+  const cleared = [
+    ...p.outputs.map(
+      (o) =>
+        `(old.${q(o.name)} is not null and new.${q(o.name)} is null
+        and (new.${reviewOf(o.name)}) is not distinct from (old.${reviewOf(o.name)}))`,
+    ),
+    `(old.${q(c.confidence)} is not null and new.${q(c.confidence)} is null)`,
+  ];
   const inputChanged = p.inputs.map((i) => `old.${q(i)} is distinct from new.${q(i)}`);
   const watchInputs = p.onInputChange === "reprocess";
   // A user making a settled row pending, or zeroing its attempts, resets it too: the one way to

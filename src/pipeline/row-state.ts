@@ -66,10 +66,21 @@ export interface ColumnProvenance {
   backend?: string;
   model?: string;
   sources?: string[];
-  /** `llm`, or the structured data the value was read from (`json-ld`, `microdata`…). */
+  /** `llm`, or the structured data the value was read from (`json-ld`, `microdata`…);
+   * `human` once a reviewer approved, edited or rejected it (then `review` says how). */
   origin?: string;
-  /** Set when the value is null: why nothing was written. */
+  /** Set when the value is null: why nothing was written (`rejected` by a reviewer). */
   reason?: string;
+  /** A reviewer's decision (`<schema>.review`, migrations/000013): the value is locked. */
+  review?: ColumnReview;
+}
+
+export interface ColumnReview {
+  action: "approved" | "rejected" | "edited";
+  at: string;
+  by?: string;
+  /** The value and confidence before the review (a rejected value is remembered here). */
+  previous?: { value?: unknown; confidence?: number; origin?: string };
 }
 
 export interface ErrorRecord {

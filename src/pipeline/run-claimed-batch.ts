@@ -14,7 +14,14 @@ import { GuardedWriter } from "./guarded-writer.ts";
 import { addUsage, NO_USAGE, type RowSnapshot, type StageRecord } from "./row-state.ts";
 import { rowBudgetLeft, ROW_BUDGET_EXCEEDED } from "./row-budget.ts";
 import type { InstalledPipeline } from "./installed-pipeline.ts";
-import { checkpointState, handBackState, settleRow, startRun, type RowRun } from "./settle-row.ts";
+import {
+  checkpointState,
+  handBackState,
+  lockedByReview,
+  settleRow,
+  startRun,
+  type RowRun,
+} from "./settle-row.ts";
 
 /** The config allows at most 1,000 jobs at once per process (worker.concurrency). */
 const MAX_CONCURRENT_JOBS = 1000;
@@ -153,7 +160,13 @@ export async function runClaimedBatch(
             p.stages.map((s) => s.name),
           );
           const when = stage.config.when;
-          if (when && !evaluateWhen(when, input.fields)) {
+          // A stage whose every output a reviewer decided on has nothing left to answer: it is
+          // not asked again (a rejected value would only be asked for the same way).
+          const outputs = stage.config.outputs;
+          const reviewed =
+            outputs.length > 0 &&
+            outputs.every((o) => lockedByReview(row.state.columns?.[o], row.values[o]));
+          if (reviewed || (when && !evaluateWhen(when, input.fields))) {
             const now = new Date().toISOString();
             (runs.get(row.key) as RowRun).stages[stage.config.name] = {
               status: "skipped",
@@ -162,7 +175,9 @@ export async function runClaimedBatch(
               started_at: now,
               finished_at: now,
               duration_ms: 0,
-              reason: "its `when` condition does not hold",
+              reason: reviewed
+                ? "a reviewer decided on every output it fills"
+                : "its `when` condition does not hold",
             };
           } else {
             toRun.push(input);

@@ -99,7 +99,7 @@ export function settleRow(
       const current = values[name];
       const provenance = columns[name];
       const userWritten = current !== null && current !== undefined && !provenance;
-      if (userWritten) continue;
+      if (userWritten || lockedByReview(provenance, current)) continue;
       if (candidate.value === null || candidate.value === undefined) {
         if (current === null || current === undefined) {
           columns[name] = {
@@ -159,12 +159,14 @@ export function settleRow(
     };
   }
 
-  // An output's confidence: 0 when NULL, 1 when a user wrote it (no provenance), else the
-  // confidence of the answer that filled it.
+  // An output's confidence: 0 when NULL, 1 when a user wrote it (no provenance) or a reviewer
+  // decided on it, else the confidence of the answer that filled it.
   const outputConfidence = (name: string): number => {
     const value = values[name];
-    if (value === null || value === undefined) return 0;
     const provenance = columns[name];
+    // A reviewer's decision is final, a rejection included: nothing left to be unsure of.
+    if (lockedByReview(provenance, value)) return 1;
+    if (value === null || value === undefined) return 0;
     if (!provenance || provenance.value === null) return 1;
     return provenance.confidence;
   };
@@ -271,6 +273,21 @@ function waitForBatch(row: RowSnapshot, run: RowRun, state: RowState, now: strin
 
 /** 24 h of Batch API completion window and 2 h of margin, when the backend gave no wait. */
 const BATCH_WAIT_FALLBACK_MS = 26 * 3_600_000;
+
+/**
+ * True when a reviewer's decision holds the column (`origin: human`, written by the review
+ * function of migrations/000013): an approved or edited value while it is still there, a
+ * rejected one while the column is still NULL. A user who clears an approved value, or writes
+ * into a rejected column, takes the decision back: the usual rules apply again.
+ */
+export function lockedByReview(
+  provenance: ColumnProvenance | undefined,
+  current: unknown,
+): boolean {
+  if (provenance?.origin !== "human") return false;
+  const empty = current === null || current === undefined;
+  return provenance.review?.action === "rejected" ? empty : !empty;
+}
 
 function keepErrors(errors: ErrorRecord[]): ErrorRecord[] {
   return errors.length > MAX_ERRORS_KEPT ? errors.slice(-MAX_ERRORS_KEPT) : errors;
