@@ -116,6 +116,17 @@ begin
 end
 $fn$;
 
+-- The one definition of a value waiting for review, used by the queue below and by the status
+-- page's "under review" filter (src/sql/pipeline-rows.ts): a non-NULL value of a column's
+-- provenance, below the threshold, that no reviewer has decided on.
+create function :GLEANER_SCHEMA.value_under_review(provenance jsonb, review_below real)
+returns boolean language sql immutable as $fn$
+  select jsonb_typeof(provenance -> 'value') is distinct from 'null'
+    and provenance -> 'value' is not null
+    and (provenance ->> 'confidence')::real < review_below
+    and (provenance ->> 'origin') is distinct from 'human'
+$fn$;
+
 -- The values a person should look at: every non-NULL output below its pipeline's review_below
 -- that no reviewer has decided on yet, with its evidence. A set-returning function rather than
 -- a view over each table, so that it follows pipelines installed later (ad-hoc ones included)
@@ -142,13 +153,10 @@ begin
              (c.value ->> 'confidence')::real, c.value ->> 'origin', c.value ->> 'stage',
              c.value -> 'sources', c.value ->> 'quote', c.value -> 'conflicts', t.%3$I
       from %4$I.%5$I t cross join lateral jsonb_each(t.%6$I -> 'columns') c
-      where t.%7$I < $1 and c.key = any($2)
-        and jsonb_typeof(c.value -> 'value') is distinct from 'null'
-        and (c.value ->> 'confidence')::real < $1
-        and (c.value ->> 'origin') is distinct from 'human'
+      where t.%7$I < $1 and c.key = any($2) and %8$s.value_under_review(c.value, $1)
       order by t.%2$I, c.key$q$,
       p.name, p.key_column, p.prefix || 'status', p.table_schema, p.table_name,
-      p.prefix || 'state', p.prefix || 'confidence')
+      p.prefix || 'state', p.prefix || 'confidence', ':GLEANER_SCHEMA')
     using p.review_below, p.outputs;
   end loop;
 end

@@ -22,6 +22,8 @@ import {
   mediaType,
 } from "./request-guards.ts";
 import { csvRowLabel } from "./row-label.ts";
+import { sendJson, type Route } from "./api-route.ts";
+import { rowRoutes } from "./row-routes.ts";
 
 export { isLoopback };
 
@@ -30,27 +32,8 @@ const STATUS_PAGE = readFileSync(
   "utf8",
 );
 
-interface Context {
-  req: IncomingMessage;
-  res: ServerResponse;
-  params: string[];
-  query: URLSearchParams;
-}
-
-interface Route {
-  method: "GET" | "POST";
-  /** The path as the OpenAPI document writes it. */
-  path: string;
-  handle: (ctx: Context) => Promise<void>;
-}
-
 function pattern(path: string): RegExp {
   return new RegExp(`^${path.replace(/\{[^}]+\}/g, "([^/]+)")}$`);
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
-  res.end(JSON.stringify(body));
 }
 
 /**
@@ -223,6 +206,7 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
       handle: async ({ res, params }) =>
         sendJson(res, 200, await pipelineReport(runtime, jobs.pipeline(params[0]))),
     },
+    ...rowRoutes(runtime, jobs),
   ];
   const compiled = routes.map((r) => ({ ...r, regex: pattern(r.path) }));
 
