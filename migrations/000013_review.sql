@@ -132,8 +132,12 @@ $fn$;
 -- a view over each table, so that it follows pipelines installed later (ad-hoc ones included)
 -- and never holds a dependency that would stop a user dropping their own table.
 -- The row's confidence is the lowest of its outputs', so `confidence < review_below` on the
--- row is a necessary condition, tested first.
-create function :GLEANER_SCHEMA.review_queue_rows(only_pipeline text default null)
+-- row is a necessary condition, tested first; written with the threshold as a literal, as the
+-- pipeline's review index (src/db/pipeline-ddl.ts) has it, so the scan reads only that index.
+-- `max_rows` stops each pipeline's scan early (the status page asks for the first few).
+create function :GLEANER_SCHEMA.review_queue_rows(
+  only_pipeline text default null, max_rows integer default null
+)
 returns table (
   pipeline text, row_key text, column_name text, value jsonb, confidence real,
   origin text, stage text, sources jsonb, quote text, conflicts jsonb, row_status text
@@ -153,11 +157,12 @@ begin
              (c.value ->> 'confidence')::real, c.value ->> 'origin', c.value ->> 'stage',
              c.value -> 'sources', c.value ->> 'quote', c.value -> 'conflicts', t.%3$I
       from %4$I.%5$I t cross join lateral jsonb_each(t.%6$I -> 'columns') c
-      where t.%7$I < $1 and c.key = any($2) and %8$s.value_under_review(c.value, $1)
-      order by t.%2$I, c.key$q$,
+      where t.%7$I < %9$s and c.key = any($2) and %8$s.value_under_review(c.value, $1)
+      order by t.%2$I, c.key
+      limit $3 $q$,
       p.name, p.key_column, p.prefix || 'status', p.table_schema, p.table_name,
-      p.prefix || 'state', p.prefix || 'confidence', ':GLEANER_SCHEMA')
-    using p.review_below, p.outputs;
+      p.prefix || 'state', p.prefix || 'confidence', ':GLEANER_SCHEMA', p.review_below::text)
+    using p.review_below, p.outputs, max_rows;
   end loop;
 end
 $fn$;

@@ -60,6 +60,7 @@ function nodes(plan: PlanNode): PlanNode[] {
 
 it("reads a deep page (500) like page 1: an index walk from the last key, never an OFFSET", async () => {
   for (const filter of [{}, { status: "done" as const }, { review: true }]) {
+    const index = filter.review ? "gleaner_orgs_review" : "orgs_pkey";
     const first = await explain(filter, undefined);
     // The key of the row before page 500 (page n starts after n-1 pages of this filter); with
     // one row in three under review, page 300 is as deep as 50,000 rows go.
@@ -71,11 +72,12 @@ it("reads a deep page (500) like page 1: an index walk from the last key, never 
       // Limit directly over the key's index: no sort of the table, no scan of it. (Sorts in
       // sub-plans order one row's own columns.)
       expect(plan.Plans?.[0]?.["Node Type"]).toBe("Index Scan");
-      expect(plan.Plans?.[0]?.["Index Name"]).toBe("orgs_pkey");
+      // Rows under review are walked in the pipeline's review index (rows below review_below).
+      expect(plan.Plans?.[0]?.["Index Name"]).toBe(index);
       expect(nodes(plan).some((n) => n["Node Type"] === "Seq Scan")).toBe(false);
       expect(plan["Actual Rows"]).toBe(PAGE + 1);
     }
-    const scanOf = (plan: PlanNode) => nodes(plan).find((n) => n["Index Name"] === "orgs_pkey")!;
+    const scanOf = (plan: PlanNode) => nodes(plan).find((n) => n["Index Name"] === index)!;
     expect(scanOf(last.plan)["Index Cond"]).toMatch(/id > /);
     // The same rows walked, so about the same buffers: page 500 costs what page 1 costs.
     const blocks = (plan: PlanNode) => {
@@ -85,4 +87,23 @@ it("reads a deep page (500) like page 1: an index walk from the last key, never 
     expect(scanOf(last.plan)["Actual Rows"]).toBe(scanOf(first.plan)["Actual Rows"]);
     expect(blocks(last.plan)).toBeLessThanOrEqual(blocks(first.plan) * 2 + 4);
   }
+});
+
+it("rebuilds the review index when review_below changes", async () => {
+  const { installPipelineTable } = await import("../src/db/install-pipeline-table.ts");
+  const indexes = () =>
+    h.query<{ indexname: string; indexdef: string }>(
+      "select indexname, indexdef from pg_indexes where tablename = 'orgs' and indexname like '%review%'",
+    );
+  expect((await indexes())[0]?.indexdef).toMatch(/enrichment_confidence < \(?0\.6/);
+  await h.app.database.db
+    .transaction()
+    .execute((trx) => installPipelineTable(trx, { ...p, reviewBelow: 0.3 }, "gleaner"));
+  const after = await indexes();
+  expect(after).toHaveLength(1);
+  expect(after[0]?.indexdef).toMatch(/enrichment_confidence < \(?0\.3/);
+  const [installed] = await h.query<{ review_below: number }>(
+    "select review_below from gleaner.pipelines where name = 'orgs'",
+  );
+  expect(installed?.review_below).toBeCloseTo(0.3);
 });

@@ -57,7 +57,37 @@ export function stateColumnsSql(p: PipelineConfig): string[] {
     `create index if not exists ${q(objectName(p.name, "pending"))} on ${t} (${q(c.nextAt)}) where ${q(c.status)} = 'pending'`,
     // Failure reports read failed and exhausted rows only; few, and never worth a scan.
     `create index if not exists ${q(objectName(p.name, "failures"))} on ${t} (${q(p.key)}) where ${q(c.status)} in ('failed', 'exhausted')`,
+    ...reviewIndexSql(p),
   ];
+}
+
+/**
+ * The rows a value may wait for review in (the row's confidence is the lowest of its outputs'),
+ * in key order: the review queue and the rows view's "under review" filter walk it instead of
+ * the table. Its predicate holds the threshold as a literal, which queries repeat
+ * (`reviewBelowLiteral`) so the planner can use it; a changed review_below rebuilds it, told by
+ * the comment that records the threshold it was built for.
+ */
+function reviewIndexSql(p: PipelineConfig): string[] {
+  const c = stateColumns(p);
+  const name = objectName(p.name, "review");
+  const qualified = `${q(p.table.schema)}.${q(name)}`;
+  const note = quoteLiteral(`review_below ${reviewBelowLiteral(p)}`);
+  return [
+    `do $do$ begin
+      if obj_description(to_regclass(${quoteLiteral(qualified)}), 'pg_class') is distinct from ${note}
+        and to_regclass(${quoteLiteral(qualified)}) is not null then
+        drop index ${qualified};
+      end if;
+    end $do$`,
+    `create index if not exists ${q(name)} on ${tableRef(p)} (${q(p.key)}) where ${q(c.confidence)} < ${reviewBelowLiteral(p)}`,
+    `comment on index ${qualified} is ${note}`,
+  ];
+}
+
+/** review_below as the SQL literal the review index's predicate and its queries share. */
+export function reviewBelowLiteral(p: Pick<PipelineConfig, "reviewBelow">): string {
+  return String(p.reviewBelow);
 }
 
 /** Trigger functions and triggers; `create or replace` so a changed config updates them. */

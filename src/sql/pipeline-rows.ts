@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from "kysely";
 import type { Db } from "../db/connect-database.ts";
-import type { RowStatus } from "../db/pipeline-ddl.ts";
+import { reviewBelowLiteral, type RowStatus } from "../db/pipeline-ddl.ts";
 import type { InstalledPipeline } from "../pipeline/installed-pipeline.ts";
 import type { ColumnProvenance } from "../pipeline/row-state.ts";
 
@@ -56,8 +56,9 @@ export function rowsPageQuery(
   if (filter.below !== undefined)
     conditions.push(sql`${sql.ref(`t.${c.confidence}`)} < ${filter.below}`);
   if (filter.review) {
-    // The row's confidence is the lowest of its outputs': a cheap necessary condition first.
-    conditions.push(sql`${sql.ref(`t.${c.confidence}`)} < ${p.reviewBelow}
+    // The row's confidence is the lowest of its outputs': a necessary condition, written as the
+    // review index's predicate (src/db/pipeline-ddl.ts) so the walk uses that index.
+    conditions.push(sql`${sql.ref(`t.${c.confidence}`)} < ${sql.raw(reviewBelowLiteral(p))}
       and exists (select 1 from jsonb_each(${sql.ref(`t.${c.state}`)} -> 'columns') rc
         where rc.key = any(${outputNames(p)}::text[])
           and ${sql.id(schema)}.value_under_review(rc.value, ${p.reviewBelow}))`);

@@ -44,7 +44,7 @@ export async function readReviewQueue(
   limit: number,
 ): Promise<Record<string, unknown>[]> {
   const { rows } = await sql<Record<string, unknown>>`
-    select * from ${sql.id(schema, "review_queue_rows")}(${pipeline ?? null}) limit ${limit}`.execute(
+    select * from ${sql.id(schema, "review_queue_rows")}(${pipeline ?? null}, ${limit}::integer) limit ${limit}`.execute(
     db,
   );
   return rows;
