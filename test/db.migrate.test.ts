@@ -215,6 +215,7 @@ describe("migrate", () => {
       "gleaner_companies_failures",
       "gleaner_companies_pending",
       "gleaner_companies_reviewed",
+      "gleaner_companies_review",
     ]);
     const [installed] = await q(
       "select name, table_schema, table_name, prefix, key_column, key_type from gleaner.pipelines",
@@ -695,6 +696,7 @@ describe("names", () => {
       "gleaner_crm_leads_failures",
       "gleaner_crm_leads_pending",
       "gleaner_crm_leads_reviewed",
+      "gleaner_crm_leads_review",
     ]);
     await q("insert into crm.leads (name) values ('a'), ('b'), ('c')");
     expect(await counterStatuses("crm_leads")).toEqual({ pending: 3 });

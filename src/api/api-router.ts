@@ -23,6 +23,8 @@ import {
 } from "./request-guards.ts";
 import { csvRowLabel } from "./row-label.ts";
 import { readLiveProcesses } from "../worker/live-processes.ts";
+import { sendJson, type Route } from "./api-route.ts";
+import { rowRoutes } from "./row-routes.ts";
 
 export { isLoopback };
 
@@ -31,27 +33,8 @@ const STATUS_PAGE = readFileSync(
   "utf8",
 );
 
-interface Context {
-  req: IncomingMessage;
-  res: ServerResponse;
-  params: string[];
-  query: URLSearchParams;
-}
-
-interface Route {
-  method: "GET" | "POST" | "DELETE";
-  /** The path as the OpenAPI document writes it. */
-  path: string;
-  handle: (ctx: Context) => Promise<void>;
-}
-
 function pattern(path: string): RegExp {
   return new RegExp(`^${path.replace(/\{[^}]+\}/g, "([^/]+)")}$`);
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
-  res.end(JSON.stringify(body));
 }
 
 /**
@@ -240,6 +223,7 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
       handle: async ({ res, params }) =>
         sendJson(res, 200, await pipelineReport(runtime, jobs.pipeline(params[0]))),
     },
+    ...rowRoutes(runtime, jobs),
   ];
   const compiled = routes.map((r) => ({ ...r, regex: pattern(r.path) }));
 

@@ -322,6 +322,8 @@ export const pipelineSchema = z.strictObject({
     .default("enrichment_"),
   min_confidence: z.number().min(0).max(1).default(0.7),
   low_confidence_retry_after: boundedDuration(STORED_MAX).prefault("1h"),
+  /** Values below this confidence are listed in <schema>.review_queue for a person to check. */
+  review_below: z.number().min(0).max(1).default(0.6),
   on_input_change: z.enum(["reprocess", "ignore"]).default("reprocess"),
   /** Rows produced by an older pipeline version: re-run them gradually, or leave them. */
   on_version_change: z.enum(["reprocess", "ignore"]).default("ignore"),

@@ -110,6 +110,8 @@ export interface PipelineConfig {
   readonly prefix: string;
   readonly minConfidence: number;
   readonly lowConfidenceRetryAfterMs: number;
+  /** Values below this confidence wait in <schema>.review_queue for a reviewer. */
+  readonly reviewBelow: number;
   readonly onInputChange: "reprocess" | "ignore";
   /** on_version_change: rows an older pipeline version produced are re-run (drift) or left. */
   readonly onVersionChange: "reprocess" | "ignore";

@@ -530,6 +530,7 @@ function resolvePipeline(
     prefix: p.prefix,
     minConfidence: p.min_confidence,
     lowConfidenceRetryAfterMs: p.low_confidence_retry_after,
+    reviewBelow: p.review_below,
     onInputChange: p.on_input_change,
     onVersionChange: p.on_version_change,
     driftRowsPerHour: p.drift_rows_per_hour,

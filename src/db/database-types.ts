@@ -19,6 +19,9 @@ export interface PipelinesTable {
   key_type: string;
   version: string;
   ddl_hash: string;
+  /** Migration 000013: what the review function and the review queue read. */
+  outputs: string[] | null;
+  review_below: number | null;
   installed_at: Generated<Date>;
 }
 

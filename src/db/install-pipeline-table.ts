@@ -32,7 +32,16 @@ export async function installPipelineTable(
 ): Promise<"created" | "updated" | "unchanged"> {
   const partitions = await readPartitions(trx, pipeline);
   const ddl = [...stateColumnsSql(pipeline), ...triggerSql(pipeline, gleanerSchema, partitions)];
-  const ddlHash = createHash("sha256").update(ddl.join("\n")).digest("hex").slice(0, 16);
+  // What <schema>.review and <schema>.review_queue read from gleaner.pipelines is hashed with
+  // the DDL, so a changed review_below is written at the next start.
+  const reviewed = {
+    outputs: pipeline.outputs.map((o) => o.name),
+    review_below: pipeline.reviewBelow,
+  };
+  const ddlHash = createHash("sha256")
+    .update(ddl.join("\n") + JSON.stringify(reviewed))
+    .digest("hex")
+    .slice(0, 16);
   const known = await trx
     .withSchema(gleanerSchema)
     .selectFrom("pipelines")
@@ -79,6 +88,7 @@ export async function installPipelineTable(
     key_type: keyType,
     version: pipeline.version,
     ddl_hash: ddlHash,
+    ...reviewed,
   };
   await trx
     .withSchema(gleanerSchema)

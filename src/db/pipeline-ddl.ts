@@ -66,11 +66,42 @@ export function stateColumnsSql(p: PipelineConfig): string[] {
       : `drop index if exists ${q(p.table.schema)}.${q(objectName(p.name, "version"))}`,
     // Rows with a value a person reviewed, read for few-shot examples (src/sql/few-shot-examples.ts).
     `create index if not exists ${q(objectName(p.name, "reviewed"))} on ${t} (${q(p.key)}) where ${q(c.state)} @? ${quoteLiteral(REVIEWED_PATH)}`,
+    ...reviewIndexSql(p),
   ];
 }
 
 /** Columns of a row's state whose value a person set (approved or edited, or rejected). */
 export const REVIEWED_PATH = '$.columns.* ? (@.origin == "human")';
+
+
+/**
+ * The rows a value may wait for review in (the row's confidence is the lowest of its outputs'),
+ * in key order: the review queue and the rows view's "under review" filter walk it instead of
+ * the table. Its predicate holds the threshold as a literal, which queries repeat
+ * (`reviewBelowLiteral`) so the planner can use it; a changed review_below rebuilds it, told by
+ * the comment that records the threshold it was built for.
+ */
+function reviewIndexSql(p: PipelineConfig): string[] {
+  const c = stateColumns(p);
+  const name = objectName(p.name, "review");
+  const qualified = `${q(p.table.schema)}.${q(name)}`;
+  const note = quoteLiteral(`review_below ${reviewBelowLiteral(p)}`);
+  return [
+    `do $do$ begin
+      if obj_description(to_regclass(${quoteLiteral(qualified)}), 'pg_class') is distinct from ${note}
+        and to_regclass(${quoteLiteral(qualified)}) is not null then
+        drop index ${qualified};
+      end if;
+    end $do$`,
+    `create index if not exists ${q(name)} on ${tableRef(p)} (${q(p.key)}) where ${q(c.confidence)} < ${reviewBelowLiteral(p)}`,
+    `comment on index ${qualified} is ${note}`,
+  ];
+}
+
+/** review_below as the SQL literal the review index's predicate and its queries share. */
+export function reviewBelowLiteral(p: Pick<PipelineConfig, "reviewBelow">): string {
+  return String(p.reviewBelow);
+}
 
 /** A partition of a declaratively partitioned pipeline table (any level below the root). */
 export interface TablePartition {
@@ -105,9 +136,19 @@ export function triggerSql(
   const countFn = `${gs}.${q(objectName(p.name, "count"))}`;
   const name = quoteLiteral(p.name);
 
-  const cleared = [...p.outputs.map((o) => o.name), c.confidence].map(
-    (col) => `(old.${q(col)} is not null and new.${q(col)} is null)`,
-  );
+  // A review that rejects a value (migrations/000013, `<schema>.review`) clears the output and
+  // records a new review in the same write: that is a decision about the value, not a request
+  // to ask again, so it does not reset the row.
+  const reviewOf = (col: string) =>
+    `${q(c.state)} #> ${quoteLiteral(`{columns,${col}}`)} -> 'review'`;
+  const cleared = [
+    ...p.outputs.map(
+      (o) =>
+        `(old.${q(o.name)} is not null and new.${q(o.name)} is null
+        and (new.${reviewOf(o.name)}) is not distinct from (old.${reviewOf(o.name)}))`,
+    ),
+    `(old.${q(c.confidence)} is not null and new.${q(c.confidence)} is null)`,
+  ];
   const inputChanged = p.inputs.map((i) => `old.${q(i)} is distinct from new.${q(i)}`);
   const watchInputs = p.onInputChange === "reprocess";
   // A user making a settled row pending, or zeroing its attempts, resets it too: the one way to

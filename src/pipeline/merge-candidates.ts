@@ -3,6 +3,7 @@ import type { InstalledPipeline } from "./installed-pipeline.ts";
 import type { ColumnProvenance, RowSnapshot, StageRecord, StageValue } from "./row-state.ts";
 import type { Calibration } from "./confidence-calibration.ts";
 import { isCurrentRecord } from "./stage-reuse.ts";
+import { lockedByReview } from "./locked-by-review.ts";
 import { evidenceOf } from "./value-evidence-fields.ts";
 import { agreeStageOutputs } from "./agree-stage-outputs.ts";
 import { isSuperseded, withHistory } from "./column-freshness.ts";
@@ -56,7 +57,7 @@ export function mergeCandidates(
       const current = values[name];
       const provenance = columns[name];
       const userWritten = current !== null && current !== undefined && !provenance;
-      if (userWritten) continue;
+      if (userWritten || lockedByReview(provenance, current)) continue;
       if (candidate.value === null || candidate.value === undefined) {
         if (current === null || current === undefined) {
           const reason = candidate.error ?? "the stage found no value";
@@ -106,13 +107,15 @@ export function mergeCandidates(
 }
 
 /**
- * An output's confidence: 0 when NULL, 1 when a user wrote it (no provenance), else the
- * confidence of the answer that filled it.
+ * An output's confidence: 0 when NULL, 1 when a user wrote it (no provenance) or a reviewer
+ * decided on it, else the confidence of the answer that filled it.
  */
 export function outputConfidence(merged: MergedValues, name: string): number {
   const value = merged.values[name];
-  if (value === null || value === undefined) return 0;
   const provenance = merged.columns[name];
+  // A reviewer's decision is final, a rejection included: nothing left to be unsure of.
+  if (lockedByReview(provenance, value)) return 1;
+  if (value === null || value === undefined) return 0;
   if (!provenance || provenance.value === null) return 1;
   return provenance.confidence;
 }

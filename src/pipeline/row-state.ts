@@ -94,9 +94,10 @@ export interface ColumnProvenance {
   backend?: string;
   model?: string;
   sources?: string[];
-  /** `llm`, or the structured data the value was read from (`json-ld`, `microdata`…). */
+  /** `llm`, or the structured data the value was read from (`json-ld`, `microdata`…);
+   * `human` once a reviewer approved, edited or rejected it (then `review` says how). */
   origin?: string;
-  /** Set when the value is null: why nothing was written. */
+  /** Set when the value is null: why nothing was written (`rejected` by a reviewer). */
   reason?: string;
   /** The escalation rung that found the value (src/stages/rungs/), and what that rung cost the
    * row. Absent: the pipeline's own stages found it. */
@@ -111,6 +112,16 @@ export interface ColumnProvenance {
   content_hash?: string;
   /** Other values sources stated for this output; their disagreement lowered `confidence`. */
   conflicts?: ValueConflict[];
+  /** A reviewer's decision (`<schema>.review`, migrations/000013): the value is locked. */
+  review?: ColumnReview;
+}
+
+export interface ColumnReview {
+  action: "approved" | "rejected" | "edited";
+  at: string;
+  by?: string;
+  /** The value and confidence before the review (a rejected value is remembered here). */
+  previous?: { value?: unknown; confidence?: number; origin?: string };
 }
 
 /** A value a column held before, with when and where it was found and when it was replaced. */

@@ -14,10 +14,17 @@ import { expiredStages } from "./column-freshness.ts";
 import { runStage, stageInput } from "./run-stage.ts";
 import { climbLadder } from "./climb-ladder.ts";
 import { GuardedWriter } from "./guarded-writer.ts";
+import { lockedByReview } from "./locked-by-review.ts";
 import { addUsage, type RowSnapshot } from "./row-state.ts";
 import { rowBudgetLeft, ROW_BUDGET_EXCEEDED } from "./row-budget.ts";
 import type { InstalledPipeline } from "./installed-pipeline.ts";
-import { checkpointState, handBackState, settleRow, startRun, type RowRun } from "./settle-row.ts";
+import {
+  checkpointState,
+  handBackState,
+  settleRow,
+  startRun,
+  type RowRun,
+} from "./settle-row.ts";
 
 /** The config allows at most 1,000 jobs at once per process (worker.concurrency). */
 const MAX_CONCURRENT_JOBS = 1000;
@@ -161,7 +168,13 @@ export async function runClaimedBatch(
             p.stages.map((s) => s.name),
           );
           const when = stage.config.when;
-          if (when && !evaluateWhen(when, input.fields, input.confidence)) {
+          // A stage whose every output a reviewer decided on has nothing left to answer: it is
+          // not asked again (a rejected value would only be asked for the same way).
+          const outputs = stage.config.outputs;
+          const reviewed =
+            outputs.length > 0 &&
+            outputs.every((o) => lockedByReview(row.state.columns?.[o], row.values[o]));
+          if (reviewed || (when && !evaluateWhen(when, input.fields, input.confidence))) {
             const now = new Date(runtime.clock.now()).toISOString();
             (runs.get(row.key) as RowRun).stages[stage.config.name] = {
               status: "skipped",
@@ -170,7 +183,9 @@ export async function runClaimedBatch(
               started_at: now,
               finished_at: now,
               duration_ms: 0,
-              reason: "its `when` condition does not hold",
+              reason: reviewed
+                ? "a reviewer decided on every output it fills"
+                : "its `when` condition does not hold",
             };
           } else {
             toRun.push(input);
