@@ -22,6 +22,7 @@ import {
   mediaType,
 } from "./request-guards.ts";
 import { csvRowLabel } from "./row-label.ts";
+import { readLiveProcesses } from "../worker/live-processes.ts";
 
 export { isLoopback };
 
@@ -38,7 +39,7 @@ interface Context {
 }
 
 interface Route {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   /** The path as the OpenAPI document writes it. */
   path: string;
   handle: (ctx: Context) => Promise<void>;
@@ -171,6 +172,16 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
       },
     },
     {
+      method: "DELETE",
+      path: "/v1/jobs/{id}",
+      handle: async ({ res, params, query }) => {
+        const rows = query.get("rows") ?? "unfinished";
+        if (rows !== "unfinished" && rows !== "all")
+          throw new ApiError(400, `rows=${rows}: must be unfinished (the default) or all`);
+        sendJson(res, 200, await jobs.remove(params[0] as string, rows));
+      },
+    },
+    {
       method: "POST",
       path: "/v1/jobs/{id}/cancel",
       handle: async ({ res, params }) => sendJson(res, 200, await jobs.cancel(params[0] as string)),
@@ -216,6 +227,12 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
           reports.push(await pipelineReport(runtime, pipeline));
         sendJson(res, 200, reports);
       },
+    },
+    {
+      method: "GET",
+      path: "/v1/processes",
+      handle: async ({ res }) =>
+        sendJson(res, 200, await readLiveProcesses(runtime.db, runtime.config.schema)),
     },
     {
       method: "GET",

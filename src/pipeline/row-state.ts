@@ -73,6 +73,26 @@ export interface ColumnProvenance {
   origin?: string;
   /** Set when the value is null: why nothing was written. */
   reason?: string;
+  /** The escalation rung that found the value (src/stages/rungs/), and what that rung cost the
+   * row. Absent: the pipeline's own stages found it. */
+  rung?: string;
+  rung_cost_usd?: number;
+  /** Earlier values of the column, newest first (at most 5): kept when a ttl or drift re-run,
+   * or a better answer, replaced them (src/pipeline/column-freshness.ts). */
+  history?: ColumnHistoryEntry[];
+}
+
+/** A value a column held before, with when and where it was found and when it was replaced. */
+export interface ColumnHistoryEntry {
+  value: unknown;
+  confidence: number;
+  at: string;
+  stage: string;
+  version: string;
+  replaced_at: string;
+  sources?: string[];
+  origin?: string;
+  model?: string;
 }
 
 export interface ErrorRecord {
