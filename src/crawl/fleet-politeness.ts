@@ -1,3 +1,4 @@
+import { givePlace, takePlace, type Places } from "./place-queue.ts";
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { coerceError } from "../core/coerce-error.ts";
@@ -50,11 +51,9 @@ export interface FleetPoliteness extends HostPoliteness {
   stats(): FleetPolitenessStats;
 }
 
-interface LocalState {
-  active: number;
+interface LocalState extends Places {
   /** The take in progress: one call per domain asks the database at a time, the rest wait here. */
   taking: Promise<unknown>;
-  waiters: (() => void)[];
   /** Local clock; from the database's last answer. */
   pausedUntil: number;
   openUntil: number;
@@ -96,34 +95,6 @@ export function createFleetPoliteness(options: FleetPolitenessOptions): FleetPol
       `${domain} failed ${state.failures} times in a row (across the fleet); not asking it again for ${Math.ceil(retryAfterMs / 1000)} s`,
       { url: `//${domain}`, retryAfterMs },
     );
-  }
-
-  async function acquireLocal(state: LocalState, signal: AbortSignal | undefined): Promise<void> {
-    signal?.throwIfAborted();
-    if (state.active < concurrency) {
-      state.active++;
-      return;
-    }
-    // releaseLocal() hands its place straight to the first waiter; one that gives up leaves.
-    await new Promise<void>((resolve, reject) => {
-      const waiter = () => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      };
-      const onAbort = () => {
-        const index = state.waiters.indexOf(waiter);
-        if (index !== -1) state.waiters.splice(index, 1);
-        reject(coerceError(signal?.reason));
-      };
-      state.waiters.push(waiter);
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
-  }
-
-  function releaseLocal(state: LocalState): void {
-    const next = state.waiters.shift();
-    if (next) next();
-    else state.active--;
   }
 
   /** Takes a fleet-wide slot and waits for its start; returns the lease to give back. */
@@ -210,7 +181,7 @@ export function createFleetPoliteness(options: FleetPolitenessOptions): FleetPol
     const state = stateOf(domain);
     const openFor = state.openUntil - now();
     if (openFor > 0) throw circuitOpen(domain, state, openFor);
-    await acquireLocal(state, scheduleOptions.signal);
+    await takePlace(state, concurrency, scheduleOptions.signal);
     try {
       // One take at a time per domain: while the fleet's slots are all held, this process polls
       // once per turn, not once per call waiting; granted starts are spaced anyway.
@@ -234,7 +205,7 @@ export function createFleetPoliteness(options: FleetPolitenessOptions): FleetPol
         await giveBack({ domain, leaseId, outcome, pauseMs }, state);
       }
     } finally {
-      releaseLocal(state);
+      givePlace(state);
     }
   }
 

@@ -1,5 +1,5 @@
+import { givePlace, takePlace, type Places } from "./place-queue.ts";
 import { setTimeout as sleep } from "node:timers/promises";
-import { coerceError } from "../core/coerce-error.ts";
 import { CrawlError, findCrawlError } from "./crawl-error.ts";
 
 /**
@@ -48,9 +48,7 @@ export interface HostSnapshot {
   pausedUntil: number;
 }
 
-interface HostState {
-  active: number;
-  waiters: (() => void)[];
+interface HostState extends Places {
   nextStartAt: number;
   /** When the last call actually started. */
   lastStartAt: number;
@@ -142,35 +140,6 @@ export function createHostPoliteness(options: HostPolitenessOptions = {}): HostP
     return claimTrial;
   }
 
-  async function acquire(state: HostState, signal: AbortSignal | undefined): Promise<void> {
-    signal?.throwIfAborted();
-    if (state.active < concurrency) {
-      state.active++;
-      return;
-    }
-    // release() hands its slot straight to the first waiter, so `active` is not touched here.
-    // A waiter that gives up leaves the queue, so no slot is handed to it.
-    await new Promise<void>((resolve, reject) => {
-      const waiter = () => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      };
-      const onAbort = () => {
-        const index = state.waiters.indexOf(waiter);
-        if (index !== -1) state.waiters.splice(index, 1);
-        reject(coerceError(signal?.reason));
-      };
-      state.waiters.push(waiter);
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
-  }
-
-  function release(state: HostState): void {
-    const next = state.waiters.shift();
-    if (next) next();
-    else state.active--;
-  }
-
   async function waitTurn(
     state: HostState,
     delayMs: number,
@@ -200,7 +169,7 @@ export function createHostPoliteness(options: HostPolitenessOptions = {}): HostP
   ): Promise<T> {
     const state = stateOf(host);
     admit(host, state, false);
-    await acquire(state, scheduleOptions.signal);
+    await takePlace(state, concurrency, scheduleOptions.signal);
     let trial = false;
     try {
       // The circuit may have opened while this call queued: decide again with the slot held.
@@ -223,7 +192,7 @@ export function createHostPoliteness(options: HostPolitenessOptions = {}): HostP
       throw error;
     } finally {
       if (trial) state.trialRunning = false;
-      release(state);
+      givePlace(state);
     }
   }
 
