@@ -18,7 +18,9 @@ const runs: [string, string[]][] = [
   ["bench/crawl-browser.ts", []],
   ["bench/evidence-recall.ts", []],
   ["bench/reprocess-cost.ts", []],
+  ["bench/drift-freshness-cost.ts", []],
   ["bench/estimate-error.ts", []],
+  ["bench/import.ts", ["100000", "3"]],
 ];
 
 for (const [script, args] of runs) {

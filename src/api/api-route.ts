@@ -10,7 +10,7 @@ export interface Context {
 
 /** A /v1 route; api-router.ts runs the guards (token, CSRF) before `handle`. */
 export interface Route {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   /** The path as the OpenAPI document writes it. */
   path: string;
   handle: (ctx: Context) => Promise<void>;

@@ -24,6 +24,7 @@ import {
 import { csvRowLabel } from "./row-label.ts";
 import { sendJson, type Route } from "./api-route.ts";
 import { rowRoutes } from "./row-routes.ts";
+import { readLiveProcesses } from "../worker/live-processes.ts";
 
 export { isLoopback };
 
@@ -154,6 +155,16 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
       },
     },
     {
+      method: "DELETE",
+      path: "/v1/jobs/{id}",
+      handle: async ({ res, params, query }) => {
+        const rows = query.get("rows") ?? "unfinished";
+        if (rows !== "unfinished" && rows !== "all")
+          throw new ApiError(400, `rows=${rows}: must be unfinished (the default) or all`);
+        sendJson(res, 200, await jobs.remove(params[0] as string, rows));
+      },
+    },
+    {
       method: "POST",
       path: "/v1/jobs/{id}/cancel",
       handle: async ({ res, params }) => sendJson(res, 200, await jobs.cancel(params[0] as string)),
@@ -199,6 +210,12 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
           reports.push(await pipelineReport(runtime, pipeline));
         sendJson(res, 200, reports);
       },
+    },
+    {
+      method: "GET",
+      path: "/v1/processes",
+      handle: async ({ res }) =>
+        sendJson(res, 200, await readLiveProcesses(runtime.db, runtime.config.schema)),
     },
     {
       method: "GET",

@@ -122,11 +122,39 @@ export const OPENAPI_DOCUMENT = {
     },
     "/v1/jobs/{id}": {
       get: {
-        summary: "A job's progress: totals, percent, rows/s, ETA",
+        summary: "A job's progress: totals, percent, rows/s, when it started and completed, ETA",
         parameters: [jobId],
         responses: {
           ...guarded,
           "200": { description: "progress", content: json(progress) },
+          "404": { description: "no such job", content: json(error) },
+        },
+      },
+      delete: {
+        summary:
+          "Delete the job's rows that are not done from the pipeline's table (all of them with rows=all); a worker holding one of them cannot write it back. With rows=all, or when no row is left, the job goes too",
+        parameters: [
+          jobId,
+          {
+            name: "rows",
+            in: "query",
+            schema: { type: "string", enum: ["unfinished", "all"], default: "unfinished" },
+          },
+        ],
+        responses: {
+          ...changing,
+          "200": {
+            description: "the rows deleted, and the job as it stands (null when it was deleted)",
+            content: json({
+              type: "object",
+              required: ["deleted_rows", "job"],
+              properties: {
+                deleted_rows: { type: "integer" },
+                job: { oneOf: [progress, { type: "null" }] },
+              },
+            }),
+          },
+          "400": { description: "rows is neither unfinished nor all", content: json(error) },
           "404": { description: "no such job", content: json(error) },
         },
       },
@@ -194,6 +222,19 @@ export const OPENAPI_DOCUMENT = {
           ...guarded,
           "200": {
             description: "reports",
+            content: json({ type: "array", items: { type: "object" } }),
+          },
+        },
+      },
+    },
+    "/v1/processes": {
+      get: {
+        summary:
+          "The live worker processes on every host: id, host, pid, version, jobs in flight, started_at, heartbeat age",
+        responses: {
+          ...guarded,
+          "200": {
+            description: "processes",
             content: json({ type: "array", items: { type: "object" } }),
           },
         },
@@ -405,6 +446,9 @@ export const OPENAPI_DOCUMENT = {
           pipeline: { type: "string" },
           status: { type: "string", enum: ["active", "cancelled"] },
           created_at: { type: "string", format: "date-time" },
+          started_at: { type: ["string", "null"], format: "date-time" },
+          completed_at: { type: ["string", "null"], format: "date-time" },
+          duration_seconds: { type: ["number", "null"] },
           total: { type: "integer" },
           done: { type: "integer" },
           failed: { type: "integer" },
@@ -413,6 +457,7 @@ export const OPENAPI_DOCUMENT = {
           percent: { type: "number" },
           rows_per_second: { type: ["number", "null"] },
           eta_seconds: { type: ["number", "null"] },
+          eta_at: { type: ["string", "null"], format: "date-time" },
           finished: { type: "boolean" },
         },
       },

@@ -5,6 +5,8 @@
 export const PG = {
   /** A row with this key already exists. */
   UNIQUE_VIOLATION: "23505",
+  /** A NOT NULL column left empty. */
+  NOT_NULL_VIOLATION: "23502",
   /** The table (or view, or sequence) does not exist. */
   UNDEFINED_TABLE: "42P01",
   /** The table already exists. */

@@ -59,7 +59,10 @@ export type PromptTruncation = Record<string, { chars: number; kept: number }>;
 
 export interface ColumnProvenance {
   value: unknown;
+  /** Calibrated when the pipeline has `calibrate: true` and a mapping was learnt. */
   confidence: number;
+  /** The confidence the stage reported, kept beside a calibrated `confidence`. */
+  raw_confidence?: number;
   stage: string;
   version: string;
   at: string;
@@ -71,8 +74,28 @@ export interface ColumnProvenance {
   origin?: string;
   /** Set when the value is null: why nothing was written (`rejected` by a reviewer). */
   reason?: string;
+  /** The escalation rung that found the value (src/stages/rungs/), and what that rung cost the
+   * row. Absent: the pipeline's own stages found it. */
+  rung?: string;
+  rung_cost_usd?: number;
+  /** Earlier values of the column, newest first (at most 5): kept when a ttl or drift re-run,
+   * or a better answer, replaced them (src/pipeline/column-freshness.ts). */
+  history?: ColumnHistoryEntry[];
   /** A reviewer's decision (`<schema>.review`, migrations/000013): the value is locked. */
   review?: ColumnReview;
+}
+
+/** A value a column held before, with when and where it was found and when it was replaced. */
+export interface ColumnHistoryEntry {
+  value: unknown;
+  confidence: number;
+  at: string;
+  stage: string;
+  version: string;
+  replaced_at: string;
+  sources?: string[];
+  origin?: string;
+  model?: string;
 }
 
 export interface ColumnReview {

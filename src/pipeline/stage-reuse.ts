@@ -213,9 +213,11 @@ function ownRecipe(
     });
   const specs = (names: readonly string[]) => p.outputs.filter((o) => names.includes(o.name));
   switch (config.kind) {
+    // Live or Batch API (`mode`) changes how a call is made, not its answer: not in the recipe.
     case "llm":
       return {
         ...config,
+        mode: undefined,
         backends: models(config.backends),
         specs: specs(config.outputs),
         maxRowInputChars: p.maxRowInputChars,
@@ -223,6 +225,7 @@ function ownRecipe(
     case "extract":
       return {
         ...config,
+        mode: undefined,
         backends: models(config.backends),
         specs: specs(config.outputs),
         inputs: p.inputs,

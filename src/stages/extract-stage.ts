@@ -87,6 +87,8 @@ export function createExtractStage(
       const missing = new Map<string, OutputSpec[]>();
 
       for (const row of rows) {
+        const wanted = (spec: OutputSpec) =>
+          row.wants === undefined || row.wants.includes(spec.name);
         const pages = pagesOf(row)
           .map((url) => contents.get(url))
           .filter((p): p is PageForExtraction => p !== undefined);
@@ -97,6 +99,7 @@ export function createExtractStage(
             if (!pageIsAbout(page, row, inputs)) continue;
             const answers = valuesFromStructuredData(asStructured(page.structured), specs);
             for (const [column, answer] of Object.entries(answers)) {
+              if (row.wants && !row.wants.includes(column)) continue;
               if (found[column] && found[column].confidence >= answer.confidence) continue;
               found[column] = {
                 value: answer.value,
@@ -123,7 +126,7 @@ export function createExtractStage(
         evidencePages.set(row.key, evidence);
         missing.set(
           row.key,
-          specs.filter((s) => !found[s.name]),
+          specs.filter((s) => !found[s.name] && wanted(s)),
         );
         datas.set(row.key, {
           pages: pages.length,
@@ -282,7 +285,7 @@ export function createExtractStage(
         const found = values.get(row.key) as Record<string, StageValue>;
         const data = datas.get(row.key) as ExtractData;
         for (const spec of specs) {
-          if (found[spec.name]) continue;
+          if (found[spec.name] || (row.wants && !row.wants.includes(spec.name))) continue;
           found[spec.name] = {
             value: null,
             confidence: 0,

@@ -19,6 +19,11 @@ export interface StageInputRow {
   fields: Record<string, unknown>;
   /** `data` of earlier stages of this row, by stage name. */
   data: Record<string, unknown>;
+  /**
+   * The outputs this row still needs (an escalation rung, src/stages/rungs/): an extract stage
+   * answers only these and leaves the others out. Unset: all of the stage's outputs.
+   */
+  wants?: readonly string[];
 }
 
 export interface StageContext {
