@@ -180,3 +180,28 @@ it("refuses a golden set without the pipeline's inputs (exit 2)", async () => {
   expect(run.code).toBe(2);
   expect(run.stderr).toMatch(/has no column name/);
 }, 60_000);
+
+it("reads a golden set from a table, typed values and all, and takes --limit rows", async () => {
+  await h.query(
+    "create table public.golden_companies (id int primary key, name text, city text, employees int, founded text)",
+  );
+  await h.query(
+    `insert into public.golden_companies
+       select i, 'Company ' || i, case when i % 4 = 0 then 'New York' else (array['Leeds','Bristol','Cardiff','Dundee','Derby'])[i % 5 + 1] end,
+         100 * i, (1950 + i)::text
+       from generate_series(1, 20) i`,
+  );
+  const run = await cli(["--golden", "public.golden_companies", "--limit", "8", "--json"]);
+  expect(run.code).toBe(0);
+  const out = JSON.parse(run.stdout) as {
+    rows: number;
+    golden: string;
+    overall: { judged: number; correct: number };
+  };
+  // Keys 1..8: 1, 4, 5, 8 right; 2, 6 wrong; 3, 7 unsure, for each of the three columns.
+  expect(out).toMatchObject({
+    rows: 8,
+    golden: "public.golden_companies",
+    overall: { judged: 18, correct: 12 },
+  });
+}, 120_000);

@@ -214,6 +214,7 @@ describe("migrate", () => {
       "gleaner_companies_due",
       "gleaner_companies_failures",
       "gleaner_companies_pending",
+      "gleaner_companies_reviewed",
       "gleaner_companies_review",
     ]);
     const [installed] = await q(
@@ -694,6 +695,7 @@ describe("names", () => {
       "gleaner_crm_leads_due",
       "gleaner_crm_leads_failures",
       "gleaner_crm_leads_pending",
+      "gleaner_crm_leads_reviewed",
       "gleaner_crm_leads_review",
     ]);
     await q("insert into crm.leads (name) values ('a'), ('b'), ('c')");

@@ -22,9 +22,9 @@ import {
   mediaType,
 } from "./request-guards.ts";
 import { csvRowLabel } from "./row-label.ts";
+import { readLiveProcesses } from "../worker/live-processes.ts";
 import { sendJson, type Route } from "./api-route.ts";
 import { rowRoutes } from "./row-routes.ts";
-import { readLiveProcesses } from "../worker/live-processes.ts";
 
 export { isLoopback };
 

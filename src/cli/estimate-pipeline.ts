@@ -103,7 +103,10 @@ export async function estimatePipeline(
     if (stage.kind === "llm" && backend && sample.length > 0) {
       stages.push({
         ...base,
-        ...(await renderLlmStage(stage, p, backend, sample, past, answers, config.llmCacheTtlMs)),
+        ...(await renderLlmStage(stage, p, backend, sample, past, answers, config.llmCacheTtlMs, {
+          db,
+          schema: config.schema,
+        })),
         calls: Math.ceil(matching / stage.batchSize),
         rows: matching,
       });
@@ -192,11 +195,26 @@ async function renderLlmStage(
   past: StageHistory | undefined,
   answers: ReturnType<typeof createLlmAnswerStore> | undefined,
   cacheTtlMs: number,
+  store: { db: Db; schema: string },
 ): Promise<Omit<StageEstimate, "stage" | "kind" | "backend" | "model" | "tokenizer" | "rows">> {
   const asked: LlmRequest[] = [];
-  const runner = createLlmStage(stage, p.outputs, [capturingBackend(backend, asked)], {
-    maxRowInputChars: p.maxRowInputChars,
-  });
+  // With examples on, the prompts carry them as a run would (read, never recorded).
+  const fewShot = p.examples && {
+    ...store,
+    pipeline: p,
+    stage: stage.name,
+    outputs: stage.outputs,
+    maxTokens: p.examples.maxTokens,
+    model: backend.model,
+    readOnly: true,
+  };
+  const runner = createLlmStage(
+    stage,
+    p.outputs,
+    [capturingBackend(backend, asked)],
+    { maxRowInputChars: p.maxRowInputChars },
+    fewShot || undefined,
+  );
   const signal = new AbortController().signal;
   for (let i = 0; i < sample.length; i += stage.batchSize) {
     const chunk = sample.slice(i, i + stage.batchSize).map((r) => ({ ...r, data: {} }));

@@ -82,10 +82,33 @@ export interface WhenCondition {
   lt?: number;
   lte?: number;
   is_null?: boolean;
+  /** Tests the confidence of the answer that filled `output` (0 when NULL, 1 when a user wrote
+   * it): `{ output: industry, confidence: { gte: 0.8 } }`. */
+  confidence?: ConfidenceTest;
   all?: WhenCondition[];
   any?: WhenCondition[];
   not?: WhenCondition;
 }
+
+export interface ConfidenceTest {
+  gt?: number;
+  gte?: number;
+  lt?: number;
+  lte?: number;
+}
+
+const confidenceBound = z
+  .number()
+  .min(0, "a confidence is between 0 and 1")
+  .max(1, "a confidence is between 0 and 1");
+const confidenceTest = z
+  .strictObject({
+    gt: confidenceBound.optional(),
+    gte: confidenceBound.optional(),
+    lt: confidenceBound.optional(),
+    lte: confidenceBound.optional(),
+  })
+  .refine((t) => Object.keys(t).length > 0, "give at least one of gt, gte, lt, lte");
 
 const when: z.ZodType<WhenCondition> = z.lazy(() =>
   z
@@ -100,12 +123,24 @@ const when: z.ZodType<WhenCondition> = z.lazy(() =>
       lt: z.number().optional(),
       lte: z.number().optional(),
       is_null: z.boolean().optional(),
+      confidence: confidenceTest.optional(),
       all: z.array(when).optional(),
       any: z.array(when).optional(),
       not: when.optional(),
     })
     .superRefine((w, ctx) => {
-      const tests = ["equals", "not_equals", "in", "not_in", "gt", "gte", "lt", "lte", "is_null"];
+      const tests = [
+        "equals",
+        "not_equals",
+        "in",
+        "not_in",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "is_null",
+        "confidence",
+      ];
       const hasTest = tests.some((t) => t in w);
       const combinators = ["all", "any", "not"].filter((c) => c in w);
       if (w.output !== undefined && !hasTest) {
@@ -319,6 +354,10 @@ export const pipelineSchema = z.strictObject({
   calibrate: z.boolean().default(false),
   /** How `gleaner eval` compares values with a golden set (src/config/eval-schema.ts). */
   eval: evalSchema.prefault({}),
+  /** Values a person approved or edited become few-shot examples in the extraction prompts. */
+  examples: z.boolean().default(false),
+  /** Tokens the examples may take in one prompt (default 600); needs `examples: true`. */
+  examples_max_tokens: z.number().int().min(20).max(100_000).optional(),
 });
 
 const backend = z.strictObject({

@@ -141,6 +141,8 @@ export interface PipelineConfig {
   readonly calibrate: boolean;
   /** pipelines.<p>.eval: the default golden set and the comparison rules of `gleaner eval`. */
   readonly eval: EvalSettings;
+  /** pipelines.<p>.examples: reviewed values shown as few-shot examples, within maxTokens. */
+  readonly examples: { readonly maxTokens: number } | undefined;
 }
 
 /** The escalation ladder of a research pipeline (src/config/resolve-escalation.ts). */

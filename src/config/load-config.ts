@@ -506,6 +506,11 @@ function resolvePipeline(
       `${at}.stages`,
       `no stage fills ${unfilled.join(", ")}: add it to a stage's outputs or remove it from ${at}.outputs`,
     );
+  if (p.examples_max_tokens !== undefined && !p.examples)
+    throw new ConfigError(
+      `${at}.examples_max_tokens`,
+      "limits the few-shot examples, which are off: set examples: true or remove it",
+    );
   if (p.retry.delays.length === 0)
     throw new ConfigError(`${at}.retry.delays`, "give at least one delay");
 
@@ -549,8 +554,14 @@ function resolvePipeline(
     escalation,
     calibrate: p.calibrate,
     eval: resolveEval(p.eval, `${at}.eval`, outputs, baseDir),
+    examples: p.examples
+      ? { maxTokens: p.examples_max_tokens ?? DEFAULT_EXAMPLES_MAX_TOKENS }
+      : undefined,
   };
 }
+
+/** Tokens of few-shot examples in one prompt when examples_max_tokens is unset. */
+const DEFAULT_EXAMPLES_MAX_TOKENS = 600;
 
 function checkWhen(when: WhenCondition, earlier: Set<string>, path: string): void {
   if (when.output !== undefined && !earlier.has(when.output))

@@ -136,6 +136,8 @@ export function createFleetPoliteness(options: FleetPolitenessOptions): FleetPol
     const delayMs = Math.max(baseDelayMs, scheduleOptions.delayMs ?? 0);
     const pollMs = Math.min(1_000, Math.max(25, delayMs));
     for (;;) {
+      // Asked for nothing once the caller gave up: a slot granted now would be wasted.
+      signal?.throwIfAborted();
       const openFor = state.openUntil - now();
       if (openFor > 0) throw circuitOpen(domain, state, openFor);
       const pausedFor = state.pausedUntil - now();
@@ -213,9 +215,8 @@ export function createFleetPoliteness(options: FleetPolitenessOptions): FleetPol
       // One take at a time per domain: while the fleet's slots are all held, this process polls
       // once per turn, not once per call waiting; granted starts are spaced anyway.
       const previous = state.taking;
-      const taken = previous.then(
-        () => takeSlot(domain, state, scheduleOptions),
-        () => takeSlot(domain, state, scheduleOptions),
+      const taken = untilAborted(previous, scheduleOptions.signal).then(() =>
+        takeSlot(domain, state, scheduleOptions),
       );
       state.taking = taken.catch(() => undefined);
       const leaseId = await taken;
@@ -263,4 +264,22 @@ export function createFleetPoliteness(options: FleetPolitenessOptions): FleetPol
       };
     },
   };
+}
+
+/** Resolves when `previous` settles (either way), or rejects when `signal` aborts first. */
+function untilAborted(previous: Promise<unknown>, signal: AbortSignal | undefined): Promise<void> {
+  const settled = previous.then(
+    () => undefined,
+    () => undefined,
+  );
+  if (!signal) return settled;
+  signal.throwIfAborted();
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(coerceError(signal.reason));
+    signal.addEventListener("abort", onAbort, { once: true });
+    void settled.then(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    });
+  });
 }

@@ -2,7 +2,9 @@
 // query object the client submits like any other (`client.query(copy)`), which answers the
 // server's CopyInResponse by sending the source's chunks as CopyData messages, waiting for the
 // socket to drain between them so memory stays constant whatever the file's size.
+import type { Socket } from "node:net";
 import type { Connection, Submittable } from "pg";
+import { coerceError } from "../core/coerce-error.ts";
 
 /** What the `pg` client's connection offers for COPY (present since pg 8, not in its types). */
 interface CopyConnection {
@@ -10,7 +12,7 @@ interface CopyConnection {
   sendCopyFromChunk(chunk: Buffer): void;
   endCopyFrom(): void;
   sendCopyFail(message: string): void;
-  stream: NodeJS.WritableStream;
+  stream: Socket;
 }
 
 export interface CopyFromStdin extends Submittable {
@@ -40,15 +42,20 @@ export function copyFromStdin(text: string, source: AsyncIterable<Buffer>): Copy
         // The server reported an error: it drops whatever else is sent, so stop reading.
         if (failed) return;
         connection.sendCopyFromChunk(chunk);
-        if (
-          (connection.stream as NodeJS.WritableStream & { writableNeedDrain?: boolean })
-            .writableNeedDrain
-        )
-          await new Promise<void>((r) => connection.stream.once("drain", () => r()));
+        // Backpressure: wait until the socket took what it holds (or closed: the client then
+        // fails the query, and `failed` stops the loop).
+        if (connection.stream.writableNeedDrain)
+          await new Promise<void>((resolve) => {
+            const go = () => {
+              connection.stream.off("drain", go).off("close", go);
+              resolve();
+            };
+            connection.stream.once("drain", go).once("close", go);
+          });
       }
       if (!failed) connection.endCopyFrom();
     } catch (error) {
-      sourceError = error instanceof Error ? error : new Error(String(error));
+      sourceError = coerceError(error);
       if (!failed) connection.sendCopyFail(sourceError.message.slice(0, 200));
     }
   }

@@ -64,9 +64,15 @@ export function stateColumnsSql(p: PipelineConfig): string[] {
     p.onVersionChange === "reprocess"
       ? `create index if not exists ${q(objectName(p.name, "version"))} on ${t} ((${q(c.state)} ->> 'version')) where ${q(c.status)} = 'done'`
       : `drop index if exists ${q(p.table.schema)}.${q(objectName(p.name, "version"))}`,
+    // Rows with a value a person reviewed, read for few-shot examples (src/sql/few-shot-examples.ts).
+    `create index if not exists ${q(objectName(p.name, "reviewed"))} on ${t} (${q(p.key)}) where ${q(c.state)} @? ${quoteLiteral(REVIEWED_PATH)}`,
     ...reviewIndexSql(p),
   ];
 }
+
+/** Columns of a row's state whose value a person set (approved or edited, or rejected). */
+export const REVIEWED_PATH = '$.columns.* ? (@.origin == "human")';
+
 
 /**
  * The rows a value may wait for review in (the row's confidence is the lowest of its outputs'),

@@ -78,6 +78,8 @@ export async function runShadow(options: {
       const started = new Date();
       const runtime = await createRuntime(shadowConfig, database.db, {
         ownPrefixes: ownCorpusPrefixes(options.config),
+        // The API's ad-hoc pipelines were resolved against the main config; the shadow needs none.
+        configuredOnly: true,
       });
       runtime.events.on("research:warning", ({ message }) => logger.warn(message));
       const http = await serveCorpora(options.config, database, logger);

@@ -3,6 +3,9 @@ import type { InstalledPipeline } from "./installed-pipeline.ts";
 import type { ColumnProvenance, RowSnapshot, StageRecord, StageValue } from "./row-state.ts";
 import type { Calibration } from "./confidence-calibration.ts";
 import { isCurrentRecord } from "./stage-reuse.ts";
+import { lockedByReview } from "./locked-by-review.ts";
+import { evidenceOf } from "./value-evidence-fields.ts";
+import { agreeStageOutputs } from "./agree-stage-outputs.ts";
 import { isSuperseded, withHistory } from "./column-freshness.ts";
 import { lockedByReview } from "./review-lock.ts";
 
@@ -40,11 +43,14 @@ export function mergeCandidates(
       rung,
     })),
   ];
+  // Stages that answered the same output agree or conflict (agree-stage-outputs.ts); a rung's
+  // answer stands alone, since it was asked only because the stages' answer was not good enough.
+  const agreed = agreeStageOutputs(p, stages);
   for (const step of steps) {
     const record = stages[step.name];
     if (!record || record.status !== "ok" || !isCurrentRecord(p, step.name, record)) continue;
     for (const name of step.outputs) {
-      const candidate = record.output?.[name];
+      const candidate = step.rung ? record.output?.[name] : agreed(name, record.output?.[name]);
       // A rung answers only the row's gaps: the outputs it left out are not its to count.
       if (step.rung && !candidate) continue;
       counted.add(name);
@@ -52,7 +58,6 @@ export function mergeCandidates(
       const current = values[name];
       const provenance = columns[name];
       const userWritten = current !== null && current !== undefined && !provenance;
-      // Nor is one a reviewer decided on (approved, edited or rejected): src/pipeline/review-lock.ts.
       if (userWritten || lockedByReview(provenance, current)) continue;
       if (candidate.value === null || candidate.value === undefined) {
         if (current === null || current === undefined) {
@@ -94,6 +99,7 @@ export function mergeCandidates(
         ...(record.model && !readFromPage ? { model: record.model } : {}),
         ...(candidate.sources ? { sources: candidate.sources } : {}),
         ...(candidate.origin ? { origin: candidate.origin } : {}),
+        ...evidenceOf(candidate),
         ...(step.rung ? { rung: step.rung, rung_cost_usd: record.usage?.cost_usd ?? 0 } : {}),
       });
     }
@@ -103,12 +109,12 @@ export function mergeCandidates(
 
 /**
  * An output's confidence: 0 when NULL, 1 when a user wrote it (no provenance) or a reviewer
- * decided on it (a rejection included: nothing left to be unsure of), else the confidence of
- * the answer that filled it.
+ * decided on it, else the confidence of the answer that filled it.
  */
 export function outputConfidence(merged: MergedValues, name: string): number {
   const value = merged.values[name];
   const provenance = merged.columns[name];
+  // A reviewer's decision is final, a rejection included: nothing left to be unsure of.
   if (lockedByReview(provenance, value)) return 1;
   if (value === null || value === undefined) return 0;
   if (!provenance || provenance.value === null) return 1;

@@ -14,11 +14,17 @@ import { expiredStages } from "./column-freshness.ts";
 import { runStage, stageInput } from "./run-stage.ts";
 import { climbLadder } from "./climb-ladder.ts";
 import { GuardedWriter } from "./guarded-writer.ts";
+import { lockedByReview } from "./locked-by-review.ts";
 import { addUsage, type RowSnapshot } from "./row-state.ts";
 import { rowBudgetLeft, ROW_BUDGET_EXCEEDED } from "./row-budget.ts";
 import type { InstalledPipeline } from "./installed-pipeline.ts";
-import { checkpointState, handBackState, settleRow, startRun, type RowRun } from "./settle-row.ts";
-import { lockedByReview } from "./review-lock.ts";
+import {
+  checkpointState,
+  handBackState,
+  settleRow,
+  startRun,
+  type RowRun,
+} from "./settle-row.ts";
 
 /** The config allows at most 1,000 jobs at once per process (worker.concurrency). */
 const MAX_CONCURRENT_JOBS = 1000;
@@ -168,7 +174,7 @@ export async function runClaimedBatch(
           const reviewed =
             outputs.length > 0 &&
             outputs.every((o) => lockedByReview(row.state.columns?.[o], row.values[o]));
-          if (reviewed || (when && !evaluateWhen(when, input.fields))) {
+          if (reviewed || (when && !evaluateWhen(when, input.fields, input.confidence))) {
             const now = new Date(runtime.clock.now()).toISOString();
             (runs.get(row.key) as RowRun).stages[stage.config.name] = {
               status: "skipped",

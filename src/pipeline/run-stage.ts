@@ -11,15 +11,24 @@ import { reuseMarks } from "./stage-reuse.ts";
 export function stageInput(row: RowSnapshot, run: RowRun, order: readonly string[]): StageInputRow {
   const fields: Record<string, unknown> = { ...row.values, ...row.inputs };
   const data: Record<string, unknown> = {};
+  // A table value's confidence is its provenance's, or 1 when a user wrote it.
+  const confidence: Record<string, number> = {};
+  for (const [col, value] of Object.entries(row.values)) {
+    const provenance = row.state.columns?.[col];
+    if (value === null || value === undefined) confidence[col] = 0;
+    else confidence[col] = provenance && provenance.value !== null ? provenance.confidence : 1;
+  }
   for (const name of order) {
     const record: StageRecord | undefined = run.stages[name] ?? row.state.stages?.[name];
     if (!record || record.status !== "ok") continue;
     for (const [col, v] of Object.entries(record.output ?? {})) {
-      if (v.value !== null && v.value !== undefined) fields[col] = v.value;
+      if (v.value === null || v.value === undefined) continue;
+      fields[col] = v.value;
+      confidence[col] = v.confidence;
     }
     if (record.data !== undefined) data[name] = record.data;
   }
-  return { key: row.key, fields, data };
+  return { key: row.key, fields, data, confidence };
 }
 
 /**

@@ -66,9 +66,13 @@ export async function createRuntime(
     ownPrefixes?: readonly string[];
     /** The budget windows' and freshness's clock; tests move it. */
     clock?: Clock;
+    /** Only the configured pipelines, not the API's ad-hoc ones (`gleaner eval`'s shadow run). */
+    configuredOnly?: boolean;
   } = {},
 ): Promise<Runtime> {
-  const installed = await loadEveryInstalledPipeline(db, config);
+  const installed = options.configuredOnly
+    ? await loadInstalledPipelines(db, config)
+    : await loadEveryInstalledPipeline(db, config);
   // Process-local limits unless the caller brings a (shared) registry.
   const concurrency = options.concurrency ?? createConfiguredConcurrency(config, undefined);
   const events = new RuntimeEvents();

@@ -24,6 +24,8 @@ export interface StageInputRow {
    * answers only these and leaves the others out. Unset: all of the stage's outputs.
    */
   wants?: readonly string[];
+  /** How sure the answer filling each output is (0 NULL, 1 written by a user), for `when`. */
+  confidence?: Record<string, number>;
 }
 
 export interface StageContext {
