@@ -7,7 +7,6 @@ import { lockedByReview } from "./locked-by-review.ts";
 import { evidenceOf } from "./value-evidence-fields.ts";
 import { agreeStageOutputs } from "./agree-stage-outputs.ts";
 import { isSuperseded, withHistory } from "./column-freshness.ts";
-import { lockedByReview } from "./review-lock.ts";
 
 export interface MergedValues {
   values: Record<string, unknown>;
