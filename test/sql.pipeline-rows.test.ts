@@ -93,7 +93,7 @@ it("rebuilds the review index when review_below changes", async () => {
   const { installPipelineTable } = await import("../src/db/install-pipeline-table.ts");
   const indexes = () =>
     h.query<{ indexname: string; indexdef: string }>(
-      "select indexname, indexdef from pg_indexes where tablename = 'orgs' and indexname like '%review%'",
+      "select indexname, indexdef from pg_indexes where tablename = 'orgs' and indexname = 'gleaner_orgs_review'",
     );
   expect((await indexes())[0]?.indexdef).toMatch(/enrichment_confidence < \(?0\.6/);
   await h.app.database.db
