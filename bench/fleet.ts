@@ -72,11 +72,12 @@ interface Measured {
   rowsPerSecond: number;
   pgCores: number;
   gleanerCores: number;
+  llmCores: number;
   peakConnections: number;
   load: string;
 }
 
-async function measure(processes: number, llmUrl: string): Promise<Measured> {
+async function measure(processes: number, llmUrl: string, llmPid: number): Promise<Measured> {
   const db = await createBenchDatabase(`fleet_${processes}`);
   const dir = mkdtempSync(join(tmpdir(), "gleaner-fleet-"));
   const configFile = join(dir, "gleaner.yaml");
@@ -134,6 +135,7 @@ pipelines:
     const pidsBefore = await backendPids(admin);
     const ticksBefore = new Map(pidsBefore.map((pid) => [pid, cpuTicks(pid)]));
     const gleanerBefore = children.map((c) => cpuTicks(c.pid ?? 0));
+    const llmBefore = cpuTicks(llmPid);
     const doneBefore = await doneRows(admin);
     const started = performance.now();
     let peakConnections = 0;
@@ -157,6 +159,7 @@ pipelines:
       (sum, c, i) => sum + Math.max(0, cpuTicks(c.pid ?? 0) - (gleanerBefore[i] ?? 0)),
       0,
     );
+    const llmTicks = Math.max(0, cpuTicks(llmPid) - llmBefore);
     const remaining = await admin.query<{ n: number }>(
       "select count(*)::int as n from items where enrichment_status = 'pending'",
     );
@@ -166,6 +169,7 @@ pipelines:
       rowsPerSecond: done / seconds,
       pgCores: pgTicks / HZ / seconds,
       gleanerCores: gleanerTicks / HZ / seconds,
+      llmCores: llmTicks / HZ / seconds,
       peakConnections,
       load: loadavg()
         .map((l) => l.toFixed(1))
@@ -187,15 +191,15 @@ async function main() {
       `worker concurrency ${CONCURRENCY}, one LLM call of ${BATCH} rows per job, LLM ${LATENCY_MS} ms: bound ${fmt(perProcess)} rows/s per process; window ${WINDOW_S} s; ${process.env.DATABASE_URL ?? "local PostgreSQL"}`,
     );
     console.log(
-      "| workers | rows/s | ratio to 1 | of the bound | PostgreSQL CPU (cores) | Gleaner CPU (cores) | peak connections | load average (1, 5, 15 min) |",
+      "| workers | rows/s | ratio to 1 | of the bound | PostgreSQL CPU (cores) | Gleaner CPU (cores) | fake LLM CPU (cores) | peak connections | load average (1, 5, 15 min) |",
     );
-    console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let one: number | undefined;
     for (const n of COUNTS) {
-      const m = await measure(n, llm.url);
+      const m = await measure(n, llm.url, llm.pid);
       if (n === 1) one = m.rowsPerSecond;
       console.log(
-        `| ${n} | ${fmt(m.rowsPerSecond)} | ${one ? fmt(m.rowsPerSecond / one, 2) : "-"} | ${fmt((m.rowsPerSecond / (n * perProcess)) * 100)}% | ${fmt(m.pgCores, 2)} | ${fmt(m.gleanerCores, 2)} | ${m.peakConnections} | ${m.load} |`,
+        `| ${n} | ${fmt(m.rowsPerSecond)} | ${one ? fmt(m.rowsPerSecond / one, 2) : "-"} | ${fmt((m.rowsPerSecond / (n * perProcess)) * 100)}% | ${fmt(m.pgCores, 2)} | ${fmt(m.gleanerCores, 2)} | ${fmt(m.llmCores, 2)} | ${m.peakConnections} | ${m.load} |`,
       );
     }
   } finally {

@@ -246,13 +246,14 @@ describe("createMetrics", () => {
          select graphile_worker.add_job('gleaner_enrich', '{}'::json, run_at := now() + interval '1 hour')`,
       );
       let samples: Sample[] = [];
-      for (let i = 0; i < 100; i++) {
+      const queue = (state: string) => value(samples, "gleaner_queue_jobs", { state });
+      // graphile-worker emits job:failed before it writes the failure: wait for both.
+      for (let i = 0; i < 300; i++) {
         samples = (await scrape()).samples;
-        if (value(samples, "gleaner_job_failures_total") > 0) break;
+        if (value(samples, "gleaner_job_failures_total") > 0 && queue("locked") === 0) break;
         await new Promise((r) => setTimeout(r, 100));
       }
       expect(value(samples, "gleaner_job_failures_total")).toBe(1);
-      const queue = (state: string) => value(samples, "gleaner_queue_jobs", { state });
       expect([queue("ready"), queue("scheduled"), queue("locked"), queue("failed")]).toEqual([
         0, 1, 0, 0,
       ]);

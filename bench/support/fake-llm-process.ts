@@ -10,6 +10,8 @@ import { answerRows, reply, startFakeLlm } from "../../test/support/fake-llm-ser
 
 export async function startFakeLlmProcess(latencyMs: number): Promise<{
   url: string;
+  /** The child's pid, for benches that read its CPU time from /proc. */
+  pid: number;
   stats: () => Promise<{ calls: number; maxInFlight: number }>;
   close: () => Promise<void>;
 }> {
@@ -23,6 +25,7 @@ export async function startFakeLlmProcess(latencyMs: number): Promise<{
   });
   return {
     url,
+    pid: child.pid ?? 0,
     stats: () =>
       new Promise((resolve) => {
         child.once("message", (m) => resolve(m as { calls: number; maxInFlight: number }));

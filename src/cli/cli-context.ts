@@ -1,15 +1,22 @@
 import type { Logger } from "pino";
 import { openGleaner, type Gleaner } from "../app/open-gleaner.ts";
+import { connectionBudget } from "../db/connection-budget.ts";
 import { createLogger } from "../log/create-logger.ts";
 import { loadCliConfig } from "./load-cli-config.ts";
 
 export async function openFromCli(
-  options: { config: string },
+  options: { config: string; concurrency?: string },
   extra: { migrate?: boolean; logger?: Logger } = {},
 ): Promise<Gleaner> {
   const config = loadCliConfig(options.config);
   const logger = extra.logger ?? createLogger({ secrets: config.secrets });
-  return openGleaner(config, { logger, migrate: extra.migrate ?? false });
+  // --concurrency sizes the pool as worker.concurrency would (src/db/connection-budget.ts).
+  const concurrency = options.concurrency ? Number(options.concurrency) : undefined;
+  return openGleaner(config, {
+    logger,
+    migrate: extra.migrate ?? false,
+    ...(concurrency ? { poolSize: connectionBudget(concurrency).main } : {}),
+  });
 }
 
 const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
