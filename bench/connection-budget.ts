@@ -2,19 +2,20 @@
  * The connection budget: how many PostgreSQL connections 1, 4 and 8 `gleaner start` processes
  * hold while busy (a backlog of rows, a 200 ms fake LLM), read from pg_stat_activity by
  * application_name (src/db/connect-database.ts names each pool), next to the formula in the
- * README ("Scaling out"): per process at most
+ * README ("Scaling out"): per process at most (src/db/connection-budget.ts)
  *
- *   pool (10) + LISTEN (1) + graphile-worker (worker.concurrency + 4)
+ *   pool (min(10, 1 + ceil(concurrency / 4))) + LISTEN (1) + graphile-worker (1 + ceil(concurrency / 4))
  *
  *   node --import tsx bench/connection-budget.ts [processes,...] [concurrency]
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { APPLICATION_NAMES } from "../src/db/connect-database.ts";
+import { connectionBudget } from "../src/db/connection-budget.ts";
 import { createBenchDatabase } from "./support/bench-database.ts";
 import { startFakeLlmProcess } from "./support/fake-llm-process.ts";
 
@@ -22,7 +23,7 @@ const COUNTS = (process.argv[2] ?? "1,4,8").split(",").map(Number);
 const CONCURRENCY = Number(process.argv[3] ?? 16);
 const ROWS = 20_000;
 const SAMPLE_MS = 20_000;
-const MAIN_POOL = 10;
+const BUDGET = connectionBudget(CONCURRENCY);
 
 function gleaner(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   return spawn(process.execPath, ["bin/gleaner.js", ...args], {
@@ -109,15 +110,21 @@ pipelines:
 async function main() {
   const llm = await startFakeLlmProcess(200);
   try {
-    const perProcess = MAIN_POOL + 1 + CONCURRENCY + 4;
+    const perProcess = BUDGET.main + BUDGET.listen + BUDGET.worker;
     console.log(
-      `worker.concurrency ${CONCURRENCY}: at most ${MAIN_POOL} (pool) + 1 (LISTEN) + ${CONCURRENCY + 4} (graphile-worker) = ${perProcess} per process`,
+      `worker.concurrency ${CONCURRENCY}: at most ${BUDGET.main} (pool) + ${BUDGET.listen} (LISTEN) + ${BUDGET.worker} (graphile-worker) = ${perProcess} per process; load average ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(" ")}`,
     );
-    console.log("processes | pool | LISTEN | graphile-worker | peak total | formula | rows done");
+    console.log(
+      "processes | pool | LISTEN | graphile-worker | peak total | formula | rows done | load average",
+    );
     for (const n of COUNTS) {
       const peak = await measure(n, llm.url);
       console.log(
-        `${n} | ${peak[APPLICATION_NAMES.main] ?? 0} | ${peak[APPLICATION_NAMES.listen] ?? 0} | ${peak[APPLICATION_NAMES.worker] ?? 0} | ${peak.total} | ${n * perProcess} | ${peak.rowsDone}`,
+        `${n} | ${peak[APPLICATION_NAMES.main] ?? 0} | ${peak[APPLICATION_NAMES.listen] ?? 0} | ${peak[APPLICATION_NAMES.worker] ?? 0} | ${peak.total} | ${n * perProcess} | ${peak.rowsDone} | ${loadavg()
+          .map((l) => l.toFixed(1))
+          .join(" ")}`,
       );
     }
   } finally {

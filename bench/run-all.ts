@@ -12,12 +12,15 @@ const runs: [string, string[]][] = [
   ["bench/insert-latency.ts", ["200"]],
   ["bench/sweep-tick.ts", ["10000000", "10000"]],
   ["bench/metrics-scrape.ts", ["10000000", "10000"]],
+  ["bench/rows-page.ts", ["50000", "500"]],
   ["bench/crawl-fetch.ts", ["2000", "16"]],
   ["bench/page-content.ts", ["500"]],
   ["bench/crawl-browser.ts", []],
   ["bench/evidence-recall.ts", []],
   ["bench/reprocess-cost.ts", []],
+  ["bench/drift-freshness-cost.ts", []],
   ["bench/estimate-error.ts", []],
+  ["bench/import.ts", ["100000", "3"]],
 ];
 
 for (const [script, args] of runs) {

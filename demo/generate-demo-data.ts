@@ -2313,6 +2313,10 @@ reserved \`.example\` TLD.
   holds the true value), \`where\` (the strongest kind of evidence: \`json-ld\`, \`microdata\`,
   \`javascript\`, \`prose\`, \`directory\`, or \`none\`) and, when some page states a wrong value
   about the organisation, \`decoys\` (those pages' paths).
+- \`golden.csv\`: the golden set of \`npm run eval\` (\`gleaner eval organisations\`): every third
+  organisation (100 rows), \`name,domain\` and the known \`industry\`, \`founded\`, \`employees\`,
+  \`city\`, \`country\` from \`truth.json\` (empty when no page holds the fact). Written by
+  \`node --import tsx demo/write-golden-set.ts\`.
 
 Industries (the \`industry\` values): ${INDUSTRIES.map((i) => i.label).join(", ")}.
 

@@ -1,8 +1,10 @@
 import { mkdirSync } from "node:fs";
+import { hostname } from "node:os";
 import { chromium, type Browser } from "playwright-core";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createApiRouter } from "../src/api/api-router.ts";
+import { GLEANER_VERSION } from "../src/core/gleaner-version.ts";
 import { startHttpServer } from "../src/http/start-http-server.ts";
 import { startScheduler, type Scheduler } from "../src/sweep/scheduler.ts";
 import { startWorker } from "../src/worker/start-worker.ts";
@@ -102,6 +104,7 @@ it.runIf(run)("shows completeness and job progress moving, and a failed row's er
     concurrency: 1,
   });
   let scheduler: Scheduler | undefined;
+  let stopped = false;
   try {
     scheduler = await startScheduler({
       db: h.app.database.db,
@@ -110,6 +113,13 @@ it.runIf(run)("shows completeness and job progress moving, and a failed row's er
       pipelines: [h.app.runtime.pipelines.get("items")!.pipeline],
       log: () => {},
     });
+    // The live worker process is listed: host, pid, version and its jobs in flight.
+    const process_ = page.locator(`[data-testid="process-${hostname()}-${process.pid}"]`);
+    await process_.waitFor({ timeout: 10_000 });
+    const processText = await process_.innerText();
+    expect(processText).toContain(`pid ${process.pid}`);
+    expect(processText).toMatch(/\d+ jobs in flight/);
+    expect(processText).toContain(`version ${GLEANER_VERSION}`);
     const jobBar = page.locator(`[data-testid="job-${job.id}"]`);
     await jobBar.waitFor();
     const seen: number[] = [];
@@ -144,10 +154,15 @@ it.runIf(run)("shows completeness and job progress moving, and a failed row's er
     expect(await failure.getAttribute("open")).not.toBeNull();
     expect(await failure.locator("summary").innerText()).toMatch(/exhausted, invalid_output/);
 
+    // A stopped worker unregisters and leaves the list.
+    await worker.stop();
+    stopped = true;
+    await page.locator("#processes").getByText("no live worker processes").waitFor();
+
     mkdirSync("test-results", { recursive: true });
     await page.screenshot({ path: "test-results/status-page.png", fullPage: true });
   } finally {
     await scheduler?.stop();
-    await worker.stop();
+    if (!stopped) await worker.stop();
   }
 });

@@ -1,13 +1,20 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { main } from "../src/cli/main.ts";
-import { answerRows, keyInSection, startFakeLlm, type FakeLlm } from "./support/fake-llm-server.ts";
+import { spawnGleaner, waitFor, type GleanerProcess } from "./support/gleaner-process.ts";
+import {
+  answerRows,
+  keyInSection,
+  reply,
+  startFakeLlm,
+  type FakeLlm,
+} from "./support/fake-llm-server.ts";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
 
 /**
@@ -18,6 +25,11 @@ import { createTestDatabase, type TestDatabase } from "./support/test-database.t
 const ROOT = new URL("..", import.meta.url).pathname;
 const SECRET = "sk-secret-value-123";
 const ROWS = 12;
+const VERSION = (
+  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  }
+).version;
 
 interface Run {
   code: number | null;
@@ -106,12 +118,24 @@ interface StatusJson {
   completeness_pct: number;
 }
 
-async function status(): Promise<StatusJson> {
+interface ProcessJson {
+  id: string;
+  host: string;
+  pid: number;
+  version: string;
+  jobs_in_flight: number;
+}
+
+async function statusJson(): Promise<{ pipelines: StatusJson[]; processes: ProcessJson[] }> {
   const r = await run(["status", "-c", configFile, "--json"]);
   expect(r.code, describeRun(r)).toBe(0);
-  const parsed = JSON.parse(r.stdout) as StatusJson[];
-  expect(parsed).toHaveLength(1);
-  return parsed[0] as StatusJson;
+  return JSON.parse(r.stdout) as { pipelines: StatusJson[]; processes: ProcessJson[] };
+}
+
+async function status(): Promise<StatusJson> {
+  const { pipelines } = await statusJson();
+  expect(pipelines).toHaveLength(1);
+  return pipelines[0] as StatusJson;
 }
 
 async function statuses(): Promise<Record<string, number>> {
@@ -260,7 +284,9 @@ describe("the loop from the command line", () => {
     expect(r.code, describeRun(r)).toBe(0);
     expect(r.stderr).toContain("optional backend hosted is off");
     expect(r.stdout).not.toContain("optional backend");
-    expect((JSON.parse(r.stdout) as StatusJson[])[0]?.pipeline).toBe("companies");
+    const parsed = JSON.parse(r.stdout) as { pipelines: StatusJson[]; processes: unknown[] };
+    expect(parsed.pipelines[0]?.pipeline).toBe("companies");
+    expect(parsed.processes).toEqual([]);
   }, 60_000);
 
   it("reprocess --below and --status done make rows pending again", async () => {
@@ -324,6 +350,86 @@ async function runHere(args: string[]): Promise<{ code: number; stderr: string }
     else process.env.DATABASE_URL = before;
   }
 }
+
+/** Runs `wait`; if it fails, the worker's output goes into the error. */
+async function expectSoon<T>(worker: GleanerProcess, wait: () => Promise<T>): Promise<T> {
+  try {
+    return await wait();
+  } catch (error) {
+    const seen = await client.query(
+      `select (select json_agg(w) from gleaner.workers w) as workers,
+              (select json_agg(s) from (select enrichment_status, count(*) from companies group by 1) s) as rows,
+              (select count(*) from graphile_worker.jobs) as jobs`,
+    );
+    throw new Error(
+      `${(error as Error).message}\n--- worker output\n${worker.output()}\n--- database\n${JSON.stringify(seen.rows)}`,
+      { cause: error },
+    );
+  }
+}
+
+describe("the live processes of the fleet", () => {
+  it("status and status --json list each live worker: host, pid, version, jobs in flight", async () => {
+    // Every call hangs (within a long timeout), so the worker's jobs stay in flight until it is
+    // stopped (no answer cache: these rows were answered before); a short lease makes it beat
+    // every second.
+    llm.handle(() => reply.hang());
+    const fleetConfig = writeConfig(
+      "fleet.yaml",
+      configText(llm.url)
+        .replace("llm:\n  backends:\n", "llm:\n  cache_ttl: 0s\n  backends:\n")
+        .replace("timeout: 5s", "timeout: 10m")
+        .replace("    min_confidence: 0.5\n", "    min_confidence: 0.5\n    lease: 6s\n"),
+    );
+    await client.query(`update companies set enrichment_status = 'pending'`);
+    const worker = spawnGleaner(["worker", "-c", fleetConfig], {
+      cwd: ROOT,
+      env: { DATABASE_URL: testDb.url, GLEANER_TEST_KEY: SECRET },
+    });
+    try {
+      const swept = await run(["sweep", "-c", fleetConfig, "--once"]);
+      expect(swept.code, describeRun(swept)).toBe(0);
+      expect(swept.stdout).toContain(`enqueued ${ROWS} rows`);
+      // The heartbeat carries the count of running jobs: wait for the one that saw them.
+      await expectSoon(worker, () =>
+        waitFor(
+          "the worker's heartbeat to count its running jobs",
+          async () =>
+            (
+              await client.query<{ n: number }>(
+                "select jobs_in_flight as n from gleaner.workers where pid = $1",
+                [worker.child.pid],
+              )
+            ).rows[0]?.n || undefined,
+          90_000,
+          200,
+        ),
+      );
+      const { processes } = await statusJson();
+      expect(processes).toHaveLength(1);
+      expect(processes[0]).toMatchObject({
+        host: hostname(),
+        pid: worker.child.pid,
+        version: VERSION,
+      });
+      expect(processes[0]?.jobs_in_flight).toBeGreaterThan(0);
+      expect(processes[0]?.jobs_in_flight).toBeLessThanOrEqual(ROWS);
+
+      const text = await run(["status", "-c", configFile]);
+      expect(text.code, describeRun(text)).toBe(0);
+      expect(text.stdout).toMatch(/process\s+host\s+pid\s+version\s+jobs in flight/);
+      expect(text.stdout).toContain(`${hostname()}  ${worker.child.pid}`);
+      expect(text.stdout).toContain(VERSION);
+    } finally {
+      worker.signal("SIGTERM");
+      await worker.exited();
+    }
+    // A stopped worker unregisters: it is no longer listed.
+    expect((await statusJson()).processes).toEqual([]);
+    const text = await run(["status", "-c", configFile]);
+    expect(text.stdout).toContain("no live worker processes");
+  }, 180_000);
+});
 
 describe("secrets on the command line", () => {
   /** A server refusing every request with a 401 that quotes the key and the URL it was sent. */

@@ -533,6 +533,53 @@ describe("parseConfig: rejected configs", () => {
     expect(two.message).toContain("exactly one of all / any / not");
   });
 
+  it("reads examples and their token limit, which needs examples: true", () => {
+    expect(pipelineOf(parse(BASE)).examples).toBeUndefined();
+    const on = variant((d) => d.setIn([...PIPE, "examples"], true));
+    expect(pipelineOf(parse(on)).examples).toEqual({ maxTokens: 600 });
+    const limited = variant((d) => {
+      d.setIn([...PIPE, "examples"], true);
+      d.setIn([...PIPE, "examples_max_tokens"], 200);
+    });
+    expect(pipelineOf(parse(limited)).examples).toEqual({ maxTokens: 200 });
+    const alone = configError(variant((d) => d.setIn([...PIPE, "examples_max_tokens"], 200)));
+    expect(alone.path).toBe("pipelines.companies.examples_max_tokens");
+    expect(alone.message).toContain("set examples: true");
+  });
+
+  it("reads a `when` on an earlier output's confidence, and names the key of a wrong bound", () => {
+    const ok = pipelineOf(
+      parse(
+        variant((d) =>
+          d.setIn([...STAGES, 1, "when"], {
+            not: { output: "summary", confidence: { gte: 0.8 } },
+          }),
+        ),
+      ),
+    );
+    expect(ok.stages[1]?.when).toEqual({ not: { output: "summary", confidence: { gte: 0.8 } } });
+
+    const above = configError(
+      variant((d) =>
+        d.setIn([...STAGES, 1, "when"], { output: "summary", confidence: { gte: 1.5 } }),
+      ),
+    );
+    expect(above.path).toBe("pipelines.companies.stages[1].when.confidence.gte");
+    expect(above.message).toContain("a confidence is between 0 and 1");
+    const empty = configError(
+      variant((d) => d.setIn([...STAGES, 1, "when"], { output: "summary", confidence: {} })),
+    );
+    expect(empty.path).toBe("pipelines.companies.stages[1].when.confidence");
+    expect(empty.message).toContain("at least one of gt, gte, lt, lte");
+    const later = configError(
+      variant((d) =>
+        d.setIn([...STAGES, 0, "when"], { output: "industry", confidence: { lt: 0.5 } }),
+      ),
+    );
+    expect(later.path).toBe("pipelines.companies.stages[0].when");
+    expect(later.message).toContain('"industry" is not filled by an earlier stage');
+  });
+
   it.each([
     [
       "a test beside a combinator",

@@ -130,7 +130,12 @@ describe("research config: defaults", () => {
       perHostConcurrency: 2,
       perHostDelayMs: 500,
       // Debian's headless shell when installed, else the full browser.
-      browser: { executablePath: defaultChromiumPath(), contexts: 6 },
+      browser: {
+        executablePath: defaultChromiumPath(),
+        contexts: 6,
+        endpoint: undefined,
+        proxyHost: "127.0.0.1",
+      },
     });
   });
 

@@ -36,6 +36,8 @@ const RANK: Record<string, number> = {
   worker: 7,
   http: 7,
   api: 8,
+  // `gleaner eval` drives a shadow pipeline with the worker and serves corpora on the HTTP port.
+  eval: 8,
   app: 9,
   cli: 10,
   index: 11,

@@ -214,6 +214,8 @@ describe("migrate", () => {
       "gleaner_companies_due",
       "gleaner_companies_failures",
       "gleaner_companies_pending",
+      "gleaner_companies_reviewed",
+      "gleaner_companies_review",
     ]);
     const [installed] = await q(
       "select name, table_schema, table_name, prefix, key_column, key_type from gleaner.pipelines",
@@ -693,6 +695,8 @@ describe("names", () => {
       "gleaner_crm_leads_due",
       "gleaner_crm_leads_failures",
       "gleaner_crm_leads_pending",
+      "gleaner_crm_leads_reviewed",
+      "gleaner_crm_leads_review",
     ]);
     await q("insert into crm.leads (name) values ('a'), ('b'), ('c')");
     expect(await counterStatuses("crm_leads")).toEqual({ pending: 3 });

@@ -114,6 +114,10 @@ describe("alerts.yml", () => {
         severity: "warning",
         expr: /gleaner_budget_spent_usd\)\s*\/ max by \(pipeline, window\) \(gleaner_budget_limit_usd\) >= 0\.8/,
       },
+      GleanerValuesStale: {
+        severity: "warning",
+        expr: /max by \(pipeline, column\) \(gleaner_value_age_seconds\)\s*\/ max by \(pipeline, column\) \(gleaner_value_ttl_seconds\) > 1\.1/,
+      },
       GleanerLlmCostOverBudget: {
         severity: "warning",
         expr: /rate\(gleaner_llm_cost_usd_total\[1h\]\)\) \* 3600\s*> on \(\) max\(gleaner_llm_budget_usd_per_hour\)/,
@@ -135,7 +139,7 @@ describe("alerts.yml", () => {
       expect(summary, alert.alert).not.toBe("");
       expect(description, alert.alert).toContain("Runbook:");
       // Rules kept per pipeline say which one; the others say that every pipeline is hit.
-      if (alert.expr.includes("by (pipeline)")) {
+      if (/by \(pipeline\b/.test(alert.expr)) {
         expect(summary, alert.alert).toContain("{{ $labels.pipeline }}");
         expect(description, alert.alert).toContain("{{ $labels.pipeline }}");
       } else {

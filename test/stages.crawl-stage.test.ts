@@ -42,6 +42,8 @@ function pipeline(name: string, crawl: Record<string, unknown>): string {
     outputs:
       ceo: { type: text, description: "Chief executive officer" }
     retry: { max_attempts: 3, delays: [1m] }
+    # These tests count the crawl stage's own fetches: no escalation rung reads more.
+    escalate: false
     stages:
       - ${JSON.stringify({ name: "fetch", kind: "crawl", url_input: "website", ...crawl })}
       - { name: read, kind: extract, outputs: [ceo] }`;

@@ -21,6 +21,10 @@ export interface HardWebResult {
   robotsFetches: string[];
   /** Calls to the (paid) LLM. */
   llmCalls: number;
+  /** Calls made by escalation rungs, and those of them that asked about a row its stages had
+   * already filled (escalation must add calls only for rows with gaps). */
+  escalationCalls: number;
+  callsForFilledRows: number;
   seconds: number;
 }
 
@@ -90,13 +94,28 @@ ${options.escalate ? `    escalate: ${options.escalate}\n` : ""}    stages:
       });
       const seconds = (performance.now() - started) / 1000;
       if (drained.timedOut) throw new Error("the hard web pipeline did not drain in 10 minutes");
-      const written = new Map(
-        (
-          await app.database.pool.query<{ name: string; employees: number | null }>(
-            "select name, employees from public.hard_web",
-          )
-        ).rows.map((r) => [r.name, r.employees]),
-      );
+      const rows = (
+        await app.database.pool.query<{
+          name: string;
+          employees: number | null;
+          rung: string | null;
+        }>(
+          `select name, employees, enrichment_state -> 'columns' -> 'employees' ->> 'rung' as rung
+           from public.hard_web`,
+        )
+      ).rows;
+      const written = new Map(rows.map((r) => [r.name, r.employees]));
+      // Rows the pipeline's own stages filled: no rung should have asked about them.
+      const filledByStages = rows.filter((r) => r.employees !== null && r.rung === null);
+      const rungCalls = llm.requests.filter((r) => {
+        const format = r.body?.["response_format"] as
+          { json_schema?: { name?: string } } | undefined;
+        const name = format?.json_schema?.name;
+        return name !== undefined && name !== "fill_answer";
+      });
+      const callsForFilledRows = rungCalls.filter((r) =>
+        filledByStages.some((row) => r.prompt.includes(`name: ${row.name}\n`)),
+      ).length;
       const perKind = new Map<PageKind, { filled: number; rows: number }>();
       const decoys: HardWebResult["decoys"] = [];
       const missed: HardWebResult["missed"] = [];
@@ -116,6 +135,8 @@ ${options.escalate ? `    escalate: ${options.escalate}\n` : ""}    stages:
         decoys,
         robotsFetches: web.robotsViolations(),
         llmCalls: llm.requests.length,
+        escalationCalls: rungCalls.length,
+        callsForFilledRows,
         seconds,
       };
     } finally {

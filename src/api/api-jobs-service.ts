@@ -9,6 +9,7 @@ import { loadInstalledPipelines } from "../pipeline/installed-pipeline.ts";
 import { inputColumnTypes, insertJobRows } from "../sql/insert-job-rows.ts";
 import {
   cancelJobRows,
+  deleteJobRows,
   jobResultRows,
   jobStatusCounts,
   resumeJobRows,
@@ -27,7 +28,10 @@ import { checkNumericInputs } from "./check-numeric-inputs.ts";
 import { jobProgress, type JobProgress } from "./job-progress.ts";
 import { jsonRowLabel, type RowLabel } from "./row-label.ts";
 
-/** Submit, track, cancel and resume jobs: what the /v1/jobs routes call. */
+/** A job none of whose rows has run yet. */
+const NOT_RUN = { lastSettledAt: null, firstStartedAt: null } as const;
+
+/** Submit, track, cancel, resume and delete jobs: what the /v1/jobs routes call. */
 export class ApiJobsService {
   constructor(private readonly runtime: Runtime) {}
 
@@ -230,7 +234,7 @@ export class ApiJobsService {
         }
         throw caught;
       });
-    return jobProgress(job, { pending: rows.length }, null);
+    return jobProgress(job, { pending: rows.length }, NOT_RUN);
   }
 
   async list(limit = 100): Promise<JobProgress[]> {
@@ -263,6 +267,44 @@ export class ApiJobsService {
 
   resume(id: string): Promise<JobProgress> {
     return this.change(id, { status: "active", resumed_at: new Date() }, resumeJobRows);
+  }
+
+  /**
+   * DELETE /v1/jobs/:id: deletes the job's rows that are not done from the pipeline's table (or
+   * all of them), and their links, in one transaction (src/sql/job-row-states.ts says why a
+   * worker holding a row cannot bring it back). With `all`, or when no row is left, the job goes
+   * too; otherwise its total becomes the rows it keeps.
+   */
+  async remove(
+    id: string,
+    which: "unfinished" | "all",
+  ): Promise<{ deleted_rows: number; job: JobProgress | null }> {
+    const job = await this.find(id);
+    const p = await this.jobPipeline(job.pipeline);
+    const { deleted, kept } = await this.runtime.db.transaction().execute(async (trx) => {
+      const deleted = await deleteJobRows(trx, this.schema, p, job.id, which);
+      const left = await trx
+        .withSchema(this.schema)
+        .selectFrom("api_job_rows")
+        .select((eb) => eb.fn.countAll<string>().as("n"))
+        .where("job_id", "=", job.id)
+        .executeTakeFirstOrThrow();
+      const kept = Number(left.n);
+      if (which === "all" || kept === 0)
+        await trx.withSchema(this.schema).deleteFrom("api_jobs").where("id", "=", job.id).execute();
+      else
+        await trx
+          .withSchema(this.schema)
+          .updateTable("api_jobs")
+          .set({ total: kept })
+          .where("id", "=", job.id)
+          .execute();
+      return { deleted, kept };
+    });
+    return {
+      deleted_rows: deleted,
+      job: which === "all" || kept === 0 ? null : await this.get(id),
+    };
   }
 
   /** Cancel and resume change the job and its rows in one transaction. */
@@ -305,13 +347,13 @@ export class ApiJobsService {
     total: number;
   }): Promise<JobProgress> {
     const entry = await this.runtime.ensurePipeline(job.pipeline);
-    if (!entry) return jobProgress(job, {}, null);
-    const { counts, lastSettledAt } = await jobStatusCounts(
+    if (!entry) return jobProgress(job, {}, NOT_RUN);
+    const { counts, ...times } = await jobStatusCounts(
       this.runtime.db,
       this.schema,
       entry.pipeline,
       job.id,
     );
-    return jobProgress(job, counts, lastSettledAt);
+    return jobProgress(job, counts, times);
   }
 }

@@ -22,6 +22,9 @@ import {
   mediaType,
 } from "./request-guards.ts";
 import { csvRowLabel } from "./row-label.ts";
+import { readLiveProcesses } from "../worker/live-processes.ts";
+import { sendJson, type Route } from "./api-route.ts";
+import { rowRoutes } from "./row-routes.ts";
 
 export { isLoopback };
 
@@ -30,27 +33,8 @@ const STATUS_PAGE = readFileSync(
   "utf8",
 );
 
-interface Context {
-  req: IncomingMessage;
-  res: ServerResponse;
-  params: string[];
-  query: URLSearchParams;
-}
-
-interface Route {
-  method: "GET" | "POST";
-  /** The path as the OpenAPI document writes it. */
-  path: string;
-  handle: (ctx: Context) => Promise<void>;
-}
-
 function pattern(path: string): RegExp {
   return new RegExp(`^${path.replace(/\{[^}]+\}/g, "([^/]+)")}$`);
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
-  res.end(JSON.stringify(body));
 }
 
 /**
@@ -171,6 +155,16 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
       },
     },
     {
+      method: "DELETE",
+      path: "/v1/jobs/{id}",
+      handle: async ({ res, params, query }) => {
+        const rows = query.get("rows") ?? "unfinished";
+        if (rows !== "unfinished" && rows !== "all")
+          throw new ApiError(400, `rows=${rows}: must be unfinished (the default) or all`);
+        sendJson(res, 200, await jobs.remove(params[0] as string, rows));
+      },
+    },
+    {
       method: "POST",
       path: "/v1/jobs/{id}/cancel",
       handle: async ({ res, params }) => sendJson(res, 200, await jobs.cancel(params[0] as string)),
@@ -219,10 +213,17 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
     },
     {
       method: "GET",
+      path: "/v1/processes",
+      handle: async ({ res }) =>
+        sendJson(res, 200, await readLiveProcesses(runtime.db, runtime.config.schema)),
+    },
+    {
+      method: "GET",
       path: "/v1/pipelines/{name}/report",
       handle: async ({ res, params }) =>
         sendJson(res, 200, await pipelineReport(runtime, jobs.pipeline(params[0]))),
     },
+    ...rowRoutes(runtime, jobs),
   ];
   const compiled = routes.map((r) => ({ ...r, regex: pattern(r.path) }));
 

@@ -12,6 +12,9 @@ const jobId = {
   schema: { type: "string", format: "uuid" },
 };
 
+const pipelineName = { name: "name", in: "path", required: true, schema: { type: "string" } };
+const rowKey = { name: "key", in: "path", required: true, schema: { type: "string" } };
+
 /** What every /v1 route may answer before it runs (see the guards in api-router.ts). */
 const guarded = {
   "400": {
@@ -119,11 +122,39 @@ export const OPENAPI_DOCUMENT = {
     },
     "/v1/jobs/{id}": {
       get: {
-        summary: "A job's progress: totals, percent, rows/s, ETA",
+        summary: "A job's progress: totals, percent, rows/s, when it started and completed, ETA",
         parameters: [jobId],
         responses: {
           ...guarded,
           "200": { description: "progress", content: json(progress) },
+          "404": { description: "no such job", content: json(error) },
+        },
+      },
+      delete: {
+        summary:
+          "Delete the job's rows that are not done from the pipeline's table (all of them with rows=all); a worker holding one of them cannot write it back. With rows=all, or when no row is left, the job goes too",
+        parameters: [
+          jobId,
+          {
+            name: "rows",
+            in: "query",
+            schema: { type: "string", enum: ["unfinished", "all"], default: "unfinished" },
+          },
+        ],
+        responses: {
+          ...changing,
+          "200": {
+            description: "the rows deleted, and the job as it stands (null when it was deleted)",
+            content: json({
+              type: "object",
+              required: ["deleted_rows", "job"],
+              properties: {
+                deleted_rows: { type: "integer" },
+                job: { oneOf: [progress, { type: "null" }] },
+              },
+            }),
+          },
+          "400": { description: "rows is neither unfinished nor all", content: json(error) },
           "404": { description: "no such job", content: json(error) },
         },
       },
@@ -196,6 +227,19 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
+    "/v1/processes": {
+      get: {
+        summary:
+          "The live worker processes on every host: id, host, pid, version, jobs in flight, started_at, heartbeat age",
+        responses: {
+          ...guarded,
+          "200": {
+            description: "processes",
+            content: json({ type: "array", items: { type: "object" } }),
+          },
+        },
+      },
+    },
     "/v1/pipelines/{name}/report": {
       get: {
         summary: "Completeness, backlog, failures by class and the worst rows",
@@ -203,6 +247,154 @@ export const OPENAPI_DOCUMENT = {
         responses: {
           ...guarded,
           "200": { description: "report", content: json({ type: "object" }) },
+          "404": { description: "no such pipeline", content: json(error) },
+        },
+      },
+    },
+    "/v1/pipelines/{name}/rows": {
+      get: {
+        summary:
+          "One page of the pipeline's rows in key order (keyset paging: pass the previous page's `next` as `after`), with inputs, outputs, their provenance and the outputs waiting for review",
+        parameters: [
+          pipelineName,
+          { name: "after", in: "query", schema: { type: "string" } },
+          { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 500 } },
+          {
+            name: "status",
+            in: "query",
+            schema: {
+              type: "string",
+              enum: ["pending", "queued", "running", "done", "failed", "exhausted"],
+            },
+          },
+          {
+            name: "null",
+            in: "query",
+            description: "an input or output that must be NULL",
+            schema: { type: "string" },
+          },
+          {
+            name: "below",
+            in: "query",
+            description: "the row's confidence is below this",
+            schema: { type: "number", minimum: 0, maximum: 1 },
+          },
+          {
+            name: "review",
+            in: "query",
+            description: "1: only rows with a value below review_below that no one reviewed",
+            schema: { type: "string", enum: ["1", "true"] },
+          },
+        ],
+        responses: {
+          ...guarded,
+          "200": {
+            description: "{rows, next, inputs, outputs, review_below}",
+            content: json({ type: "object" }),
+          },
+          "400": {
+            description: "a filter or `after` that does not fit the pipeline",
+            content: json(error),
+          },
+          "404": { description: "no such pipeline", content: json(error) },
+        },
+      },
+    },
+    "/v1/pipelines/{name}/rows/{key}": {
+      get: {
+        summary:
+          "One row: inputs, outputs, provenance, and what each stage answered (no research data)",
+        parameters: [pipelineName, rowKey],
+        responses: {
+          ...guarded,
+          "200": { description: "row", content: json({ type: "object" }) },
+          "404": { description: "no such pipeline or row", content: json(error) },
+        },
+      },
+    },
+    "/v1/pipelines/{name}/rows/{key}/review": {
+      post: {
+        summary:
+          "Approve, reject or edit one value (as <schema>.review): approved and edited values are locked (origin human) and never overwritten; a rejected one becomes NULL with reason `rejected` and is not asked again until an input changes",
+        parameters: [pipelineName, rowKey],
+        requestBody: {
+          required: true,
+          content: json({
+            type: "object",
+            required: ["column", "action"],
+            properties: {
+              column: { type: "string" },
+              action: { type: "string", enum: ["approve", "reject", "edit"] },
+              value: { description: "edit only: the new value, converted to the column's type" },
+              by: { type: "string", description: "who reviewed, kept in the provenance" },
+            },
+          }),
+        },
+        responses: {
+          ...changing,
+          "200": {
+            description: "{pipeline, key, column, provenance}",
+            content: json({ type: "object" }),
+          },
+          "400": {
+            description:
+              "not an output, an unknown action, a value of the wrong type, nothing to approve",
+            content: json(error),
+          },
+          "404": { description: "no such pipeline or row", content: json(error) },
+        },
+      },
+    },
+    "/v1/pipelines/{name}/rows/{key}/reprocess": {
+      post: {
+        summary:
+          "Make one row pending again (as `gleaner reprocess`); found values are kept, reviewed ones locked",
+        parameters: [pipelineName, rowKey],
+        responses: {
+          ...changing,
+          "200": { description: "{reprocessed: 1}", content: json({ type: "object" }) },
+          "404": { description: "no such pipeline or row", content: json(error) },
+        },
+      },
+    },
+    "/v1/pipelines/{name}/row-events": {
+      get: {
+        summary:
+          "Server-sent events for the rows a page shows: `ready` once, then `rows` (their new state) whenever any of them changes",
+        parameters: [
+          pipelineName,
+          {
+            name: "keys",
+            in: "query",
+            required: true,
+            description: "comma-separated keys, at most 500",
+            schema: { type: "string" },
+          },
+        ],
+        responses: {
+          ...guarded,
+          "200": {
+            description: "event stream",
+            content: { "text/event-stream": { schema: { type: "string" } } },
+          },
+          "404": { description: "no such pipeline", content: json(error) },
+        },
+      },
+    },
+    "/v1/review-queue": {
+      get: {
+        summary:
+          "Values waiting for review (<schema>.review_queue): below their pipeline's review_below, not reviewed yet, with their evidence",
+        parameters: [
+          { name: "pipeline", in: "query", schema: { type: "string" } },
+          { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 500 } },
+        ],
+        responses: {
+          ...guarded,
+          "200": {
+            description: "entries",
+            content: json({ type: "array", items: { type: "object" } }),
+          },
           "404": { description: "no such pipeline", content: json(error) },
         },
       },
@@ -254,6 +446,9 @@ export const OPENAPI_DOCUMENT = {
           pipeline: { type: "string" },
           status: { type: "string", enum: ["active", "cancelled"] },
           created_at: { type: "string", format: "date-time" },
+          started_at: { type: ["string", "null"], format: "date-time" },
+          completed_at: { type: ["string", "null"], format: "date-time" },
+          duration_seconds: { type: ["number", "null"] },
           total: { type: "integer" },
           done: { type: "integer" },
           failed: { type: "integer" },
@@ -262,6 +457,7 @@ export const OPENAPI_DOCUMENT = {
           percent: { type: "number" },
           rows_per_second: { type: ["number", "null"] },
           eta_seconds: { type: ["number", "null"] },
+          eta_at: { type: ["string", "null"], format: "date-time" },
           finished: { type: "boolean" },
         },
       },

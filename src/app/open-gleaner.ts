@@ -50,7 +50,12 @@ export async function openGleaner(
     const renders = config.pipelines.some((p) =>
       p.stages.some((s) => s.kind === "crawl" && s.javascript !== "never"),
     );
-    if (renders && !existsSync(config.crawl.browser.executablePath))
+    // A remote browser (crawl.browser.endpoint) needs no Chromium here.
+    if (
+      renders &&
+      !config.crawl.browser.endpoint &&
+      !existsSync(config.crawl.browser.executablePath)
+    )
       logger.warn(
         `no browser at ${config.crawl.browser.executablePath} (crawl.browser.executable_path): pages that need JavaScript will fail; install Chromium (apt-get install chromium) or set crawl.javascript: never`,
       );

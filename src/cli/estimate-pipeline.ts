@@ -1,5 +1,11 @@
 import { expectedAnswerTokens } from "../budget/expected-answer-tokens.ts";
-import type { GleanerConfig, LlmStageConfig } from "../config/config-types.ts";
+import { SEARCH_MODEL } from "../budget/search-budget.ts";
+import type {
+  GleanerConfig,
+  LlmStageConfig,
+  SearchStageConfig,
+  StageConfig,
+} from "../config/config-types.ts";
 import type { Db } from "../db/connect-database.ts";
 import { answerCacheKey } from "../llm/answer-cache.ts";
 import { countChatTokens, tokenizerFor } from "../llm/count-tokens.ts";
@@ -17,8 +23,9 @@ export interface StageEstimate {
   backend: string | null;
   model: string | null;
   /** `rendered`: prompts rendered for the sample; `history`: the ledger's per-row averages;
-   * `none`: nothing to go on (a research stage never run yet), or no LLM call at all. */
-  basis: "rendered" | "history" | "none";
+   * `searches`: a search stage's queries per row times its provider's price per request;
+   * `none`: nothing to go on (a research stage never run yet), or no paid call at all. */
+  basis: "rendered" | "history" | "searches" | "none";
   tokenizer: string | null;
   rows: number;
   calls: number;
@@ -77,6 +84,10 @@ export async function estimatePipeline(
   const scale = sample.length > 0 ? matching / sample.length : 0;
   const stages: StageEstimate[] = [];
   for (const stage of p.stages) {
+    if (stage.kind === "search") {
+      stages.push(estimateSearches(stage, p.stages, config, matching));
+      continue;
+    }
     const names = "backends" in stage ? stage.backends : [];
     const llm = "llm" in stage && stage.llm ? stage.llm.backends : [];
     const backend = config.backends.find((b) => b.name === (names[0] ?? llm[0]));
@@ -92,7 +103,10 @@ export async function estimatePipeline(
     if (stage.kind === "llm" && backend && sample.length > 0) {
       stages.push({
         ...base,
-        ...(await renderLlmStage(stage, p, backend, sample, past, answers, config.llmCacheTtlMs)),
+        ...(await renderLlmStage(stage, p, backend, sample, past, answers, config.llmCacheTtlMs, {
+          db,
+          schema: config.schema,
+        })),
         calls: Math.ceil(matching / stage.batchSize),
         rows: matching,
       });
@@ -132,6 +146,41 @@ export async function estimatePipeline(
   };
 }
 
+/**
+ * A search stage: each row sends its queries stage's queries (templates plus LLM-written ones, at
+ * most max_queries), each a request at the provider's `price`. The search cache's hits are not
+ * counted: an upper bound, as a re-run's repeated queries cost nothing.
+ */
+function estimateSearches(
+  stage: SearchStageConfig,
+  all: readonly StageConfig[],
+  config: GleanerConfig,
+  matching: number,
+): StageEstimate {
+  const queries = all.find((s) => s.name === stage.queriesStage);
+  const perRow =
+    queries?.kind === "queries"
+      ? Math.min(queries.maxQueries, queries.templates.length + (queries.llm?.count ?? 0))
+      : 1;
+  const price = config.search.providers.find((p) => p.name === stage.provider)?.price ?? 0;
+  const calls = matching * perRow;
+  return {
+    stage: stage.name,
+    kind: stage.kind,
+    backend: stage.provider,
+    model: SEARCH_MODEL,
+    basis: price > 0 ? "searches" : "none",
+    tokenizer: null,
+    rows: matching,
+    calls,
+    input_tokens: 0,
+    output_tokens: 0,
+    answer_size_from: null,
+    cache_hit_ratio: 0,
+    cost_usd: calls * price,
+  };
+}
+
 function describeTokenizer(model: string): string {
   const t = tokenizerFor(model);
   return t.fallback ? `${t.name} (fallback)` : t.name;
@@ -146,11 +195,26 @@ async function renderLlmStage(
   past: StageHistory | undefined,
   answers: ReturnType<typeof createLlmAnswerStore> | undefined,
   cacheTtlMs: number,
+  store: { db: Db; schema: string },
 ): Promise<Omit<StageEstimate, "stage" | "kind" | "backend" | "model" | "tokenizer" | "rows">> {
   const asked: LlmRequest[] = [];
-  const runner = createLlmStage(stage, p.outputs, [capturingBackend(backend, asked)], {
-    maxRowInputChars: p.maxRowInputChars,
-  });
+  // With examples on, the prompts carry them as a run would (read, never recorded).
+  const fewShot = p.examples && {
+    ...store,
+    pipeline: p,
+    stage: stage.name,
+    outputs: stage.outputs,
+    maxTokens: p.examples.maxTokens,
+    model: backend.model,
+    readOnly: true,
+  };
+  const runner = createLlmStage(
+    stage,
+    p.outputs,
+    [capturingBackend(backend, asked)],
+    { maxRowInputChars: p.maxRowInputChars },
+    fewShot || undefined,
+  );
   const signal = new AbortController().signal;
   for (let i = 0; i < sample.length; i += stage.batchSize) {
     const chunk = sample.slice(i, i + stage.batchSize).map((r) => ({ ...r, data: {} }));

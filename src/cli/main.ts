@@ -12,6 +12,9 @@ const commands = {
   cost: () => import("./commands/cost-command.ts"),
   doctor: () => import("./commands/doctor-command.ts"),
   estimate: () => import("./commands/estimate-command.ts"),
+  export: () => import("./commands/export-command.ts"),
+  import: () => import("./commands/import-command.ts"),
+  eval: () => import("./commands/eval-command.ts"),
   migrate: () => import("./commands/migrate-command.ts"),
   reprocess: () => import("./commands/reprocess-command.ts"),
   run: () => import("./commands/run-commands.ts"),
@@ -150,6 +153,65 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .action(
       wrap(async (pipeline: string, o: { config: string; by?: string; json?: boolean }) =>
         (await commands.cost()).costCommand(pipeline, o),
+      ),
+    );
+  program
+    .command("export")
+    .description(
+      "write every row (or --where) with its values, confidence and sources, as CSV or JSON " +
+        "lines, streamed from a cursor (constant memory); to stdout or --out",
+    )
+    .argument("<pipeline>", "the pipeline name")
+    .addOption(configOption())
+    .addOption(
+      new Option("--format <format>", "csv or jsonl").choices(["csv", "jsonl"]).default("csv"),
+    )
+    .option("--where <sql>", "only rows matching this SQL condition (read only)")
+    .option("--out <file>", "write to this file instead of stdout")
+    .action(
+      wrap(
+        async (
+          pipeline: string,
+          o: { config: string; format?: string; where?: string; out?: string },
+        ) => (await commands.export()).exportCommand(pipeline, o),
+      ),
+    );
+  program
+    .command("import")
+    .description(
+      "insert a CSV file's rows (header: column names) into the pipeline's table with one COPY; " +
+        "they become pending. A bad value names its line and column and inserts nothing",
+    )
+    .argument("<pipeline>", "the pipeline name")
+    .argument("<file>", "the CSV file")
+    .addOption(configOption())
+    .option("--json", "print the result as JSON")
+    .action(
+      wrap(async (pipeline: string, file: string, o: { config: string; json?: boolean }) =>
+        (await commands.import()).importCommand(pipeline, file, o),
+      ),
+    );
+  program
+    .command("eval")
+    .description(
+      "run a pipeline over a golden set (row inputs and known values) in a shadow table of " +
+        "Gleaner's own, then report per column coverage, precision, recall, calibration (ECE), " +
+        "cost and latency; with calibrate: true, store the confidence mapping learnt",
+    )
+    .argument("<pipeline>", "the pipeline name")
+    .addOption(configOption())
+    .option("--golden <file.csv|table>", "the golden set (default: pipelines.<p>.eval.golden)")
+    .option("--limit <n>", "only the first N rows of the golden set")
+    .option("--against <other.yaml>", "also run that config's pipeline on the same rows; compare")
+    .option(
+      "--fail-below <figures>",
+      "exit 1 when a figure is below, e.g. precision=0.9,recall=0.8,city.coverage=0.95",
+    )
+    .option("--timeout <seconds>", "give up waiting for rows after this long")
+    .option("--json", "print JSON")
+    .action(
+      wrap(async (pipeline: string, o: import("./commands/eval-command.ts").EvalOptions) =>
+        (await commands.eval()).evalCommand(pipeline, o),
       ),
     );
   program

@@ -1,7 +1,9 @@
 import cron from "node-cron";
 import { z } from "zod";
 import { OUTPUT_TYPES } from "../core/output-types.ts";
+import { escalationSchema } from "./escalation-schema.ts";
 import { budgetSchema } from "./budget-schema.ts";
+import { evalSchema } from "./eval-schema.ts";
 import { parseDuration } from "./parse-duration.ts";
 
 /**
@@ -63,6 +65,8 @@ const CRAWL_TIMEOUT_MAX = {
 const outputSpec = z.strictObject({
   type: z.enum(OUTPUT_TYPES, { message: `must be one of ${OUTPUT_TYPES.join(", ")}` }),
   description: z.string().min(1, "must describe the value so the model knows what to find"),
+  /** A value older than this is looked up again (freshness); the earlier values are kept. */
+  ttl: boundedDuration(STORED_MAX, { ms: 60_000, text: "1m" }).optional(),
 });
 
 const comparable = z.union([z.string(), z.number(), z.boolean()]);
@@ -78,10 +82,33 @@ export interface WhenCondition {
   lt?: number;
   lte?: number;
   is_null?: boolean;
+  /** Tests the confidence of the answer that filled `output` (0 when NULL, 1 when a user wrote
+   * it): `{ output: industry, confidence: { gte: 0.8 } }`. */
+  confidence?: ConfidenceTest;
   all?: WhenCondition[];
   any?: WhenCondition[];
   not?: WhenCondition;
 }
+
+export interface ConfidenceTest {
+  gt?: number;
+  gte?: number;
+  lt?: number;
+  lte?: number;
+}
+
+const confidenceBound = z
+  .number()
+  .min(0, "a confidence is between 0 and 1")
+  .max(1, "a confidence is between 0 and 1");
+const confidenceTest = z
+  .strictObject({
+    gt: confidenceBound.optional(),
+    gte: confidenceBound.optional(),
+    lt: confidenceBound.optional(),
+    lte: confidenceBound.optional(),
+  })
+  .refine((t) => Object.keys(t).length > 0, "give at least one of gt, gte, lt, lte");
 
 const when: z.ZodType<WhenCondition> = z.lazy(() =>
   z
@@ -96,12 +123,24 @@ const when: z.ZodType<WhenCondition> = z.lazy(() =>
       lt: z.number().optional(),
       lte: z.number().optional(),
       is_null: z.boolean().optional(),
+      confidence: confidenceTest.optional(),
       all: z.array(when).optional(),
       any: z.array(when).optional(),
       not: when.optional(),
     })
     .superRefine((w, ctx) => {
-      const tests = ["equals", "not_equals", "in", "not_in", "gt", "gte", "lt", "lte", "is_null"];
+      const tests = [
+        "equals",
+        "not_equals",
+        "in",
+        "not_in",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "is_null",
+        "confidence",
+      ];
       const hasTest = tests.some((t) => t in w);
       const combinators = ["all", "any", "not"].filter((c) => c in w);
       if (w.output !== undefined && !hasTest) {
@@ -205,6 +244,12 @@ const extractStage = z.strictObject({
   /** Extra instructions for the model. */
   prompt: z.string().optional(),
   system: z.string().optional(),
+  /**
+   * `batch` or `live`: overrides the mode of the backends this stage names, for this stage only
+   * (a `batch` stage on a live backend queues its calls for the Batch API; a `live` stage on a
+   * batch backend calls it live). Unset: each backend's own `mode`.
+   */
+  mode: z.enum(["live", "batch"], { message: "must be live or batch" }).optional(),
 });
 
 const llmStage = z.strictObject({
@@ -213,6 +258,12 @@ const llmStage = z.strictObject({
   backends: z.array(z.string().min(1)).min(1, "name at least one backend from llm.backends"),
   system: z.string().optional(),
   prompt: z.string().min(1),
+  /**
+   * `batch` or `live`: overrides the mode of the backends this stage names, for this stage only
+   * (a `batch` stage on a live backend queues its calls for the Batch API; a `live` stage on a
+   * batch backend calls it live). Unset: each backend's own `mode`.
+   */
+  mode: z.enum(["live", "batch"], { message: "must be live or batch" }).optional(),
 });
 
 const customStage = z.strictObject({
@@ -271,7 +322,13 @@ export const pipelineSchema = z.strictObject({
     .default("enrichment_"),
   min_confidence: z.number().min(0).max(1).default(0.7),
   low_confidence_retry_after: boundedDuration(STORED_MAX).prefault("1h"),
+  /** Values below this confidence are listed in <schema>.review_queue for a person to check. */
+  review_below: z.number().min(0).max(1).default(0.6),
   on_input_change: z.enum(["reprocess", "ignore"]).default("reprocess"),
+  /** Rows produced by an older pipeline version: re-run them gradually, or leave them. */
+  on_version_change: z.enum(["reprocess", "ignore"]).default("ignore"),
+  /** on_version_change: reprocess: how many older-version rows are released per hour. */
+  drift_rows_per_hour: z.number().int().min(1).max(1_000_000).default(1000),
   schedule: cronExpression.default("* * * * *"),
   batch_size: z.number().int().min(1).max(500).default(10),
   /** Characters of field values one row puts in a batch prompt; longer values are cut. */
@@ -291,6 +348,16 @@ export const pipelineSchema = z.strictObject({
   seed: z.string().min(1).optional(),
   /** Spending caps of this pipeline's paid calls (src/config/budget-schema.ts). */
   budget: budgetSchema.optional(),
+  /** The escalation ladder for rows with gaps (src/config/escalation-schema.ts). */
+  escalate: escalationSchema.optional(),
+  /** Apply the confidence mapping `gleaner eval` learnt for this pipeline when values settle. */
+  calibrate: z.boolean().default(false),
+  /** How `gleaner eval` compares values with a golden set (src/config/eval-schema.ts). */
+  eval: evalSchema.prefault({}),
+  /** Values a person approved or edited become few-shot examples in the extraction prompts. */
+  examples: z.boolean().default(false),
+  /** Tokens the examples may take in one prompt (default 600); needs `examples: true`. */
+  examples_max_tokens: z.number().int().min(20).max(100_000).optional(),
 });
 
 const backend = z.strictObject({
@@ -379,6 +446,23 @@ const crawl = z
         executable_path: z.string().min(1).optional(),
         /** Pages rendered at once; 6 is where 2 cores saturate (bench/crawl-browser.ts). */
         contexts: z.number().int().min(1).max(32).default(6),
+        /** A Playwright browser server to render on (`ws://host:port/path`) instead of a local
+         * Chromium; its contexts still go through this process's guarded proxies. */
+        endpoint: z
+          .url({
+            protocol: /^wss?$/,
+            message:
+              "must be a ws:// or wss:// URL of a Playwright browser server, such as ws://browsers:3000/abc (chromium.launchServer's wsEndpoint)",
+          })
+          .optional(),
+        /** Where the guarded proxies listen, and the browser reaches them: an address of this
+         * host that a remote browser can reach. Default 127.0.0.1. */
+        proxy_host: z
+          .union([z.ipv4(), z.ipv6()], {
+            message:
+              "must be an IP address of this host that the browser can reach, such as 10.0.0.5",
+          })
+          .default("127.0.0.1"),
       })
       .prefault({}),
   })

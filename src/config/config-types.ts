@@ -1,5 +1,6 @@
 import type { OutputSpec } from "../core/output-types.ts";
 import type { WhenCondition } from "./config-schema.ts";
+import type { RungName } from "./escalation-schema.ts";
 
 /** The config after parsing, defaults and cross-checks: camelCase, durations in ms, frozen. */
 export interface GleanerConfig {
@@ -84,7 +85,14 @@ export interface CrawlSettings {
   readonly robots: boolean;
   readonly perHostConcurrency: number;
   readonly perHostDelayMs: number;
-  readonly browser: { readonly executablePath: string; readonly contexts: number };
+  readonly browser: {
+    readonly executablePath: string;
+    readonly contexts: number;
+    /** A Playwright browser server to connect to instead of launching Chromium here. */
+    readonly endpoint: string | undefined;
+    /** Where the guarded proxies listen and the browser reaches them. */
+    readonly proxyHost: string;
+  };
 }
 
 export interface RetryPolicy {
@@ -102,7 +110,15 @@ export interface PipelineConfig {
   readonly prefix: string;
   readonly minConfidence: number;
   readonly lowConfidenceRetryAfterMs: number;
+  /** Values below this confidence wait in <schema>.review_queue for a reviewer. */
+  readonly reviewBelow: number;
   readonly onInputChange: "reprocess" | "ignore";
+  /** on_version_change: rows an older pipeline version produced are re-run (drift) or left. */
+  readonly onVersionChange: "reprocess" | "ignore";
+  readonly driftRowsPerHour: number;
+  /** outputs.<c>.ttl per output that declares one, in ms: a value older is looked up again. Not
+   * part of the outputs' specs, so changing a ttl changes no stage's recipe or the version. */
+  readonly ttlMs: Readonly<Record<string, number>>;
   readonly schedule: string;
   readonly batchSize: number;
   /** Characters of field values one row puts in a batch prompt (llm and extract stages). */
@@ -119,6 +135,46 @@ export interface PipelineConfig {
   readonly version: string;
   /** pipelines.<p>.budget; undefined: only llm.budget applies. */
   readonly budget: BudgetSettings | undefined;
+  /** pipelines.<p>.escalate, resolved; undefined: no ladder (escalate: false, or no research). */
+  readonly escalation: EscalationSettings | undefined;
+  /** pipelines.<p>.calibrate: settled confidences go through the mapping `gleaner eval` learnt. */
+  readonly calibrate: boolean;
+  /** pipelines.<p>.eval: the default golden set and the comparison rules of `gleaner eval`. */
+  readonly eval: EvalSettings;
+  /** pipelines.<p>.examples: reviewed values shown as few-shot examples, within maxTokens. */
+  readonly examples: { readonly maxTokens: number } | undefined;
+}
+
+/** The escalation ladder of a research pipeline (src/config/resolve-escalation.ts). */
+export interface EscalationSettings {
+  readonly rungs: readonly RungName[];
+  readonly maxCalls: number;
+  readonly maxRounds: number;
+  readonly maxPages: number;
+  /** stronger_model: backends tried in order (those switched off left out). */
+  readonly backends: readonly string[];
+  /** search_more: query templates over the inputs and {{column}}. */
+  readonly queryTemplates: readonly string[];
+  /** The extract stage whose outputs the rungs fill again, and the stages it reads. */
+  readonly extractStage: string;
+  readonly crawlStage: string;
+  readonly searchStage: string | undefined;
+  /** The outputs the rungs can fill: the extract stage's. */
+  readonly outputs: readonly string[];
+}
+
+/** How `gleaner eval` compares one column's values with the known ones. */
+export interface ColumnRules {
+  /** Absolute, or relative to the known value (`relative: true`, a fraction). */
+  readonly tolerance: { readonly amount: number; readonly relative: boolean } | undefined;
+  readonly precision: "year" | "month" | "day" | "hour" | "minute" | "second" | undefined;
+  readonly synonyms: readonly (readonly string[])[];
+}
+
+export interface EvalSettings {
+  /** Absolute path of a CSV file, or a schema.table; undefined: --golden is required. */
+  readonly golden: string | undefined;
+  readonly columns: Readonly<Record<string, ColumnRules>>;
 }
 
 interface StageCommon {
@@ -134,7 +190,12 @@ export interface LlmStageConfig extends StageCommon {
   readonly backends: readonly string[];
   readonly system: string | undefined;
   readonly prompt: string;
+  /** Overrides its backends' `mode` for this stage; undefined: each backend's own. */
+  readonly mode?: StageMode | undefined;
 }
+
+/** How a stage's LLM calls are made: live, or queued for the OpenAI Batch API. */
+export type StageMode = "live" | "batch";
 
 export interface CustomStageConfig extends StageCommon {
   readonly kind: "custom";
@@ -198,6 +259,8 @@ export interface ExtractStageConfig extends StageCommon {
   readonly pagesStage: string | undefined;
   /** The earlier `search` stage whose snippets are evidence too, if any. */
   readonly searchStage: string | undefined;
+  /** Overrides its backends' `mode` for this stage; undefined: each backend's own. */
+  readonly mode?: StageMode | undefined;
 }
 
 export type ResearchStageConfig =

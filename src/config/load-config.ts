@@ -11,11 +11,13 @@ import { configSecrets } from "./config-secrets.ts";
 import {
   configSchema,
   pipelineSchema,
+  type RawBackend,
   type RawConfig,
   type RawPipeline,
   type WhenCondition,
 } from "./config-schema.ts";
 import type {
+  EscalationSettings,
   GleanerConfig,
   LlmBackendConfig,
   PipelineConfig,
@@ -27,7 +29,9 @@ import { maskConfigError } from "./mask-config-error.ts";
 import { readYaml } from "./read-yaml.ts";
 import { checkColumnName, checkTableSchema } from "./reserved-names.ts";
 import { resolveBackends } from "./resolve-backends.ts";
+import { resolveEscalation } from "./resolve-escalation.ts";
 import { resolveBudget } from "./resolve-budget.ts";
+import { resolveEval } from "./resolve-eval.ts";
 import { resolveSearchProvider } from "./resolve-search-provider.ts";
 import { templateFields } from "./template-fields.ts";
 
@@ -139,6 +143,7 @@ function resolveConfig(
     ),
   );
   checkSharedTables(pipelines);
+  const backendsInUse = withStageBatchSettings(activeBackends, pipelines, raw.llm.backends);
   pipelines.forEach((p) =>
     checkTableSchema(p.table.schema, `pipelines.${p.name}.table`, [raw.schema, raw.worker_schema]),
   );
@@ -161,7 +166,7 @@ function resolveConfig(
       localQueue: raw.worker.local_queue,
       preparedStatements: raw.worker.prepared_statements,
     },
-    backends: activeBackends,
+    backends: backendsInUse,
     backendsOff: [...backendsOff].map(([name, reason]) => ({ name, reason })),
     llmBudgetUsdPerHour: raw.llm.budget_usd_per_hour,
     llmBudget: resolveBudget(raw.llm.budget, "llm.budget", activeBackends),
@@ -188,6 +193,8 @@ function resolveConfig(
       browser: {
         executablePath: raw.crawl.browser.executable_path ?? defaultChromiumPath(),
         contexts: raw.crawl.browser.contexts,
+        endpoint: raw.crawl.browser.endpoint,
+        proxyHost: raw.crawl.browser.proxy_host,
       },
     },
     pipelines,
@@ -371,6 +378,7 @@ function resolvePipeline(
           backends: usable(s.backends),
           system: s.system,
           prompt: s.prompt,
+          mode: s.mode,
         };
         break;
       case "custom": {
@@ -483,6 +491,7 @@ function resolvePipeline(
           system: s.system,
           pagesStage,
           searchStage,
+          mode: s.mode,
         };
         break;
       }
@@ -497,10 +506,21 @@ function resolvePipeline(
       `${at}.stages`,
       `no stage fills ${unfilled.join(", ")}: add it to a stage's outputs or remove it from ${at}.outputs`,
     );
+  if (p.examples_max_tokens !== undefined && !p.examples)
+    throw new ConfigError(
+      `${at}.examples_max_tokens`,
+      "limits the few-shot examples, which are off: set examples: true or remove it",
+    );
   if (p.retry.delays.length === 0)
     throw new ConfigError(`${at}.retry.delays`, "give at least one delay");
 
-  const version = pipelineVersion(outputs, stages, backends);
+  const escalation = resolveEscalation(p.escalate, `${at}.escalate`, {
+    stages,
+    inputs: p.inputs,
+    backends: backends.map((b) => b.name),
+    backendsOff,
+  });
+  const version = pipelineVersion(outputs, stages, backends, escalation);
   return {
     name,
     table: { schema: schemaName, name: tableName },
@@ -510,7 +530,15 @@ function resolvePipeline(
     prefix: p.prefix,
     minConfidence: p.min_confidence,
     lowConfidenceRetryAfterMs: p.low_confidence_retry_after,
+    reviewBelow: p.review_below,
     onInputChange: p.on_input_change,
+    onVersionChange: p.on_version_change,
+    driftRowsPerHour: p.drift_rows_per_hour,
+    ttlMs: Object.fromEntries(
+      Object.entries(p.outputs).flatMap(([col, spec]) =>
+        spec.ttl === undefined ? [] : [[col, spec.ttl]],
+      ),
+    ),
     schedule: p.schedule,
     batchSize: p.batch_size,
     maxRowInputChars: p.max_row_input_chars,
@@ -523,8 +551,17 @@ function resolvePipeline(
     seed: p.seed === undefined ? undefined : resolve(baseDir, p.seed),
     version,
     budget: resolveBudget(p.budget, `${at}.budget`, backends),
+    escalation,
+    calibrate: p.calibrate,
+    eval: resolveEval(p.eval, `${at}.eval`, outputs, baseDir),
+    examples: p.examples
+      ? { maxTokens: p.examples_max_tokens ?? DEFAULT_EXAMPLES_MAX_TOKENS }
+      : undefined,
   };
 }
+
+/** Tokens of few-shot examples in one prompt when examples_max_tokens is unset. */
+const DEFAULT_EXAMPLES_MAX_TOKENS = 600;
 
 function checkWhen(when: WhenCondition, earlier: Set<string>, path: string): void {
   if (when.output !== undefined && !earlier.has(when.output))
@@ -560,20 +597,58 @@ function checkSharedTables(pipelines: PipelineConfig[]): void {
   }
 }
 
+/**
+ * A live backend that a `mode: batch` stage names also submits to the Batch API: it gets its
+ * `batch_window` and `batch_limit` (its own `mode` stays live for every other stage).
+ */
+function withStageBatchSettings(
+  backends: readonly LlmBackendConfig[],
+  pipelines: readonly PipelineConfig[],
+  raw: readonly RawBackend[],
+): LlmBackendConfig[] {
+  const named = new Set(
+    pipelines.flatMap((p) =>
+      p.stages.flatMap((s) =>
+        (s.kind === "llm" || s.kind === "extract") && s.mode === "batch" ? s.backends : [],
+      ),
+    ),
+  );
+  return backends.map((b) => {
+    const source = raw.find((r) => r.name === b.name);
+    if (b.mode === "batch" || !named.has(b.name) || !source) return b;
+    return { ...b, batch_window_ms: source.batch_window, batch_max_requests: source.batch_limit };
+  });
+}
+
 function pipelineVersion(
   outputs: OutputSpec[],
   stages: StageConfig[],
   backends: readonly LlmBackendConfig[],
+  escalation: EscalationSettings | undefined,
 ): string {
   const recipe = {
     outputs,
+    // The ladder is part of the recipe: a row's values may come from its rungs' pages and
+    // models. Left out when off, so pipelines without one keep their version.
+    ...(escalation
+      ? {
+          escalation: {
+            ...escalation,
+            backends: escalation.backends.map((b) => ({
+              name: b,
+              model: backends.find((k) => k.name === b)?.model,
+            })),
+          },
+        }
+      : {}),
     stages: stages.map((s) => {
       const models = (names: readonly string[]) =>
         names.map((b) => ({ name: b, model: backends.find((k) => k.name === b)?.model }));
       switch (s.kind) {
+        // How calls are made (live or Batch API) does not change the answers.
         case "llm":
         case "extract":
-          return { ...s, backends: models(s.backends) };
+          return { ...s, mode: undefined, backends: models(s.backends) };
         case "custom":
           return { ...s, module: moduleFingerprint(s.module) };
         case "queries":

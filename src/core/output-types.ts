@@ -1,3 +1,5 @@
+import { canonicalJson } from "./content-hash.ts";
+
 /**
  * The output types a pipeline can declare, defined once: the PostgreSQL type of the column, the
  * existing column types that can hold it, the JSON Schema an LLM answers in, and the check that
@@ -311,4 +313,64 @@ function clip(text: string, max: number): string {
   // Cutting between the halves of a pair would leave a lone surrogate in the message.
   if (/[\uD800-\uDBFF]/.test(text[end - 1] ?? "")) end--;
   return `${text.slice(0, end)}…`;
+}
+
+/** How close two numbers must be, relative to the larger, to count as the same value. */
+export interface SameValueOptions {
+  /** Default 0 for `integer` (a year or a count is exact), 0.001 for `numeric`. */
+  relativeTolerance?: number;
+}
+
+/**
+ * Whether two non-null values of the type state the same thing, as a reader would judge: numbers
+ * within a relative tolerance, text case-, width- and space-insensitive, text[] the same set of
+ * such texts, timestamps the same instant, jsonb the same document whatever its key order.
+ * Sources that agree under this raise a value's confidence (src/pipeline/agreement.ts).
+ */
+export function sameOutputValue(
+  type: OutputType,
+  a: unknown,
+  b: unknown,
+  options: SameValueOptions = {},
+): boolean {
+  switch (type) {
+    case "integer":
+    case "numeric": {
+      if (typeof a !== "number" || typeof b !== "number") return false;
+      const tolerance = options.relativeTolerance ?? (type === "integer" ? 0 : 0.001);
+      return Math.abs(a - b) <= tolerance * Math.max(Math.abs(a), Math.abs(b));
+    }
+    case "text":
+      return typeof a === "string" && typeof b === "string" && foldText(a) === foldText(b);
+    case "text[]": {
+      if (!Array.isArray(a) || !Array.isArray(b)) return false;
+      const set = (items: unknown[]) =>
+        [...new Set(items.map((item) => foldText(String(item))))].sort().join("\u0000");
+      return set(a) === set(b);
+    }
+    case "timestamptz": {
+      if (typeof a !== "string" || typeof b !== "string") return false;
+      const [x, y] = [Date.parse(a), Date.parse(b)];
+      return Number.isFinite(x) ? x === y : a === b;
+    }
+    case "jsonb":
+      return sortedJson(a) === sortedJson(b);
+    default:
+      return a === b;
+  }
+}
+
+/** Text as compared: Unicode-compatible forms folded, lower case, runs of space as one. */
+export function foldText(text: string): string {
+  return text.normalize("NFKC").toLowerCase().replace(/\s+/g, " ").trim();
+}
+
+/** jsonb compared by content (jsonb reorders keys); a string holding JSON is read first. */
+function sortedJson(value: unknown): string {
+  if (typeof value !== "string") return canonicalJson(value);
+  try {
+    return canonicalJson(JSON.parse(value));
+  } catch {
+    return value;
+  }
 }

@@ -5,6 +5,8 @@
 export const PG = {
   /** A row with this key already exists. */
   UNIQUE_VIOLATION: "23505",
+  /** A NOT NULL column left empty. */
+  NOT_NULL_VIOLATION: "23502",
   /** The table (or view, or sequence) does not exist. */
   UNDEFINED_TABLE: "42P01",
   /** The table already exists. */
@@ -27,6 +29,8 @@ export const PG = {
   INVALID_TEXT_REPRESENTATION: "22P02",
   /** A number out of range for its type. */
   NUMERIC_VALUE_OUT_OF_RANGE: "22003",
+  /** PL/pgSQL's no_data_found: `<schema>.review` found no such pipeline or row. */
+  NO_DATA_FOUND: "P0002",
   /** A write attempted in a READ ONLY transaction. */
   READ_ONLY_SQL_TRANSACTION: "25006",
 } as const;

@@ -1,6 +1,8 @@
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import type { Browser, BrowserContext, CDPSession, Page, Response } from "playwright-core";
 import { defaultChromiumPath } from "../core/chromium-path.ts";
+import { maskUrl } from "../core/mask-secrets.ts";
 import { CrawlError, SsrfRefusedError } from "./crawl-error.ts";
 import {
   startGuardedProxy,
@@ -28,6 +30,9 @@ import { createSsrfGuard, parseHttpUrl, type Resolver, type SsrfGuard } from "./
  * `executablePath` may also be Debian's `chromium-headless-shell` (same build, no browser UI).
  *
  * Safety:
+ * With `endpoint` the browser is a Playwright browser server elsewhere (a browser farm), connected
+ * to instead of launched; the contexts, their proxies and everything below are the same.
+ *
  * - each context's only way out is its own guarded proxy on 127.0.0.1 (browser-proxy.ts), which
  *   resolves and checks with the SSRF guard every request and every redirect hop, page scripts'
  *   included, and connects to the checked address. A navigation whose chain reaches a refused
@@ -136,10 +141,39 @@ const REQUIRED_ARGS: readonly string[] = [
 /** What the proxy answers with an empty 204 (Chromium's flags keep most from being asked). */
 const BLOCKED_KINDS: readonly ResourceKind[] = ["image", "font", "media"];
 
+/**
+ * How Gleaner launches Chromium, for a browser server too (`chromium.launchServer(…)`, whose
+ * `wsEndpoint()` goes in `crawl.browser.endpoint`): the flags the pool depends on for safety
+ * (no QUIC, no UDP around the proxy, no images or fonts) are the browser's, not the context's, so a
+ * browser farm should be started with these.
+ */
+export function chromiumLaunchOptions(executablePath: string, args?: readonly string[]) {
+  return {
+    executablePath,
+    args: [...(args ?? DEFAULT_CHROMIUM_ARGS), ...REQUIRED_ARGS],
+    headless: true,
+    chromiumSandbox: false,
+    handleSIGINT: false,
+    handleSIGTERM: false,
+    handleSIGHUP: false,
+    // Contexts get their own guarded proxy; anything else the browser opens goes to a port
+    // where nothing listens (discard), never to the network.
+    proxy: { server: "http://127.0.0.1:9" },
+  };
+}
+
 export interface BrowserPoolOptions {
   /** Browser contexts, so pages rendered at once. Default 4. */
   size?: number;
   executablePath?: string;
+  /**
+   * A Playwright browser server to connect to (`ws://…`, `crawl.browser.endpoint`) instead of
+   * launching Chromium here. Its contexts are still made by this pool, each with its guarded
+   * proxy, so every request the remote browser makes for a row comes back through the SSRF guard.
+   */
+  endpoint?: string;
+  /** Where the guarded proxies listen and the browser reaches them. Default 127.0.0.1. */
+  proxyHost?: string;
   /** Flags in place of DEFAULT_CHROMIUM_ARGS (the ones the pool needs are always added). */
   args?: readonly string[];
   /** `crawl.allow`, when no guard is given. */
@@ -344,7 +378,13 @@ const CLOSE_TIMEOUT_MS = 5_000;
 export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool {
   const size = Math.max(1, options.size ?? 4);
   const executablePath = options.executablePath ?? defaultChromiumPath();
-  const args = [...(options.args ?? DEFAULT_CHROMIUM_ARGS), ...REQUIRED_ARGS];
+  const launchOptions = chromiumLaunchOptions(executablePath, options.args);
+  const endpoint = options.endpoint;
+  // A remote browser reaches the proxies over a network others may reach them on too: each pool
+  // then makes up credentials that only its own contexts are given.
+  const proxyCredentials = endpoint
+    ? { username: "gleaner", password: randomBytes(18).toString("base64url") }
+    : undefined;
   const defaultUserAgent = options.userAgent ?? DEFAULT_USER_AGENT;
   const defaults = {
     timeoutMs: options.timeoutMs ?? 15_000,
@@ -382,23 +422,30 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
           preparing: undefined,
           state: undefined,
         };
-        slot.proxy = await startGuardedProxy(guard, {
-          onRequest: (origin) => slot.state?.origins.add(origin),
-          blockKinds,
-          onBlocked: () => {
-            if (slot.state) slot.state.blocked++;
+        slot.proxy = await startGuardedProxy(
+          guard,
+          {
+            onRequest: (origin) => slot.state?.origins.add(origin),
+            blockKinds,
+            onBlocked: () => {
+              if (slot.state) slot.state.blocked++;
+            },
+            onRefused: (refusal) => recordProxyRefusal(slot, refusal),
+            onUpstreamConnect: (address, port) => options.onUpstreamConnect?.(address, port),
+            onBytes: (bytes) => {
+              const state = slot.state;
+              if (!state) return false;
+              state.transferred += bytes;
+              if (state.transferred <= state.transferBudget) return true;
+              state.cutOff = true;
+              return false;
+            },
           },
-          onRefused: (refusal) => recordProxyRefusal(slot, refusal),
-          onUpstreamConnect: (address, port) => options.onUpstreamConnect?.(address, port),
-          onBytes: (bytes) => {
-            const state = slot.state;
-            if (!state) return false;
-            state.transferred += bytes;
-            if (state.transferred <= state.transferBudget) return true;
-            state.cutOff = true;
-            return false;
+          {
+            ...(options.proxyHost ? { host: options.proxyHost } : {}),
+            ...(proxyCredentials ? { credentials: proxyCredentials } : {}),
           },
-        });
+        );
         free.push(slot);
         return slot;
       }),
@@ -442,37 +489,7 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
   async function ensureBrowser(): Promise<Browser> {
     if (browser?.isConnected()) return browser;
     launching ??= (async () => {
-      if (!existsSync(executablePath)) {
-        throw new CrawlError(
-          "connection",
-          `no Chromium at ${executablePath} (apt-get install chromium)`,
-          { url: executablePath },
-        );
-      }
-      let launched: Browser;
-      try {
-        // Loaded with the first page to render: commands that never render (status, --help,
-        // a pipeline of LLM stages) do not pay Playwright's start-up.
-        const { chromium } = await import("playwright-core");
-        launched = await chromium.launch({
-          executablePath,
-          args,
-          headless: true,
-          chromiumSandbox: false,
-          handleSIGINT: false,
-          handleSIGTERM: false,
-          handleSIGHUP: false,
-          // Contexts get their own guarded proxy; anything else the browser opens goes to a port
-          // where nothing listens (discard), never to the network.
-          proxy: { server: "http://127.0.0.1:9" },
-        });
-      } catch (error) {
-        throw new CrawlError(
-          "connection",
-          `Chromium at ${executablePath} did not start: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`,
-          { url: executablePath, cause: error },
-        );
-      }
+      const launched = endpoint ? await connectBrowser(endpoint) : await launchBrowser();
       counters.launches++;
       launched.on("disconnected", () => {
         if (browser === launched) browser = undefined;
@@ -487,6 +504,44 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
       launching = undefined;
     });
     return launching;
+  }
+
+  /** A browser server elsewhere; connected again, like a relaunch, after it drops. */
+  async function connectBrowser(wsEndpoint: string): Promise<Browser> {
+    const { chromium } = await import("playwright-core");
+    try {
+      return await chromium.connect(wsEndpoint, { timeout: defaults.timeoutMs });
+    } catch (error) {
+      throw new CrawlError(
+        "connection",
+        `could not connect to the browser server at ${maskUrl(wsEndpoint)} (crawl.browser.endpoint): ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`,
+        { url: maskUrl(wsEndpoint), cause: error },
+      );
+    }
+  }
+
+  async function launchBrowser(): Promise<Browser> {
+    if (!existsSync(executablePath)) {
+      throw new CrawlError(
+        "connection",
+        `no Chromium at ${executablePath} (apt-get install chromium)`,
+        { url: executablePath },
+      );
+    }
+    let launched: Browser;
+    try {
+      // Loaded with the first page to render: commands that never render (status, --help,
+      // a pipeline of LLM stages) do not pay Playwright's start-up.
+      const { chromium } = await import("playwright-core");
+      launched = await chromium.launch(launchOptions);
+    } catch (error) {
+      throw new CrawlError(
+        "connection",
+        `Chromium at ${executablePath} did not start: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`,
+        { url: executablePath, cause: error },
+      );
+    }
+    return launched;
   }
 
   function ensurePage(slot: Slot): Promise<SlotPage> {
@@ -505,7 +560,7 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
     if (current) await disposePage(slot, current);
     const context = await running.newContext({
       // Loopback goes through the proxy too (Playwright adds `<-loopback>` to the bypass list).
-      proxy: { server: slot.proxy.server },
+      proxy: { server: slot.proxy.server, ...proxyCredentials },
       userAgent: defaultUserAgent,
       serviceWorkers: "block",
       acceptDownloads: false,

@@ -12,8 +12,11 @@ import { findCrawlError, SsrfRefusedError } from "./crawl-error.ts";
 import type { SsrfGuard } from "./ssrf-guard.ts";
 
 /**
- * The browser's only way out: a forward proxy on 127.0.0.1 that every request of a pooled browser
- * context goes through (each context is created with it as its proxy, loopback included).
+ * The browser's only way out: a forward proxy (on 127.0.0.1 unless a remote browser needs another
+ * address) that every request of a pooled browser context goes through (each context is created
+ * with it as its proxy, loopback included). A remote browser (`crawl.browser.endpoint`) gets its
+ * contexts from this process, so their requests come back here too: the guard travels with the
+ * connection.
  *
  * This is where the browser path enforces the SSRF guard, and the only place: Chromium resolves
  * no name itself behind a proxy, and follows redirects inside its network stack where no page
@@ -48,8 +51,22 @@ export interface GuardedProxyHooks {
   onBytes?: (bytes: number) => boolean;
 }
 
+export interface GuardedProxyListen {
+  /**
+   * The address to listen on and that the browser reaches the proxy at. Default 127.0.0.1; a
+   * remote browser (`crawl.browser.endpoint`) on another machine needs an address it can reach.
+   */
+  host?: string;
+  /**
+   * Basic credentials every request and tunnel must carry (407 otherwise): a proxy a remote
+   * browser reaches is reachable by others on that network too, and would let them through to
+   * every address crawl.allow trusts.
+   */
+  credentials?: { username: string; password: string };
+}
+
 export interface GuardedProxy {
-  /** `http://127.0.0.1:<port>`, the `proxyServer` of a browser context. */
+  /** `http://<host>:<port>`, the `proxyServer` of a browser context. */
   readonly server: string;
   close(): Promise<void>;
 }
@@ -72,7 +89,14 @@ const HOP_BY_HOP = new Set([
 export async function startGuardedProxy(
   guard: Pick<SsrfGuard, "assertUrlAllowed">,
   hooks: GuardedProxyHooks = {},
+  listen: GuardedProxyListen = {},
 ): Promise<GuardedProxy> {
+  const host = listen.host ?? "127.0.0.1";
+  const expectedAuth = listen.credentials
+    ? `Basic ${Buffer.from(`${listen.credentials.username}:${listen.credentials.password}`).toString("base64")}`
+    : undefined;
+  const authorized = (req: IncomingMessage) =>
+    expectedAuth === undefined || req.headers["proxy-authorization"] === expectedAuth;
   const sockets = new Set<Duplex>();
   // Keyed by host:port, and the host is always the checked address: a kept-alive socket is only
   // ever reused for the address it was opened to.
@@ -91,6 +115,11 @@ export async function startGuardedProxy(
   }
 
   function handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (!authorized(req)) {
+      req.resume();
+      res.writeHead(407, { "proxy-authenticate": 'Basic realm="gleaner"' }).end();
+      return;
+    }
     let target: URL;
     try {
       target = new URL(req.url ?? "");
@@ -173,6 +202,12 @@ export async function startGuardedProxy(
   function handleConnect(req: IncomingMessage, client: Duplex, head: Buffer): void {
     track(client);
     client.on("error", () => client.destroy());
+    if (!authorized(req)) {
+      client.end(
+        'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="gleaner"\r\n\r\n',
+      );
+      return;
+    }
     const authority = req.url ?? "";
     let target: URL;
     try {
@@ -227,11 +262,17 @@ export async function startGuardedProxy(
   // Chromium tunnels WebSockets with CONNECT; an Upgrade in absolute form is not expected.
   server.on("upgrade", (_req, socket: Duplex) => socket.destroy());
   server.on("clientError", (_error, socket: Duplex) => socket.destroy());
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
   const { port } = server.address() as AddressInfo;
 
   return {
-    server: `http://127.0.0.1:${port}`,
+    server: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of sockets) socket.destroy();

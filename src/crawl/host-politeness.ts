@@ -63,9 +63,36 @@ interface HostState {
 
 const HOST_FAILURE_CLASSES = new Set(["timeout", "connection", "http_5xx"]);
 
-function defaultIsHostFailure(error: unknown): boolean {
+export function defaultIsHostFailure(error: unknown): boolean {
   const crawlError = findCrawlError(error);
   return crawlError !== undefined && HOST_FAILURE_CLASSES.has(crawlError.errorClass);
+}
+
+/** What a failed call means for its host: a pause (429, or a 5xx with Retry-After), a failure. */
+export interface PolitenessVerdict {
+  /** Leave the host alone this long from now; 0 for no pause. */
+  pauseMs: number;
+  /** Counts against the circuit breaker. */
+  hostFailure: boolean;
+}
+
+/** One reading of a failed call for both the per-process and the fleet-wide politeness. */
+export function politenessVerdict(
+  error: unknown,
+  isHostFailure: (error: unknown) => boolean,
+  defaultRetryAfterMs: number,
+): PolitenessVerdict {
+  const crawlError = findCrawlError(error);
+  let pauseMs = 0;
+  if (crawlError?.errorClass === "rate_limited") {
+    pauseMs = crawlError.retryAfterMs ?? defaultRetryAfterMs;
+  } else if (crawlError?.retryAfterMs !== undefined && crawlError.errorClass === "http_5xx") {
+    pauseMs = crawlError.retryAfterMs;
+  }
+  return {
+    pauseMs,
+    hostFailure: crawlError?.errorClass !== "circuit_open" && isHostFailure(error),
+  };
 }
 
 export function createHostPoliteness(options: HostPolitenessOptions = {}): HostPoliteness {
@@ -187,13 +214,9 @@ export function createHostPoliteness(options: HostPolitenessOptions = {}): HostP
       state.failures = 0;
       return result;
     } catch (error) {
-      const crawlError = findCrawlError(error);
-      if (crawlError?.errorClass === "rate_limited") {
-        pause(host, now() + (crawlError.retryAfterMs ?? defaultRetryAfterMs));
-      } else if (crawlError?.retryAfterMs !== undefined && crawlError.errorClass === "http_5xx") {
-        pause(host, now() + crawlError.retryAfterMs);
-      }
-      if (crawlError?.errorClass !== "circuit_open" && isHostFailure(error)) {
+      const verdict = politenessVerdict(error, isHostFailure, defaultRetryAfterMs);
+      if (verdict.pauseMs > 0) pause(host, now() + verdict.pauseMs);
+      if (verdict.hostFailure) {
         state.failures++;
         if (state.failures >= failureThreshold) state.openUntil = now() + coolDownMs;
       }

@@ -128,6 +128,8 @@ export interface PageForExtraction {
   title: string;
   markdown: string;
   structured: unknown;
+  /** When the copy read was fetched (or last revalidated). */
+  fetchedAt: Date;
 }
 
 /** The extracted content of the given URLs (pages never extracted are left out). */
@@ -141,7 +143,7 @@ export async function getPageContents(
   const rows = await db
     .withSchema(schema)
     .selectFrom("page_cache")
-    .select(["url", "final_url", "title", "markdown", "structured"])
+    .select(["url", "final_url", "title", "markdown", "structured", "fetched_at"])
     .where("url", "in", [...new Set(urls)])
     .where("markdown", "is not", null)
     .execute();
@@ -152,6 +154,7 @@ export async function getPageContents(
       title: row.title ?? "",
       markdown: row.markdown ?? "",
       structured: row.structured,
+      fetchedAt: row.fetched_at,
     });
   }
   return found;

@@ -4,7 +4,14 @@ import type { BrowserPool, RefusedRequest } from "./browser-pool.ts";
 import { CrawlError } from "./crawl-error.ts";
 import { emptyStructuredData } from "./extract-structured-data.ts";
 import { DEFAULT_USER_AGENT, fetchPage, type FetchPageOptions } from "./fetch-page.ts";
-import { createHostPoliteness, type HostPolitenessOptions } from "./host-politeness.ts";
+import type { DomainSlotStore } from "./domain-slot-store.ts";
+import { createFleetPoliteness } from "./fleet-politeness.ts";
+import {
+  createHostPoliteness,
+  type HostPoliteness,
+  type HostPolitenessOptions,
+} from "./host-politeness.ts";
+import { politenessKey } from "./politeness-key.ts";
 import {
   getCachedPage,
   putCachedPage,
@@ -17,11 +24,12 @@ import { createRobotsCache, type RobotsCache } from "./robots-cache.ts";
 import { createSsrfGuard, parseHttpUrl, type Resolver, type SsrfGuard } from "./ssrf-guard.ts";
 
 /**
- * The one place a page is read: SSRF guard → page cache → robots.txt → per-host limit → fetch →
+ * The one place a page is read: SSRF guard → page cache → robots.txt → per-site limit → fetch →
  * decide to render → render → main text, links and structured data → one page-cache write. The
- * per-host limit (`per_host_concurrency`, `per_host_delay`, Retry-After pauses, the circuit
- * breaker) is held here, around the fetch and the render together, and nowhere else: every
- * stage reading pages through one reader shares it. Stages only choose which URLs to read.
+ * per-site limit (`per_host_concurrency`, `per_host_delay`, Retry-After pauses, the circuit
+ * breaker, per registrable domain: politeness-key.ts) is held here, around the fetch and the
+ * render together, and nowhere else: every stage reading pages through one reader shares it,
+ * and with `fleet` every process of the fleet too. Stages only choose which URLs to read.
  */
 
 export interface PageReaderOptions {
@@ -45,6 +53,12 @@ export interface PageReaderOptions {
   perHostConcurrency?: number;
   perHostDelayMs?: number;
   circuit?: Pick<HostPolitenessOptions, "failureThreshold" | "coolDownMs">;
+  /**
+   * Hold the per-site limits for the whole fleet in PostgreSQL (src/sql/crawl-domain-slots.ts)
+   * instead of in this process. `leaseMs`: how long a dead process's slot stays taken; default
+   * the longest a fetch and a render can take, plus 10 s.
+   */
+  fleet?: { store: DomainSlotStore; leaseMs?: number; onStoreError?: (error: Error) => void };
   robots?: { enabled?: boolean; ttlMs?: number; unreachableTtlMs?: number };
   /** Tests inject one so no real DNS is asked. */
   resolver?: Resolver;
@@ -132,11 +146,20 @@ export function createPageReader(options: PageReaderOptions = {}): PageReader {
       ? { unreachableTtlMs: options.robots.unreachableTtlMs }
       : {}),
   });
-  const politeness = createHostPoliteness({
+  const politenessOptions: HostPolitenessOptions = {
     concurrency: perHostConcurrency,
     delayMs: options.perHostDelayMs ?? 500,
     ...options.circuit,
-  });
+  };
+  const fleet = options.fleet;
+  const politeness: HostPoliteness = fleet
+    ? createFleetPoliteness({
+        ...politenessOptions,
+        store: fleet.store,
+        leaseMs: fleet.leaseMs ?? (baseFetch.deadlineMs ?? timeoutMs * 2) + timeoutMs + 10_000,
+        ...(fleet.onStoreError ? { onStoreError: fleet.onStoreError } : {}),
+      })
+    : createHostPoliteness(politenessOptions);
   const ownOrigins = new Set((options.allowPrefixes ?? []).map((o) => new URL(o).origin));
   const cacheTtlMs = options.cacheTtlMs ?? 0;
   const cache = options.cache;
@@ -272,7 +295,7 @@ export function createPageReader(options: PageReaderOptions = {}): PageReader {
     const task = () => fetchAndRender(url, cached?.page, mode, signal);
     const fetched = own
       ? await task()
-      : await politeness.schedule(parsed.host, task, {
+      : await politeness.schedule(politenessKey(parsed.host), task, {
           signal,
           ...(crawlDelayMs !== undefined ? { delayMs: crawlDelayMs } : {}),
         });

@@ -1,3 +1,4 @@
+import { connectionBudget } from "./connection-budget.ts";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { ignoreReportedElsewhere } from "./pool-errors.ts";
@@ -48,7 +49,7 @@ export async function connectDatabase(
   }
   const pool = new pg.Pool({
     connectionString: url,
-    max: options.poolSize ?? 10,
+    max: options.poolSize ?? connectionBudget(config.worker.concurrency).main,
     types: gleanerTypes,
     // Named, so pg_stat_activity (and a pooler's SHOW CLIENTS) attribute the connection.
     application_name: APPLICATION_NAMES.main,

@@ -19,6 +19,9 @@ export interface PipelinesTable {
   key_type: string;
   version: string;
   ddl_hash: string;
+  /** Migration 000013: what the review function and the review queue read. */
+  outputs: string[] | null;
+  review_below: number | null;
   installed_at: Generated<Date>;
 }
 
@@ -36,6 +39,10 @@ export interface WorkersTable {
   heartbeat_at: Generated<Date>;
   /** graphile-worker pool ids this process runs (what jobs.locked_by holds); migration 000008. */
   pools: Generated<string[]>;
+  /** The process's Gleaner version; migration 000017. */
+  version: Generated<string>;
+  /** graphile-worker jobs the process runs, as of its last heartbeat; migration 000017. */
+  jobs_in_flight: Generated<number>;
 }
 
 export interface ApiJobsTable {

@@ -3,7 +3,13 @@ import { sql, type Transaction } from "kysely";
 import type { PipelineConfig } from "../config/config-types.ts";
 import type { GleanerDatabase } from "./database-types.ts";
 import { COMPATIBLE_TYPES } from "../core/output-types.ts";
-import { createTableSql, recountSql, stateColumnsSql, triggerSql } from "./pipeline-ddl.ts";
+import {
+  createTableSql,
+  recountSql,
+  stateColumnsSql,
+  triggerSql,
+  type TablePartition,
+} from "./pipeline-ddl.ts";
 import { quoteIdent } from "./quote-identifier.ts";
 import { stateColumns } from "./state-columns.ts";
 import { TableContractError } from "./table-contract-error.ts";
@@ -24,8 +30,18 @@ export async function installPipelineTable(
   pipeline: PipelineConfig,
   gleanerSchema: string,
 ): Promise<"created" | "updated" | "unchanged"> {
-  const ddl = [...stateColumnsSql(pipeline), ...triggerSql(pipeline, gleanerSchema)];
-  const ddlHash = createHash("sha256").update(ddl.join("\n")).digest("hex").slice(0, 16);
+  const partitions = await readPartitions(trx, pipeline);
+  const ddl = [...stateColumnsSql(pipeline), ...triggerSql(pipeline, gleanerSchema, partitions)];
+  // What <schema>.review and <schema>.review_queue read from gleaner.pipelines is hashed with
+  // the DDL, so a changed review_below is written at the next start.
+  const reviewed = {
+    outputs: pipeline.outputs.map((o) => o.name),
+    review_below: pipeline.reviewBelow,
+  };
+  const ddlHash = createHash("sha256")
+    .update(ddl.join("\n") + JSON.stringify(reviewed))
+    .digest("hex")
+    .slice(0, 16);
   const known = await trx
     .withSchema(gleanerSchema)
     .selectFrom("pipelines")
@@ -72,6 +88,7 @@ export async function installPipelineTable(
     key_type: keyType,
     version: pipeline.version,
     ddl_hash: ddlHash,
+    ...reviewed,
   };
   await trx
     .withSchema(gleanerSchema)
@@ -80,6 +97,27 @@ export async function installPipelineTable(
     .onConflict((oc) => oc.column("name").doUpdateSet({ ...row, installed_at: sql`now()` }))
     .execute();
   return outcome;
+}
+
+/**
+ * The partitions of a declaratively partitioned table, every level below it (none for a plain
+ * table or one not created yet): each gets the count triggers (see triggerSql).
+ */
+async function readPartitions(
+  trx: Transaction<GleanerDatabase>,
+  pipeline: PipelineConfig,
+): Promise<TablePartition[]> {
+  const result = await sql<TablePartition>`
+    select n.nspname as schema, c.relname as name
+    from pg_class root
+    join pg_namespace rn on rn.oid = root.relnamespace
+    cross join lateral pg_partition_tree(root.oid) tree
+    join pg_class c on c.oid = tree.relid
+    join pg_namespace n on n.oid = c.relnamespace
+    where rn.nspname = ${pipeline.table.schema} and root.relname = ${pipeline.table.name}
+      and tree.level > 0
+    order by n.nspname, c.relname`.execute(trx);
+  return result.rows;
 }
 
 async function readColumns(

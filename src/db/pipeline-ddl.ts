@@ -1,3 +1,4 @@
+import { rungStageName } from "../config/escalation-schema.ts";
 import { createHash } from "node:crypto";
 import type { PipelineConfig } from "../config/config-types.ts";
 import { PG_TYPE } from "../core/output-types.ts";
@@ -57,11 +58,77 @@ export function stateColumnsSql(p: PipelineConfig): string[] {
     `create index if not exists ${q(objectName(p.name, "pending"))} on ${t} (${q(c.nextAt)}) where ${q(c.status)} = 'pending'`,
     // Failure reports read failed and exhausted rows only; few, and never worth a scan.
     `create index if not exists ${q(objectName(p.name, "failures"))} on ${t} (${q(p.key)}) where ${q(c.status)} in ('failed', 'exhausted')`,
+    // Drift (on_version_change: reprocess) finds done rows of another version by two range
+    // probes of this index (src/sql/release-drifted-rows.ts), never a scan; without drift no
+    // writer pays for it.
+    p.onVersionChange === "reprocess"
+      ? `create index if not exists ${q(objectName(p.name, "version"))} on ${t} ((${q(c.state)} ->> 'version')) where ${q(c.status)} = 'done'`
+      : `drop index if exists ${q(p.table.schema)}.${q(objectName(p.name, "version"))}`,
+    // Rows with a value a person reviewed, read for few-shot examples (src/sql/few-shot-examples.ts).
+    `create index if not exists ${q(objectName(p.name, "reviewed"))} on ${t} (${q(p.key)}) where ${q(c.state)} @? ${quoteLiteral(REVIEWED_PATH)}`,
+    ...reviewIndexSql(p),
   ];
 }
 
-/** Trigger functions and triggers; `create or replace` so a changed config updates them. */
-export function triggerSql(p: PipelineConfig, gleanerSchema: string): string[] {
+/** Columns of a row's state whose value a person set (approved or edited, or rejected). */
+export const REVIEWED_PATH = '$.columns.* ? (@.origin == "human")';
+
+
+/**
+ * The rows a value may wait for review in (the row's confidence is the lowest of its outputs'),
+ * in key order: the review queue and the rows view's "under review" filter walk it instead of
+ * the table. Its predicate holds the threshold as a literal, which queries repeat
+ * (`reviewBelowLiteral`) so the planner can use it; a changed review_below rebuilds it, told by
+ * the comment that records the threshold it was built for.
+ */
+function reviewIndexSql(p: PipelineConfig): string[] {
+  const c = stateColumns(p);
+  const name = objectName(p.name, "review");
+  const qualified = `${q(p.table.schema)}.${q(name)}`;
+  const note = quoteLiteral(`review_below ${reviewBelowLiteral(p)}`);
+  return [
+    `do $do$ begin
+      if obj_description(to_regclass(${quoteLiteral(qualified)}), 'pg_class') is distinct from ${note}
+        and to_regclass(${quoteLiteral(qualified)}) is not null then
+        drop index ${qualified};
+      end if;
+    end $do$`,
+    `create index if not exists ${q(name)} on ${tableRef(p)} (${q(p.key)}) where ${q(c.confidence)} < ${reviewBelowLiteral(p)}`,
+    `comment on index ${qualified} is ${note}`,
+  ];
+}
+
+/** review_below as the SQL literal the review index's predicate and its queries share. */
+export function reviewBelowLiteral(p: Pick<PipelineConfig, "reviewBelow">): string {
+  return String(p.reviewBelow);
+}
+
+/** A partition of a declaratively partitioned pipeline table (any level below the root). */
+export interface TablePartition {
+  schema: string;
+  name: string;
+}
+
+/**
+ * Trigger functions and triggers; `create or replace` so a changed config updates them.
+ *
+ * A declaratively partitioned table (by range, list or hash) gets the same triggers on the
+ * partitioned table itself: PostgreSQL clones the row-level reset trigger onto every partition,
+ * present and future (13+), and runs the statement-level count triggers, with their transition
+ * tables holding the rows of every partition touched, for each statement aimed at the partitioned
+ * table. A statement aimed at one partition directly fires that partition's statement triggers
+ * only, so each partition gets the count triggers too (transition tables are allowed on a
+ * partition's statement triggers; PostgreSQL forbids them on its row triggers only). The function
+ * skips a table no longer attached to this one, and TRUNCATE recounts, since truncating one
+ * partition leaves the others' rows (truncating the partitioned table fires every partition's
+ * TRUNCATE trigger too). `partitions` is part of the DDL, so a partition attached later gets its
+ * count triggers, and is recounted, at the next `gleaner migrate`.
+ */
+export function triggerSql(
+  p: PipelineConfig,
+  gleanerSchema: string,
+  partitions: readonly TablePartition[] = [],
+): string[] {
   const c = stateColumns(p);
   const t = tableRef(p);
   const gs = q(gleanerSchema);
@@ -69,9 +136,19 @@ export function triggerSql(p: PipelineConfig, gleanerSchema: string): string[] {
   const countFn = `${gs}.${q(objectName(p.name, "count"))}`;
   const name = quoteLiteral(p.name);
 
-  const cleared = [...p.outputs.map((o) => o.name), c.confidence].map(
-    (col) => `(old.${q(col)} is not null and new.${q(col)} is null)`,
-  );
+  // A review that rejects a value (migrations/000013, `<schema>.review`) clears the output and
+  // records a new review in the same write: that is a decision about the value, not a request
+  // to ask again, so it does not reset the row.
+  const reviewOf = (col: string) =>
+    `${q(c.state)} #> ${quoteLiteral(`{columns,${col}}`)} -> 'review'`;
+  const cleared = [
+    ...p.outputs.map(
+      (o) =>
+        `(old.${q(o.name)} is not null and new.${q(o.name)} is null
+        and (new.${reviewOf(o.name)}) is not distinct from (old.${reviewOf(o.name)}))`,
+    ),
+    `(old.${q(c.confidence)} is not null and new.${q(c.confidence)} is null)`,
+  ];
   const inputChanged = p.inputs.map((i) => `old.${q(i)} is distinct from new.${q(i)}`);
   const watchInputs = p.onInputChange === "reprocess";
   // A user making a settled row pending, or zeroing its attempts, resets it too: the one way to
@@ -126,6 +203,7 @@ export function triggerSql(p: PipelineConfig, gleanerSchema: string): string[] {
   const counts = (source: string, sign: 1 | -1) =>
     `select ${q(c.status)} as s, ${sign} as d from ${source}
        union all ${derivedCounts(p, source, String(sign))}`;
+  const partitioned = partitions.length > 0;
   const insertCounts = (parts: string) =>
     `insert into ${gs}.row_counts (pipeline, status, n)
        select ${name}, s, sum(d) from (${parts}) x group by s having sum(d) <> 0;`;
@@ -169,7 +247,17 @@ $fn$`,
     when (${when})
     execute function ${resetFn}()`,
     `create or replace function ${countFn}() returns trigger language plpgsql as $fn$
-begin
+begin${
+      partitioned
+        ? `
+  -- A partition detached from the table keeps its triggers: its rows are no longer this
+  -- pipeline's.
+  if tg_relid <> ${quoteLiteral(t)}::regclass
+     and pg_partition_root(tg_relid) is distinct from ${quoteLiteral(t)}::regclass then
+    return null;
+  end if;`
+        : ""
+    }
   -- Appends this statement's change per status; see migrations/000001 for why deltas.
   if tg_op = 'INSERT' then
     ${insertCounts(counts("new_rows", 1))}
@@ -178,7 +266,7 @@ begin
   elsif tg_op = 'DELETE' then
     ${insertCounts(counts("old_rows", -1))}
   else
-    delete from ${gs}.row_counts where pipeline = ${name};
+    ${partitioned ? recountSql(p, gleanerSchema).join(";\n    ") : `delete from ${gs}.row_counts where pipeline = ${name}`};
   end if;
   -- New pending rows wake the schedulers at once; the cron sweep remains the safety net.
   -- (Nested: new_rows does not exist for DELETE and TRUNCATE, and one SQL expression would
@@ -191,18 +279,20 @@ begin
   return null;
 end
 $fn$`,
-    `create or replace trigger ${q(objectName(p.name, "count_ins"))}
-    after insert on ${t} referencing new table as new_rows
+    ...[t, ...partitions.map((part) => `${q(part.schema)}.${q(part.name)}`)].flatMap((on) => [
+      `create or replace trigger ${q(objectName(p.name, "count_ins"))}
+    after insert on ${on} referencing new table as new_rows
     for each statement execute function ${countFn}()`,
-    `create or replace trigger ${q(objectName(p.name, "count_upd"))}
-    after update on ${t} referencing old table as old_rows new table as new_rows
+      `create or replace trigger ${q(objectName(p.name, "count_upd"))}
+    after update on ${on} referencing old table as old_rows new table as new_rows
     for each statement execute function ${countFn}()`,
-    `create or replace trigger ${q(objectName(p.name, "count_del"))}
-    after delete on ${t} referencing old table as old_rows
+      `create or replace trigger ${q(objectName(p.name, "count_del"))}
+    after delete on ${on} referencing old table as old_rows
     for each statement execute function ${countFn}()`,
-    `create or replace trigger ${q(objectName(p.name, "count_trunc"))}
-    after truncate on ${t}
+      `create or replace trigger ${q(objectName(p.name, "count_trunc"))}
+    after truncate on ${on}
     for each statement execute function ${countFn}()`,
+    ]),
   ];
 }
 
@@ -211,7 +301,13 @@ $fn$`,
  * `gleaner reprocess` (src/sql/reprocess-rows.ts), which resets like a status reset.
  */
 export function stagesFilling(p: PipelineConfig, outputs: readonly string[]): string[] {
-  return p.stages.filter((s) => s.outputs.some((o) => outputs.includes(o))).map((s) => s.name);
+  const stages = p.stages.filter((s) => s.outputs.some((o) => outputs.includes(o)));
+  // The escalation ladder's rungs fill the extract stage's outputs again: their records go too.
+  const rungs =
+    p.escalation && p.escalation.outputs.some((o) => outputs.includes(o))
+      ? p.escalation.rungs.map(rungStageName)
+      : [];
+  return [...stages.map((s) => s.name), ...rungs];
 }
 
 function textArray(items: readonly string[]): string {

@@ -1,5 +1,6 @@
 import type { Task } from "graphile-worker";
 import { z } from "zod";
+import { batchApiBackends } from "../config/batch-backends.ts";
 import { coerceError } from "../core/coerce-error.ts";
 import { applyEndedBatches } from "../llm/batch/apply-llm-batches.ts";
 import { submitDueBatches } from "../llm/batch/submit-llm-batches.ts";
@@ -14,11 +15,12 @@ export type LlmBatchesPayload = z.infer<typeof payloadSchema>;
 /** How often the Batch API is polled, at most; a backend's shorter batch_window polls sooner. */
 const POLL_EVERY_MS = 60_000;
 
-/** The poll interval for the configured `mode: batch` backends; undefined when there are none. */
+/**
+ * The poll interval for the backends that use the Batch API (`mode: batch`, or named by a
+ * `mode: batch` stage); undefined when there are none.
+ */
 export function llmBatchesPollMs(runtime: Runtime): number | undefined {
-  const windows = runtime.config.backends
-    .filter((b) => b.mode === "batch")
-    .map((b) => b.batch_window_ms ?? POLL_EVERY_MS);
+  const windows = batchApiBackends(runtime.config).map((b) => b.batch_window_ms ?? POLL_EVERY_MS);
   return windows.length === 0 ? undefined : Math.max(1_000, Math.min(POLL_EVERY_MS, ...windows));
 }
 
@@ -33,8 +35,7 @@ export function makeLlmBatchesTask(runtime: Runtime): Task {
     const parsed = payloadSchema.safeParse(payload ?? {});
     if (!parsed.success) helpers.logger.error(`gleaner_llm_batches: malformed payload ignored`);
     const { config, db } = runtime;
-    for (const backend of config.backends) {
-      if (backend.mode !== "batch") continue;
+    for (const backend of batchApiBackends(config)) {
       const client = openAiClient(backend);
       try {
         await submitDueBatches(db, config.schema, backend, client);

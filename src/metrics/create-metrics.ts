@@ -1,3 +1,4 @@
+import { batchApiBackends } from "../config/batch-backends.ts";
 import type { WorkerEvents } from "graphile-worker";
 import { Registry, type Counter, type Histogram } from "prom-client";
 import type { Runtime } from "../pipeline/runtime.ts";
@@ -8,6 +9,7 @@ import { registerLlmBudgetGauge } from "./llm-budget-gauge.ts";
 import { registerProcessMetrics } from "./process-metrics.ts";
 import { registerQueueCollectors } from "./queue-collectors.ts";
 import { registerRowStateCollectors } from "./row-state-collectors.ts";
+import { registerValueAgeCollectors } from "./value-age-collectors.ts";
 import { attachResearchEventMetrics } from "./research-event-metrics.ts";
 import { attachRuntimeEventMetrics } from "./runtime-event-metrics.ts";
 import { createSweepMetrics } from "./sweep-metrics.ts";
@@ -37,6 +39,7 @@ export function createMetrics(runtime: Runtime): Metrics {
   const pipelines = [...runtime.pipelines.values()].map((e) => e.pipeline);
 
   registerRowStateCollectors(registry, db, config.schema, pipelines);
+  registerValueAgeCollectors(registry, db, pipelines, runtime.clock);
   const detachRuntime = attachRuntimeEventMetrics(registry, runtime);
   const detachResearch = attachResearchEventMetrics(registry, runtime);
   registerLlmBudgetGauge(registry, config);
@@ -50,7 +53,7 @@ export function createMetrics(runtime: Runtime): Metrics {
     db,
     config.schema,
     () => pipelines,
-    config.backends.some((b) => b.mode === "batch"),
+    batchApiBackends(config).length > 0,
   );
 
   return {

@@ -47,6 +47,26 @@ export const METRICS = [
     labels: ["pipeline"],
     help: "Age of the oldest row due and not yet claimed (0 when none).",
   },
+  // Freshness of the columns that declare a ttl (src/metrics/value-age-collectors.ts), read at
+  // most every five minutes: one pass over the table each time.
+  {
+    name: "gleaner_value_age_seconds",
+    type: "gauge",
+    labels: ["pipeline", "column"],
+    help: "Age of the oldest value Gleaner found in a column with a ttl (refreshed every 5 minutes).",
+  },
+  {
+    name: "gleaner_value_age_rows",
+    type: "gauge",
+    labels: ["pipeline", "column", "le"],
+    help: "Values of a ttl column at most `le` seconds old (a cumulative histogram; refreshed every 5 minutes).",
+  },
+  {
+    name: "gleaner_value_ttl_seconds",
+    type: "gauge",
+    labels: ["pipeline", "column"],
+    help: "The ttl a column declares (outputs.<c>.ttl).",
+  },
   // The stage machine, from runtime events.
   {
     name: "gleaner_stage_rows_total",

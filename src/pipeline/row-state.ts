@@ -27,6 +27,31 @@ export interface StageValue {
   sources?: string[];
   /** How the value was found: `llm`, or the structured data it was read from (`json-ld`…). */
   origin?: string;
+  /** The evidence a reviewer reads instead of opening the page (see ValueEvidence). */
+  quote?: string;
+  fetched_at?: string;
+  content_hash?: string;
+  conflicts?: ValueConflict[];
+}
+
+/**
+ * Why a value is believed: the short passage (at most QUOTE_MAX_CHARS) that states it, and the
+ * page it was read from as it was then, its fetch time and the hash of its text
+ * (src/stages/value-evidence.ts). Absent when the value could not be found in the text it came
+ * from (a model's paraphrase), or when there was no page (a search snippet, a model's answer).
+ */
+export interface ValueEvidence {
+  quote?: string;
+  fetched_at?: string;
+  content_hash?: string;
+}
+
+/** Another value sources stated for the same output, with their combined confidence
+ * (src/pipeline/agreement.ts). */
+export interface ValueConflict {
+  value: unknown;
+  confidence: number;
+  sources: string[];
 }
 
 export interface StageRecord {
@@ -59,17 +84,57 @@ export type PromptTruncation = Record<string, { chars: number; kept: number }>;
 
 export interface ColumnProvenance {
   value: unknown;
+  /** Calibrated when the pipeline has `calibrate: true` and a mapping was learnt. */
   confidence: number;
+  /** The confidence the stage reported, kept beside a calibrated `confidence`. */
+  raw_confidence?: number;
   stage: string;
   version: string;
   at: string;
   backend?: string;
   model?: string;
   sources?: string[];
-  /** `llm`, or the structured data the value was read from (`json-ld`, `microdata`…). */
+  /** `llm`, or the structured data the value was read from (`json-ld`, `microdata`…);
+   * `human` once a reviewer approved, edited or rejected it (then `review` says how). */
   origin?: string;
-  /** Set when the value is null: why nothing was written. */
+  /** Set when the value is null: why nothing was written (`rejected` by a reviewer). */
   reason?: string;
+  /** The escalation rung that found the value (src/stages/rungs/), and what that rung cost the
+   * row. Absent: the pipeline's own stages found it. */
+  rung?: string;
+  rung_cost_usd?: number;
+  /** Earlier values of the column, newest first (at most 5): kept when a ttl or drift re-run,
+   * or a better answer, replaced them (src/pipeline/column-freshness.ts). */
+  history?: ColumnHistoryEntry[];
+  /** The passage stating the value, and the page's fetch time and text hash (ValueEvidence). */
+  quote?: string;
+  fetched_at?: string;
+  content_hash?: string;
+  /** Other values sources stated for this output; their disagreement lowered `confidence`. */
+  conflicts?: ValueConflict[];
+  /** A reviewer's decision (`<schema>.review`, migrations/000013): the value is locked. */
+  review?: ColumnReview;
+}
+
+export interface ColumnReview {
+  action: "approved" | "rejected" | "edited";
+  at: string;
+  by?: string;
+  /** The value and confidence before the review (a rejected value is remembered here). */
+  previous?: { value?: unknown; confidence?: number; origin?: string };
+}
+
+/** A value a column held before, with when and where it was found and when it was replaced. */
+export interface ColumnHistoryEntry {
+  value: unknown;
+  confidence: number;
+  at: string;
+  stage: string;
+  version: string;
+  replaced_at: string;
+  sources?: string[];
+  origin?: string;
+  model?: string;
 }
 
 export interface ErrorRecord {

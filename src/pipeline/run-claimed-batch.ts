@@ -2,19 +2,29 @@ import { getMaxListeners, setMaxListeners } from "node:events";
 import { coerceError } from "../core/coerce-error.ts";
 import { retryWhileDisconnected } from "../db/retry-while-disconnected.ts";
 import type { Runtime } from "./runtime.ts";
-import type { RuntimeEvents } from "./runtime-events.ts";
 import type { RowWrite } from "../sql/write-row-states.ts";
 import type { EnrichPayload } from "../sql/claim-due-rows.ts";
 import { leaseClaimedRowsBack, releaseClaimedRows } from "../sql/release-claimed-rows.ts";
 import { startClaimedRows } from "../sql/start-claimed-rows.ts";
-import type { StageChunkResult, StageInputRow, StageRunner } from "../stages/stage-runner.ts";
+import { loadCalibration } from "../sql/calibrations.ts";
+import type { StageInputRow, StageRunner } from "../stages/stage-runner.ts";
 import { evaluateWhen } from "./evaluate-when.ts";
-import { canReuse, reuseMarks } from "./stage-reuse.ts";
+import { canReuse } from "./stage-reuse.ts";
+import { expiredStages } from "./column-freshness.ts";
+import { runStage, stageInput } from "./run-stage.ts";
+import { climbLadder } from "./climb-ladder.ts";
 import { GuardedWriter } from "./guarded-writer.ts";
-import { addUsage, NO_USAGE, type RowSnapshot, type StageRecord } from "./row-state.ts";
+import { lockedByReview } from "./locked-by-review.ts";
+import { addUsage, type RowSnapshot } from "./row-state.ts";
 import { rowBudgetLeft, ROW_BUDGET_EXCEEDED } from "./row-budget.ts";
 import type { InstalledPipeline } from "./installed-pipeline.ts";
-import { checkpointState, handBackState, settleRow, startRun, type RowRun } from "./settle-row.ts";
+import {
+  checkpointState,
+  handBackState,
+  settleRow,
+  startRun,
+  type RowRun,
+} from "./settle-row.ts";
 
 /** The config allows at most 1,000 jobs at once per process (worker.concurrency). */
 const MAX_CONCURRENT_JOBS = 1000;
@@ -96,8 +106,12 @@ export async function runClaimedBatch(
     afterAbortMs: HAND_BACK_PATIENCE_MS,
     log,
   });
-  const startedAt = new Date().toISOString();
+  const startedAt = new Date(runtime.clock.now()).toISOString();
   const runs = new Map<string, RowRun>(snapshots.map((s) => [s.key, startRun(s, startedAt)]));
+  // Freshness: the stages filling a value older than its ttl run again; the rest are reused.
+  const expired = new Map(
+    snapshots.map((s) => [s.key, expiredStages(p, s.state, runtime.clock.now())]),
+  );
   const renew = (row: RowSnapshot) => ({
     key: row.key,
     xmin: row.xmin,
@@ -131,6 +145,7 @@ export async function runClaimedBatch(
           const done = row.state.stages?.[stage.config.name];
           if (
             !run.stages[stage.config.name] &&
+            !expired.get(row.key)?.has(stage.config.name) &&
             canReuse(
               p,
               stage.config,
@@ -153,8 +168,14 @@ export async function runClaimedBatch(
             p.stages.map((s) => s.name),
           );
           const when = stage.config.when;
-          if (when && !evaluateWhen(when, input.fields)) {
-            const now = new Date().toISOString();
+          // A stage whose every output a reviewer decided on has nothing left to answer: it is
+          // not asked again (a rejected value would only be asked for the same way).
+          const outputs = stage.config.outputs;
+          const reviewed =
+            outputs.length > 0 &&
+            outputs.every((o) => lockedByReview(row.state.columns?.[o], row.values[o]));
+          if (reviewed || (when && !evaluateWhen(when, input.fields, input.confidence))) {
+            const now = new Date(runtime.clock.now()).toISOString();
             (runs.get(row.key) as RowRun).stages[stage.config.name] = {
               status: "skipped",
               version: p.version,
@@ -162,7 +183,9 @@ export async function runClaimedBatch(
               started_at: now,
               finished_at: now,
               duration_ms: 0,
-              reason: "its `when` condition does not hold",
+              reason: reviewed
+                ? "a reviewer decided on every output it fills"
+                : "its `when` condition does not hold",
             };
           } else {
             toRun.push(input);
@@ -174,11 +197,26 @@ export async function runClaimedBatch(
             stage: stage.config.name,
             rows: ready.length - toRun.length,
           });
-        await runStage(stage, toRun, runs, writer.rows, p, signal, log, runtime.events);
-        if (i < stages.length - 1 && !signal.aborted) {
+        await runStage(stage, toRun, runs, writer.rows, p, signal, log, runtime.events, {
+          clock: runtime.clock,
+        });
+        if ((i < stages.length - 1 || entry.rungs.length > 0) && !signal.aborted) {
           await writer.write([...writer.rows.keys()], renew, false);
         }
       }
+      await climbLadder({
+        pipeline: p,
+        rungs: entry.rungs,
+        rows: writer.rows,
+        runs,
+        signal,
+        log,
+        events: runtime.events,
+        globalPerRowUsd: runtime.config.llmBudget?.perRowUsd,
+        checkpoint: async () => {
+          await writer.write([...writer.rows.keys()], renew, false);
+        },
+      });
     } finally {
       clearInterval(heartbeat);
       workerSignal.removeEventListener("abort", onAbort);
@@ -204,10 +242,29 @@ export async function runClaimedBatch(
       return outcome;
     }
     const settled = new Map<string, RowWrite>();
+    // Calibration refines confidences; it never keeps rows from settling: when it cannot be
+    // read (the migration that creates its table not applied yet), values keep their raw ones.
+    const calibration = p.calibrate
+      ? await retryWhileDisconnected(
+          `pipeline ${p.name}: reading its calibration`,
+          () => loadCalibration(db, runtime.config.schema, p.name),
+          patience,
+        ).catch((error: unknown) => {
+          log(`pipeline ${p.name}: calibration not applied: ${coerceError(error).message}`);
+          return undefined;
+        })
+      : undefined;
     await writer.write(
       keys,
       (row) => {
-        const write = settleRow(p, row, runs.get(row.key) as RowRun);
+        const write = settleRow(
+          p,
+          row,
+          runs.get(row.key) as RowRun,
+          Math.random,
+          runtime.clock.now(),
+          calibration,
+        );
         settled.set(row.key, write);
         return write;
       },
@@ -294,140 +351,6 @@ async function giveBackAfterLease(
     log(
       `pipeline ${p.name}: could not shorten the rows' deadline (they come back after queue_timeout): ${coerceError(error).message}`,
     ),
-  );
-}
-
-/** Fields a stage sees: inputs, then outputs as filled so far (this run wins over the table). */
-function stageInput(row: RowSnapshot, run: RowRun, order: readonly string[]): StageInputRow {
-  const fields: Record<string, unknown> = { ...row.values, ...row.inputs };
-  const data: Record<string, unknown> = {};
-  for (const name of order) {
-    const record: StageRecord | undefined = run.stages[name] ?? row.state.stages?.[name];
-    if (!record || record.status !== "ok") continue;
-    for (const [col, v] of Object.entries(record.output ?? {})) {
-      if (v.value !== null && v.value !== undefined) fields[col] = v.value;
-    }
-    if (record.data !== undefined) data[name] = record.data;
-  }
-  return { key: row.key, fields, data };
-}
-
-async function runStage(
-  stage: StageRunner,
-  rows: StageInputRow[],
-  runs: Map<string, RowRun>,
-  snapshots: ReadonlyMap<string, RowSnapshot>,
-  pipeline: InstalledPipeline,
-  signal: AbortSignal,
-  log: (message: string) => void,
-  events: RuntimeEvents,
-): Promise<void> {
-  const size = stage.config.batchSize;
-  const chunks: StageInputRow[][] = [];
-  for (let i = 0; i < rows.length; i += size) chunks.push(rows.slice(i, i + size));
-  await Promise.all(
-    chunks.map(async (chunk) => {
-      const started = Date.now();
-      const startedAt = new Date(started).toISOString();
-      let result: StageChunkResult;
-      try {
-        result = await stage.run(chunk, { signal, pipeline: pipeline.name, log });
-      } catch (error) {
-        // A stage that throws fails its whole chunk, with the reason kept on every row.
-        const message = coerceError(error).message;
-        result = {
-          rows: new Map(
-            chunk.map((r) => [
-              r.key,
-              {
-                ok: false as const,
-                failure: { errorClass: "stage_error", message, permanent: false },
-              },
-            ]),
-          ),
-          calls: [],
-          usage: new Map(),
-        };
-      }
-      const finishedAt = new Date().toISOString();
-      // Failures of a chunk cut short by shutdown are interruptions, not errors: the rows go
-      // back with the stage not done, and it runs again on the next attempt.
-      const interrupted = signal.aborted;
-      let ok = 0;
-      const failed: Record<string, number> = {};
-      for (const row of chunk) {
-        const run = runs.get(row.key) as RowRun;
-        const attempt = snapshots.get(row.key)?.attempts ?? 0;
-        const got = result.rows.get(row.key);
-        // The row's own share of the chunk's calls: rows not asked about spent nothing.
-        const usage = result.usage.get(row.key) ?? NO_USAGE;
-        const truncated = result.truncated?.get(row.key);
-        const base = {
-          version: pipeline.version,
-          ...reuseMarks(pipeline, stage.config, row),
-          attempt,
-          started_at: startedAt,
-          finished_at: finishedAt,
-          duration_ms: Date.now() - started,
-          calls: result.calls,
-          usage,
-          ...(truncated ? { truncated } : {}),
-          ...(result.backend ? { backend: result.backend } : {}),
-          ...(result.model ? { model: result.model } : {}),
-        };
-        run.usage = addUsage(run.usage, usage);
-        if (got?.ok) {
-          ok++;
-          run.stages[stage.config.name] = {
-            ...base,
-            status: "ok",
-            output: got.values,
-            ...(got.data === undefined ? {} : { data: got.data }),
-          };
-        } else if (interrupted) {
-          continue;
-        } else if (got?.failure.waitingFor !== undefined) {
-          // Handed to the Batch API: no error and no stage record; the row waits for the answer
-          // (settle-row.ts) and this stage runs again, answered from the batch, when it is in.
-          run.failure = { stage: stage.config.name, failure: got.failure };
-        } else {
-          const failure = got?.failure ?? {
-            errorClass: "invalid_output",
-            message: "the stage returned nothing for this row",
-            permanent: false,
-          };
-          run.stages[stage.config.name] = {
-            ...base,
-            status: "error",
-            error: {
-              class: failure.errorClass,
-              message: failure.message,
-              permanent: failure.permanent,
-            },
-          };
-          run.errors.push({
-            at: finishedAt,
-            stage: stage.config.name,
-            attempt,
-            class: failure.errorClass,
-            message: failure.message,
-            permanent: failure.permanent,
-          });
-          run.failure = { stage: stage.config.name, failure };
-          failed[failure.errorClass] = (failed[failure.errorClass] ?? 0) + 1;
-        }
-      }
-      events.emit("stage:chunk", {
-        pipeline: pipeline.name,
-        stage: stage.config.name,
-        kind: stage.config.kind,
-        durationMs: Date.now() - started,
-        ok,
-        failed,
-        calls: result.calls,
-        truncatedRows: result.truncated?.size ?? 0,
-      });
-    }),
   );
 }
 

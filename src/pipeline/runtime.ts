@@ -1,7 +1,7 @@
 import type { AdaptiveConcurrency } from "../concurrency/adaptive-concurrency.ts";
 import { createConfiguredConcurrency } from "../concurrency/configured-concurrency.ts";
 import { llmEndpoint } from "../concurrency/endpoint-key.ts";
-import type { GleanerConfig } from "../config/config-types.ts";
+import type { GleanerConfig, StageConfig, StageMode } from "../config/config-types.ts";
 import type { Db } from "../db/connect-database.ts";
 import { createBudgetGuard, type BudgetGuard } from "../budget/budget-guard.ts";
 import { withLlmBudget } from "../budget/llm-budget.ts";
@@ -11,6 +11,7 @@ import { createLlmBackend } from "../llm/llm-backend.ts";
 import { withBatchMode } from "../llm/batch/batch-mode-backend.ts";
 import type { LlmBackend } from "../llm/llm-types.ts";
 import { createStageRunner } from "../stages/create-stage-runner.ts";
+import { createRungRunners } from "../stages/rungs/create-rung-runners.ts";
 import { createLlmAnswerStore } from "../sql/llm-cache.ts";
 import { createResearchServices, type ResearchServices } from "../stages/research-services.ts";
 import type { StageRunner } from "../stages/stage-runner.ts";
@@ -40,6 +41,8 @@ export interface Runtime {
   readonly backends: ReadonlyMap<string, LlmBackend>;
   /** The fleet-wide budgets and cost ledger every paid call goes through (src/budget/). */
   readonly budget: BudgetGuard;
+  /** Budget windows and freshness (which values expired) read it; tests move it. */
+  readonly clock: Clock;
   /**
    * A pipeline by name, loading an ad-hoc one that another process created after this one
    * started; undefined when there is no such pipeline.
@@ -50,6 +53,8 @@ export interface Runtime {
 export interface PipelineRuntime {
   readonly pipeline: InstalledPipeline;
   readonly stages: readonly StageRunner[];
+  /** The escalation ladder's rungs, in climbing order; none without a ladder. */
+  readonly rungs: readonly StageRunner[];
 }
 
 export async function createRuntime(
@@ -59,7 +64,7 @@ export async function createRuntime(
     concurrency?: AdaptiveConcurrency;
     /** URL prefixes this process serves itself (corpus folders), let through the SSRF guard. */
     ownPrefixes?: readonly string[];
-    /** The budget windows' clock; tests move it to reach the next window. */
+    /** The budget windows' and freshness's clock; tests move it. */
     clock?: Clock;
   } = {},
 ): Promise<Runtime> {
@@ -77,16 +82,28 @@ export async function createRuntime(
       events.emit("budget:refused", { pipeline, scope: error.scope, window: error.kind }),
     onError: (error) => events.emit("research:warning", { message: error.message }),
   });
-  const raw = new Map(
+  // Each backend live and, when it may use the Batch API (its own `mode: batch`, or a stage's),
+  // queued for it (src/llm/batch/) instead of sent; one limiter for both.
+  const modes = new Map(
     config.backends.map((b) => {
       const bounds = { min: b.min_concurrency ?? 1, max: b.max_concurrency };
       const limiter = concurrency.limiter(llmEndpoint(b.name), bounds);
       const live = createLlmBackend(b, { limiter });
-      // `mode: batch`: calls are queued for the Batch API (src/llm/batch/) instead of sent.
-      const backend = b.mode === "batch" ? withBatchMode(live, b, db, config.schema) : live;
-      return [b.name, { backend, config: b }] as const;
+      const batch =
+        b.batch_window_ms === undefined ? undefined : withBatchMode(live, b, db, config.schema);
+      return [b.name, { live, batch, config: b }] as const;
     }),
   );
+  /** The backends as a stage of `mode` calls them: its override, else each backend's own mode. */
+  const rawFor = (mode: StageMode | undefined) =>
+    new Map(
+      [...modes.values()].map((m) => {
+        const wanted = mode ?? m.config.mode ?? "live";
+        const backend = wanted === "batch" && m.batch ? m.batch : m.live;
+        return [m.config.name, { backend, config: m.config }] as const;
+      }),
+    );
+  const raw = rawFor(undefined);
   const cached = (backend: LlmBackend, b: (typeof config.backends)[number]): LlmBackend =>
     answers
       ? withAnswerCache(backend, b, answers, {
@@ -101,14 +118,18 @@ export async function createRuntime(
   const backends = new Map<string, LlmBackend>(
     [...raw.values()].map((r) => [r.config.name, cached(r.backend, r.config)]),
   );
-  const budgeted = (pipeline: InstalledPipeline): Map<string, LlmBackend> => {
+  const budgeted = (
+    pipeline: InstalledPipeline,
+    mode: StageMode | undefined,
+  ): Map<string, LlmBackend> => {
     const settings = pipeline.budget ?? config.llmBudget;
+    const variant = mode === undefined ? raw : rawFor(mode);
     const downgrade =
       settings?.onBudget === "downgrade"
-        ? settings.downgradeBackends.flatMap((n) => raw.get(n) ?? [])
+        ? settings.downgradeBackends.flatMap((n) => variant.get(n) ?? [])
         : [];
     return new Map(
-      [...raw.values()].map((r) => [
+      [...variant.values()].map((r) => [
         r.config.name,
         cached(
           withLlmBudget(
@@ -126,12 +147,22 @@ export async function createRuntime(
   const research = createResearchServices(config, db, events, {
     concurrency,
     ownPrefixes: options.ownPrefixes ?? [],
+    budget,
+    clock,
   });
   const build = async (pipeline: InstalledPipeline): Promise<PipelineRuntime> => {
     const stages: StageRunner[] = [];
-    for (const stage of pipeline.stages)
-      stages.push(await createStageRunner(stage, pipeline, budgeted(pipeline), research));
-    return { pipeline, stages };
+    const shared = budgeted(pipeline, undefined);
+    for (const stage of pipeline.stages) {
+      const mode = stageMode(stage);
+      const backends = mode === undefined ? shared : budgeted(pipeline, mode);
+      stages.push(await createStageRunner(stage, pipeline, backends, research));
+    }
+    // The rungs ask the extract stage's question again: they call its backends the same way.
+    const extract = pipeline.stages.find((s) => s.name === pipeline.escalation?.extractStage);
+    const rungMode = extract ? stageMode(extract) : undefined;
+    const rungBackends = rungMode === undefined ? shared : budgeted(pipeline, rungMode);
+    return { pipeline, stages, rungs: createRungRunners(pipeline, rungBackends, research) };
   };
   const pipelines = new Map<string, PipelineRuntime>();
   for (const pipeline of installed) pipelines.set(pipeline.name, await build(pipeline));
@@ -167,6 +198,12 @@ export async function createRuntime(
     research,
     backends,
     budget,
+    clock,
     ensurePipeline,
   };
+}
+
+/** An llm or extract stage's `mode` override; undefined for other kinds and when unset. */
+function stageMode(stage: StageConfig): StageMode | undefined {
+  return stage.kind === "llm" || stage.kind === "extract" ? stage.mode : undefined;
 }

@@ -3,16 +3,19 @@ import type { InstalledPipeline } from "./installed-pipeline.ts";
 import { retryDelayMs } from "./retry-delay.ts";
 import { BUDGET_EXHAUSTED } from "./row-budget.ts";
 import { isCurrentRecord } from "./stage-reuse.ts";
+import { mergeCandidates, outputConfidence } from "./merge-candidates.ts";
+import { msUntilFirstExpiry } from "./column-freshness.ts";
+import { rungStageName } from "../config/escalation-schema.ts";
 import {
   MAX_ERRORS_KEPT,
   addUsage,
-  type ColumnProvenance,
   type ErrorRecord,
   type RowSnapshot,
   type RowState,
   type StageRecord,
   type UsageRecord,
 } from "./row-state.ts";
+import type { Calibration } from "./confidence-calibration.ts";
 import type { StageFailure } from "../stages/stage-runner.ts";
 import type { RowWrite } from "../sql/write-row-states.ts";
 
@@ -76,65 +79,18 @@ export function settleRow(
   row: RowSnapshot,
   run: RowRun,
   random: () => number = Math.random,
+  /** The runtime's clock (freshness: which values expired, when the row is due again). */
+  nowMs: number = Date.now(),
+  /** `calibrate: true`: the pipeline's learnt confidence mappings (confidence-calibration.ts). */
+  calibration?: Calibration,
 ): RowWrite {
-  const now = new Date().toISOString();
+  const now = new Date(nowMs).toISOString();
   const state = checkpointState(p, row, run);
   // Whatever batch the row waited for is behind it now (or it waits for a new one, below).
   delete state.batch;
   const stages = state.stages ?? {};
-  const columns: Record<string, ColumnProvenance> = { ...state.columns };
-  const values: Record<string, unknown> = { ...row.values };
-  const counted = new Set<string>();
-
-  // Candidate per output: the most confident value among stages that succeeded as configured
-  // now (a record reused from an earlier run counts); later stages win ties. Skipped stages'
-  // outputs do not count.
-  for (const stage of p.stages) {
-    const record = stages[stage.name];
-    if (!record || record.status !== "ok" || !isCurrentRecord(p, stage.name, record)) continue;
-    for (const name of stage.outputs) {
-      counted.add(name);
-      const candidate = record.output?.[name];
-      if (!candidate) continue;
-      const current = values[name];
-      const provenance = columns[name];
-      const userWritten = current !== null && current !== undefined && !provenance;
-      if (userWritten) continue;
-      if (candidate.value === null || candidate.value === undefined) {
-        if (current === null || current === undefined) {
-          columns[name] = {
-            value: null,
-            confidence: 0,
-            stage: stage.name,
-            version: p.version,
-            at: record.finished_at,
-            reason: candidate.error ?? "the stage found no value",
-            ...(record.model ? { model: record.model } : {}),
-          };
-        }
-        continue;
-      }
-      const better =
-        current === null ||
-        current === undefined ||
-        candidate.confidence >= (provenance?.confidence ?? 0);
-      if (!better) continue;
-      const readFromPage = candidate.origin !== undefined && candidate.origin !== "llm";
-      values[name] = candidate.value;
-      columns[name] = {
-        value: candidate.value,
-        confidence: candidate.confidence,
-        stage: stage.name,
-        version: p.version,
-        at: record.finished_at,
-        // A value read from a page's structured data owes nothing to the stage's model.
-        ...(record.backend && !readFromPage ? { backend: record.backend } : {}),
-        ...(record.model && !readFromPage ? { model: record.model } : {}),
-        ...(candidate.sources ? { sources: candidate.sources } : {}),
-        ...(candidate.origin ? { origin: candidate.origin } : {}),
-      };
-    }
-  }
+  const merged = mergeCandidates(p, row, stages, nowMs, calibration);
+  const { values, columns, counted } = merged;
   state.columns = columns;
   const attempt = row.attempts;
 
@@ -159,34 +115,42 @@ export function settleRow(
     };
   }
 
-  // An output's confidence: 0 when NULL, 1 when a user wrote it (no provenance), else the
-  // confidence of the answer that filled it.
-  const outputConfidence = (name: string): number => {
-    const value = values[name];
-    if (value === null || value === undefined) return 0;
-    const provenance = columns[name];
-    if (!provenance || provenance.value === null) return 1;
-    return provenance.confidence;
-  };
   let confidence = 1;
-  for (const name of counted) confidence = Math.min(confidence, outputConfidence(name));
+  for (const name of counted) confidence = Math.min(confidence, outputConfidence(merged, name));
   const low = confidence < p.minConfidence;
-  const retryLow = low && attempt < p.retry.maxAttempts;
-  if (retryLow) {
-    // The next attempt must ask again from the first stage that left an output unsure; stages
-    // before it keep their results, later ones may have used its answers and run again too.
-    const first = p.stages.findIndex((s) =>
-      s.outputs.some((o) => counted.has(o) && outputConfidence(o) < p.minConfidence),
-    );
-    if (first >= 0) {
-      // Marked stale rather than dropped: what they read and answered stays inspectable until
-      // the next attempt replaces it.
-      const kept = { ...stages };
-      for (const s of p.stages.slice(first)) {
-        const record = kept[s.name];
-        if (record?.status === "ok") kept[s.name] = { ...record, status: "stale" };
+  const unsure = [...counted].filter((o) => outputConfidence(merged, o) < p.minConfidence);
+  const ladder = p.escalation;
+  let retryLow: boolean;
+  if (ladder && unsure.every((o) => ladder.outputs.includes(o))) {
+    // With an escalation ladder, a re-check asks nothing again on the same evidence: it keeps
+    // every stage and climbs the rungs not climbed yet (one that failed is climbed again). With
+    // every rung climbed, the row settles at its best and is not re-checked until a user or a
+    // version change resets it.
+    const climbed = ladder.rungs.every((rung) => {
+      const record = stages[rungStageName(rung)];
+      return (
+        record !== undefined &&
+        (record.status === "ok" || record.status === "skipped") &&
+        isCurrentRecord(p, rungStageName(rung), record)
+      );
+    });
+    retryLow = low && !climbed && attempt < p.retry.maxAttempts;
+  } else {
+    retryLow = low && attempt < p.retry.maxAttempts;
+    if (retryLow) {
+      // The next attempt must ask again from the first stage that left an output unsure; stages
+      // before it keep their results, later ones may have used its answers and run again too.
+      const first = p.stages.findIndex((s) => s.outputs.some((o) => unsure.includes(o)));
+      if (first >= 0) {
+        // Marked stale rather than dropped: what they read and answered stays inspectable until
+        // the next attempt replaces it.
+        const kept = { ...stages };
+        for (const s of p.stages.slice(first)) {
+          const record = kept[s.name];
+          if (record?.status === "ok") kept[s.name] = { ...record, status: "stale" };
+        }
+        state.stages = kept;
       }
-      state.stages = kept;
     }
   }
   state.last_run = {
@@ -195,12 +159,15 @@ export function settleRow(
     finished_at: now,
     outcome: low ? "done_low_confidence" : "done",
   };
+  // Freshness: due again when its first value expires (outputs.<c>.ttl), or sooner to retry.
+  const expiry = msUntilFirstExpiry(p, merged.columns, merged.values, nowMs);
+  const retryIn = retryLow ? p.lowConfidenceRetryAfterMs : null;
   return {
     key: row.key,
     xmin: row.xmin,
     state,
     status: "done",
-    nextInMs: retryLow ? p.lowConfidenceRetryAfterMs : null,
+    nextInMs: retryIn === null || expiry === null ? (retryIn ?? expiry) : Math.min(retryIn, expiry),
     values,
     confidence,
     enriched: true,
@@ -271,6 +238,7 @@ function waitForBatch(row: RowSnapshot, run: RowRun, state: RowState, now: strin
 
 /** 24 h of Batch API completion window and 2 h of margin, when the backend gave no wait. */
 const BATCH_WAIT_FALLBACK_MS = 26 * 3_600_000;
+
 
 function keepErrors(errors: ErrorRecord[]): ErrorRecord[] {
   return errors.length > MAX_ERRORS_KEPT ? errors.slice(-MAX_ERRORS_KEPT) : errors;

@@ -34,6 +34,8 @@ const RECIPE_REVISION = 1;
 interface StageReads {
   readonly fields: readonly string[];
   readonly data: readonly string[];
+  /** Outputs whose confidence its `when` tests. */
+  readonly confidence: readonly string[];
 }
 
 /** Per pipeline object (they are frozen): every stage's reads, computed once. */
@@ -83,6 +85,14 @@ export function stageInputHash(
   return contentHash({
     fields: Object.fromEntries(read.fields.map((f) => [f, input.fields[f] ?? null])),
     data: Object.fromEntries(read.data.map((d) => [d, input.data[d] ?? null])),
+    // Only for a `when` testing confidence, so every other stage's hash stays as it was.
+    ...(read.confidence.length > 0
+      ? {
+          confidence: Object.fromEntries(
+            read.confidence.map((f) => [f, input.confidence?.[f] ?? 0]),
+          ),
+        }
+      : {}),
   });
 }
 
@@ -145,6 +155,7 @@ function stageReads(p: PipelineConfig): ReadonlyMap<string, StageReads> {
     reads.set(stage.name, {
       fields: [...new Set([...fields, ...whenFields(stage.when)])].sort(),
       data: [...new Set(data)].sort(),
+      confidence: [...new Set(whenFields(stage.when, true))].sort(),
     });
   });
   readsCache.set(p, reads);
@@ -185,13 +196,15 @@ function ownReads(
   }
 }
 
-function whenFields(when: WhenCondition | undefined): string[] {
+/** The outputs a `when` reads (only those whose confidence it tests, with `confidence`). */
+function whenFields(when: WhenCondition | undefined, confidence = false): string[] {
   if (!when) return [];
+  const nested = (w: WhenCondition) => whenFields(w, confidence);
   return [
-    ...(when.output === undefined ? [] : [when.output]),
-    ...(when.all ?? []).flatMap(whenFields),
-    ...(when.any ?? []).flatMap(whenFields),
-    ...whenFields(when.not),
+    ...(when.output === undefined || (confidence && !when.confidence) ? [] : [when.output]),
+    ...(when.all ?? []).flatMap(nested),
+    ...(when.any ?? []).flatMap(nested),
+    ...(when.not ? nested(when.not) : []),
   ];
 }
 
@@ -213,20 +226,26 @@ function ownRecipe(
     });
   const specs = (names: readonly string[]) => p.outputs.filter((o) => names.includes(o.name));
   switch (config.kind) {
+    // Live or Batch API (`mode`) changes how a call is made, not its answer: not in the recipe.
     case "llm":
       return {
         ...config,
+        mode: undefined,
         backends: models(config.backends),
         specs: specs(config.outputs),
         maxRowInputChars: p.maxRowInputChars,
+        // The settings, not the examples themselves: see src/stages/few-shot-examples.ts.
+        examples: p.examples,
       };
     case "extract":
       return {
         ...config,
+        mode: undefined,
         backends: models(config.backends),
         specs: specs(config.outputs),
         inputs: p.inputs,
         maxRowInputChars: p.maxRowInputChars,
+        examples: p.examples,
       };
     case "custom":
       return { ...config, module: moduleFingerprint(config.module), specs: specs(config.outputs) };

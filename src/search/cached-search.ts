@@ -46,7 +46,11 @@ export function createCachedSearch(
   };
   const inFlight = new Map<string, Promise<SearchResult[]>>();
 
-  async function lookup(query: string, limit: number): Promise<SearchResult[]> {
+  async function lookup(
+    query: string,
+    limit: number,
+    purpose: SearchOptions["purpose"],
+  ): Promise<SearchResult[]> {
     let cached;
     try {
       cached = await cache.get(provider.name, query, options.ttlMs);
@@ -62,8 +66,9 @@ export function createCachedSearch(
     let results: SearchResult[];
     try {
       // No caller signal here: the call is shared, and one caller giving up must not cancel it
-      // for the others. The provider's own timeout still bounds it.
-      results = await provider.search(query, { limit });
+      // for the others. The provider's own timeout still bounds it. A paid call is charged to
+      // the caller that made it; those who join it pay nothing.
+      results = await provider.search(query, { limit, ...(purpose ? { purpose } : {}) });
     } catch (error) {
       counters.failures++;
       options.onSearch?.("error");
@@ -83,7 +88,7 @@ export function createCachedSearch(
 
   return {
     name: provider.name,
-    search(query: string, { limit, signal }: SearchOptions): Promise<SearchResult[]> {
+    search(query: string, { limit, signal, purpose }: SearchOptions): Promise<SearchResult[]> {
       if (signal?.aborted) return Promise.reject(coerceError(signal.reason));
       // The whole lookup (cache read, call, cache write) is shared, so concurrent identical
       // queries also share the cache miss instead of each finding it and calling.
@@ -93,7 +98,7 @@ export function createCachedSearch(
         counters.sharedInFlight++;
         options.onSearch?.("shared");
       } else {
-        shared = lookup(query, limit).finally(() => inFlight.delete(key));
+        shared = lookup(query, limit, purpose).finally(() => inFlight.delete(key));
         inFlight.set(key, shared);
       }
       return withSignal(shared, signal);

@@ -19,6 +19,20 @@ export interface SearchOptions {
   limit: number;
   /** Cancels the call (a worker shutting down); the provider's own timeout applies as well. */
   signal?: AbortSignal;
+  /**
+   * Who asks, for a paid provider's budget (src/budget/search-budget.ts): the request is reserved
+   * against the pipeline's windows and charged to these rows. A search answered from the cache
+   * or shared with one in flight is charged to nobody.
+   */
+  purpose?: SearchPurpose;
+}
+
+export interface SearchPurpose {
+  pipeline: string;
+  stage: string;
+  rowKeys: readonly string[];
+  /** Told what a request made for this purpose cost (the provider's price), once it is paid. */
+  onCharge?: (usd: number) => void;
 }
 
 export interface SearchProvider {

@@ -33,6 +33,11 @@ export interface EnrichPayload {
  *   would make attempts exceed the limit, forever for a row whose write always fails. It
  *   becomes `exhausted`, with the reason in its errors. Rows settle as exhausted themselves
  *   when they fail their last attempt, so only lost attempts reach this.
+ * - A due `done` row starts a new cycle (attempts back to 1), unless it is a low-confidence
+ *   re-check (confidence below min_confidence with attempts left, as settling decided): it is
+ *   due because a value expired (outputs.<c>.ttl) or an older pipeline version produced it
+ *   (on_version_change), and the attempts it took last time are spent on nothing now. Without
+ *   this a row refreshed max_attempts times would be exhausted as if its attempts were lost.
  * - "Due" is a single indexed predicate, next_at <= now(): pending rows (next_at = insert time),
  *   failed rows at their retry time, low-confidence rows at their re-check time, and queued or
  *   running rows whose lease ran out. Done and exhausted rows have next_at NULL.
@@ -48,9 +53,13 @@ export async function claimDueRows(
   const key = sql.ref(`t.${p.key}`);
   const attempts = sql.ref(`t.${c.attempts}`);
   const state = sql.ref(`t.${c.state}`);
+  const newCycle = sql`(${sql.ref(`t.${c.status}`)} = 'done' and not (
+      coalesce(${sql.ref(`t.${c.confidence}`)}, 0) < ${p.minConfidence}
+      and ${attempts} < ${p.retry.maxAttempts}))`;
   const result = await sql<{ claimed: number; jobs: number; spent: number }>`
     with due as (
-      select ${key} as k, ${sql.ref(`t.${c.nextAt}`)} as due_at, ${attempts} as attempts
+      select ${key} as k, ${sql.ref(`t.${c.nextAt}`)} as due_at,
+        case when ${newCycle} then 0 else ${attempts} end as attempts
       from ${t} t
       where ${sql.ref(`t.${c.nextAt}`)} <= now()
       order by ${sql.ref(`t.${c.nextAt}`)}
@@ -83,7 +92,7 @@ export async function claimDueRows(
       update ${t} t set
         ${sql.id(c.status)} = 'queued',
         ${sql.id(c.claim)} = bt.claim,
-        ${sql.id(c.attempts)} = ${attempts} + 1,
+        ${sql.id(c.attempts)} = case when ${newCycle} then 1 else ${attempts} + 1 end,
         ${sql.id(c.nextAt)} = now() + ${p.queueTimeoutMs} * interval '1 millisecond'
       from batches bt
       where ${key} = any(bt.keys)

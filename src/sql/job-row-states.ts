@@ -17,27 +17,43 @@ function ofJob(schema: string, p: InstalledPipeline, jobId: string) {
       and ${sql.ref(`t.${p.key}`)} = jr.row_key::${sql.raw(p.keyType)}`;
 }
 
-/** Per-status counts of one job's rows, and when the last of them settled. */
+/**
+ * Per-status counts of one job's rows, when the last of them settled, and when the first of them
+ * started (the earliest `last_run.started_at` recorded: a row's latest attempt; null until one
+ * has run).
+ */
 export async function jobStatusCounts(
   db: Db,
   schema: string,
   p: InstalledPipeline,
   jobId: string,
-): Promise<{ counts: Record<string, number>; lastSettledAt: Date | null }> {
+): Promise<{
+  counts: Record<string, number>;
+  lastSettledAt: Date | null;
+  firstStartedAt: Date | null;
+}> {
   const c = p.columns;
-  const result = await sql<{ status: string; n: number; last: Date | null }>`
+  const result = await sql<{
+    status: string;
+    n: number;
+    last: Date | null;
+    first: Date | null;
+  }>`
     select ${sql.ref(`t.${c.status}`)} as status, count(*)::int as n,
-      max(${sql.ref(`t.${c.enrichedAt}`)}) as last
+      max(${sql.ref(`t.${c.enrichedAt}`)}) as last,
+      min((${sql.ref(`t.${c.state}`)} #>> '{last_run,started_at}')::timestamptz) as first
     from ${jobRows(schema, p, jobId)}
     group by 1
   `.execute(db);
   const counts: Record<string, number> = {};
   let last: Date | null = null;
+  let first: Date | null = null;
   for (const r of result.rows) {
     counts[r.status] = r.n;
     if (r.last && (!last || r.last > last)) last = r.last;
+    if (r.first && (!first || r.first < first)) first = r.first;
   }
-  return { counts, lastSettledAt: last };
+  return { counts, lastSettledAt: last, firstStartedAt: first };
 }
 
 export interface JobResultRow {
@@ -121,4 +137,40 @@ export async function resumeJobRows(
       and ${sql.ref(`t.${c.state}`)} ? 'cancelled'
   `.execute(db);
   return Number(result.numAffectedRows ?? 0);
+}
+
+/**
+ * Deletes a job's rows from the pipeline's table: those not `done` (a job given up on), or all of
+ * them. Their links in `api_job_rows` go in the same statement. Returns the number deleted.
+ *
+ * Why it is safe against a worker holding one of the rows: the DELETE takes each row's lock, so
+ * it waits for a write in flight and then removes what that write left. A worker's later writes
+ * are fenced by the row's claim (`write-row-states.ts`): a deleted row matches nothing, and the
+ * guarded writer drops it from the job (`guarded-writer.ts`). A sweep claims with SKIP LOCKED and
+ * never sees the row again. The count trigger records the deleted rows' statuses.
+ */
+export async function deleteJobRows(
+  db: Db,
+  schema: string,
+  p: InstalledPipeline,
+  jobId: string,
+  which: "unfinished" | "all",
+): Promise<number> {
+  const c = p.columns;
+  const result = await sql<{ n: number }>`
+    with removed as (
+      delete from ${sql.table(`${p.table.schema}.${p.table.name}`)} t
+      using ${sql.id(schema, "api_job_rows")} jr
+      where jr.job_id = ${jobId}::uuid
+        and ${sql.ref(`t.${p.key}`)} = jr.row_key::${sql.raw(p.keyType)}
+        ${which === "all" ? sql`` : sql`and ${sql.ref(`t.${c.status}`)} is distinct from 'done'`}
+      returning jr.row_key
+    ), unlinked as (
+      delete from ${sql.id(schema, "api_job_rows")} jr
+      using removed r
+      where jr.job_id = ${jobId}::uuid and jr.row_key = r.row_key
+    )
+    select count(*)::int as n from removed
+  `.execute(db);
+  return result.rows[0]?.n ?? 0;
 }

@@ -8,6 +8,10 @@ export interface ReprocessFilter {
   where?: string;
   status?: "failed" | "exhausted" | "done" | "pending";
   below?: number;
+  /** These rows only (the status page's reprocess button). */
+  keys?: readonly string[];
+  /** Kept as the row's `state.reset.reason`; defaults to `reprocess command`. */
+  reason?: string;
 }
 
 /**
@@ -44,6 +48,8 @@ export async function reprocessRows(
   if (filter.status) conditions.push(sql`${sql.id(c.status)} = ${filter.status}`);
   if (filter.below !== undefined) conditions.push(sql`${sql.id(c.confidence)} < ${filter.below}`);
   if (filter.where) conditions.push(sql`(${sql.raw(filter.where)})`);
+  if (filter.keys)
+    conditions.push(sql`${sql.ref(p.key)} = any(${filter.keys}::${sql.raw(p.keyType)}[])`);
   const result = await sql`
     update ${sql.table(`${p.table.schema}.${p.table.name}`)} set
       ${sql.id(c.status)} = 'pending',
@@ -51,7 +57,7 @@ export async function reprocessRows(
       ${sql.id(c.nextAt)} = now(),
       ${sql.id(c.claim)} = null,
       ${sql.id(c.state)} = jsonb_set(${keepResearch(p)}, '{reset}',
-        jsonb_build_object('at', now(), 'reason', 'reprocess command'))
+        jsonb_build_object('at', now(), 'reason', ${filter.reason ?? "reprocess command"}::text))
     where ${sql.join(conditions, sql` and `)}
   `.execute(db);
   return Number(result.numAffectedRows ?? 0);

@@ -14,6 +14,7 @@ import type {
 import { createLinkScorer } from "./link-score.ts";
 import { wordsOf } from "./words-of.ts";
 import { stageUrls } from "./stage-data.ts";
+import { siteOf, withoutFragment } from "./site-of.ts";
 
 /**
  * What a `crawl` stage keeps in the row's state: references to the pages, not their text. The
@@ -235,19 +236,4 @@ export function createCrawlStage(
       };
     },
   };
-}
-
-function withoutFragment(url: string): string {
-  const hash = url.indexOf("#");
-  return hash === -1 ? url : url.slice(0, hash);
-}
-
-/** Links are followed within a site: the same host, `www.` aside, and the same port. */
-function siteOf(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname.replace(/^www\./, "")}:${u.port}`;
-  } catch {
-    return "";
-  }
 }

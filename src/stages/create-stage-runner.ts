@@ -4,7 +4,7 @@ import type { InstalledPipeline } from "../pipeline/installed-pipeline.ts";
 import { createCrawlStage } from "./crawl-stage.ts";
 import { createCustomStage } from "./custom-stage.ts";
 import { createExtractStage } from "./extract-stage.ts";
-import { createLlmStage } from "./llm-stage.ts";
+import { createLlmStage, type FewShotSettings } from "./llm-stage.ts";
 import { createQueriesStage } from "./queries-stage.ts";
 import type { ResearchServices } from "./research-services.ts";
 import { createSearchStage } from "./search-stage.ts";
@@ -46,9 +46,28 @@ async function runnerOf(
   research: ResearchServices,
 ): Promise<StageRunner> {
   const pick = (names: readonly string[]) => names.map((name) => backends.get(name) as LlmBackend);
+  // pipelines.<p>.examples: reviewed values as few-shot examples in the extraction prompts.
+  const fewShot = (names: readonly string[]): FewShotSettings | undefined =>
+    pipeline.examples && names.length > 0
+      ? {
+          db: research.db,
+          schema: research.schema,
+          pipeline,
+          stage: stage.name,
+          outputs: stage.outputs,
+          maxTokens: pipeline.examples.maxTokens,
+          model: pick(names)[0]?.model ?? "",
+        }
+      : undefined;
   switch (stage.kind) {
     case "llm":
-      return createLlmStage(stage, pipeline.outputs, pick(stage.backends), pipeline);
+      return createLlmStage(
+        stage,
+        pipeline.outputs,
+        pick(stage.backends),
+        pipeline,
+        fewShot(stage.backends),
+      );
     case "custom":
       return createCustomStage(stage, pipeline.outputs);
     case "queries":
@@ -72,6 +91,7 @@ async function runnerOf(
         pick(stage.backends),
         research,
         pipeline,
+        fewShot(stage.backends),
       );
   }
 }

@@ -2,7 +2,10 @@ import type { ExtractStageConfig } from "../config/config-types.ts";
 import { renderTemplate, templateFields } from "../config/template-fields.ts";
 import type { OutputSpec } from "../core/output-types.ts";
 import { emptyStructuredData, type StructuredData } from "../crawl/extract-structured-data.ts";
-import { valuesFromStructuredData } from "../crawl/extract-structured-values.ts";
+import {
+  valuesFromStructuredData,
+  type StructuredValue,
+} from "../crawl/extract-structured-values.ts";
 import { getPageContents, type PageForExtraction } from "../crawl/page-cache.ts";
 import { callCascade } from "../llm/call-cascade.ts";
 import {
@@ -12,10 +15,23 @@ import {
 } from "../llm/json-schema-for-outputs.ts";
 import { LlmError } from "../llm/llm-error.ts";
 import type { LlmAttempt, LlmBackend } from "../llm/llm-types.ts";
-import { splitUsage, type PromptTruncation, type StageValue } from "../pipeline/row-state.ts";
+import { agree } from "../pipeline/agreement.ts";
+import {
+  splitUsage,
+  type PromptTruncation,
+  type StageValue,
+  type ValueEvidence,
+} from "../pipeline/row-state.ts";
 import { promptWithRowIds, rowFieldTexts, rowHeading, ROWS_ARE_DATA } from "./batch-prompt.ts";
-import type { PromptLimits } from "./llm-stage.ts";
-import { buildEvidence, CHARS_PER_TOKEN, type EvidencePage } from "./extract-evidence.ts";
+import type { FewShotSettings, PromptLimits } from "./llm-stage.ts";
+import { createFewShotSource } from "./few-shot-examples.ts";
+import {
+  buildEvidence,
+  CHARS_PER_TOKEN,
+  type EvidenceChunk,
+  type EvidencePage,
+} from "./extract-evidence.ts";
+import { findQuote, pageEvidence, QUOTE_MAX_CHARS } from "./value-evidence.ts";
 import type { ResearchServices } from "./research-services.ts";
 import { domainOf, onDomain } from "./select-stage.ts";
 import type {
@@ -61,12 +77,26 @@ export function createExtractStage(
   backends: readonly LlmBackend[],
   services: ResearchServices,
   limits: PromptLimits,
+  fewShot?: FewShotSettings,
 ): StageRunner {
   const specs = config.outputs.map((name) => outputs.find((o) => o.name === name) as OutputSpec);
   // A prompt naming row fields is rendered in each row's item; one without is said once.
   const promptFields = templateFields(config.prompt ?? "");
   const perRowPrompt = config.prompt !== undefined && promptFields.length > 0;
   const rowFields = [...inputs, ...promptFields];
+  // An example is written as an item is: its known inputs (its sources are not shown).
+  const examples =
+    fewShot &&
+    createFewShotSource({
+      ...fewShot,
+      renderItem: (fields) => {
+        const texts = rowFieldTexts(fields, inputs, limits.maxRowInputChars).texts;
+        return inputs
+          .filter((c) => fields[c] !== null && fields[c] !== undefined)
+          .map((c) => `${c}: ${texts[c]}`)
+          .join("\n");
+      },
+    });
 
   const pagesOf = (row: StageInputRow): string[] => {
     const crawl = config.pagesStage ? stageData(row, config.pagesStage, "crawl") : undefined;
@@ -85,30 +115,52 @@ export function createExtractStage(
       const datas = new Map<string, ExtractData>();
       const evidencePages = new Map<string, EvidencePage[]>();
       const missing = new Map<string, OutputSpec[]>();
+      const pagesRead = new Map<string, Map<string, PageForExtraction>>();
 
       for (const row of rows) {
+        const wanted = (spec: OutputSpec) =>
+          row.wants === undefined || row.wants.includes(spec.name);
         const pages = pagesOf(row)
           .map((url) => contents.get(url))
           .filter((p): p is PageForExtraction => p !== undefined);
         const found: Record<string, StageValue> = {};
         const structuredFrom: Record<string, string> = {};
         if (config.structuredData) {
+          // Every page's reading of a column counts: pages that agree raise its confidence,
+          // pages that disagree lower it (src/pipeline/agreement.ts).
+          const readings = new Map<string, StageValue[]>();
           for (const page of pages) {
             if (!pageIsAbout(page, row, inputs)) continue;
             const answers = valuesFromStructuredData(asStructured(page.structured), specs);
             for (const [column, answer] of Object.entries(answers)) {
-              if (found[column] && found[column].confidence >= answer.confidence) continue;
-              found[column] = {
+              if (row.wants && !row.wants.includes(column)) continue;
+              const list = readings.get(column) ?? [];
+              list.push({
                 value: answer.value,
                 confidence: answer.confidence,
                 sources: [page.finalUrl],
                 origin: answer.origin,
-              };
-              structuredFrom[column] = page.finalUrl;
+                quote: structuredQuote(answer),
+                ...pageEvidence(page),
+              });
+              readings.set(column, list);
             }
+          }
+          for (const spec of specs) {
+            const agreed = agree(spec.type, readings.get(spec.name) ?? []);
+            if (!agreed) continue;
+            found[spec.name] = {
+              ...agreed.best,
+              value: agreed.value,
+              confidence: agreed.confidence,
+              sources: agreed.sources,
+              ...(agreed.conflicts.length > 0 ? { conflicts: agreed.conflicts } : {}),
+            };
+            structuredFrom[spec.name] = agreed.sources[0] as string;
           }
         }
         values.set(row.key, found);
+        pagesRead.set(row.key, new Map(pages.map((p) => [p.finalUrl, p])));
         const evidence: EvidencePage[] = pages.map((p) => ({
           url: p.finalUrl,
           title: p.title,
@@ -123,7 +175,7 @@ export function createExtractStage(
         evidencePages.set(row.key, evidence);
         missing.set(
           row.key,
-          specs.filter((s) => !found[s.name]),
+          specs.filter((s) => !found[s.name] && wanted(s)),
         );
         datas.set(row.key, {
           pages: pages.length,
@@ -168,6 +220,7 @@ export function createExtractStage(
             known.push(`instructions: ${renderTemplate(config.prompt, fields.texts)}`);
           return `${known.join("\n")}\nsources: ${e?.sources.join(", ") || "none"}`;
         });
+        const shots = examples ? await examples.section() : "";
         const { prompt, ids } = promptWithRowIds(
           askRows.map((r) => r.key),
           config.name,
@@ -175,6 +228,7 @@ export function createExtractStage(
             [
               `Fill these fields for each item:\n${wanted.map((o) => `- ${o.name} (${o.type}): ${o.description}`).join("\n")}`,
               config.prompt && !perRowPrompt ? config.prompt : "",
+              shots,
               `Answer as {"rows": [{"id": "<item id>", ${wanted.map((o) => `"${o.name}": {"value": ..., "confidence": ..., "sources": ["S1"]}`).join(", ")}}]}, one entry per item, its id copied from its heading.`,
               "## Sources",
               ...chunks.map(
@@ -190,6 +244,7 @@ export function createExtractStage(
               .join("\n\n"),
         );
         const idToUrl = new Map(chunks.map((c) => [c.id, c.url]));
+        const chunkById = new Map(chunks.map((c) => [c.id, c]));
         for (const row of askRows) {
           const e = byRow.get(row.key);
           const data = datas.get(row.key) as ExtractData;
@@ -237,9 +292,9 @@ export function createExtractStage(
             for (const spec of missing.get(row.key) ?? []) {
               const v = got.values[spec.name];
               if (!v) continue;
-              const cited = citedSources(raw.get(id), spec.name)
-                .filter((id) => allowed.has(id))
-                .map((id) => idToUrl.get(id) as string);
+              const cited = citedIds(raw.get(id), spec.name, allowed).map(
+                (id) => idToUrl.get(id) as string,
+              );
               const uncited = v.value !== null && cited.length === 0;
               found[spec.name] = {
                 value: v.value,
@@ -247,6 +302,14 @@ export function createExtractStage(
                 confidence: uncited ? Math.round(v.confidence * 0.5 * 1000) / 1000 : v.confidence,
                 sources: uncited ? (e?.urls ?? []) : [...new Set(cited)],
                 origin: "llm",
+                ...evidenceOfAnswer(
+                  spec,
+                  v.value,
+                  citedIds(raw.get(id), spec.name, allowed),
+                  e?.sources ?? [],
+                  chunkById,
+                  pagesRead.get(row.key),
+                ),
                 ...(v.error
                   ? { error: v.error }
                   : v.value === null
@@ -282,7 +345,7 @@ export function createExtractStage(
         const found = values.get(row.key) as Record<string, StageValue>;
         const data = datas.get(row.key) as ExtractData;
         for (const spec of specs) {
-          if (found[spec.name]) continue;
+          if (found[spec.name] || (row.wants && !row.wants.includes(spec.name))) continue;
           found[spec.name] = {
             value: null,
             confidence: 0,
@@ -390,9 +453,48 @@ function rawRows(json: unknown): Map<string, Record<string, unknown>> {
   return out;
 }
 
-function citedSources(row: Record<string, unknown> | undefined, column: string): string[] {
+/** The source ids the model cited for a column, among those the row was given. */
+function citedIds(
+  row: Record<string, unknown> | undefined,
+  column: string,
+  allowed: ReadonlySet<string>,
+): string[] {
   const field = row?.[column] as { sources?: unknown } | undefined;
   return Array.isArray(field?.sources)
-    ? field.sources.filter((s): s is string => typeof s === "string")
+    ? field.sources.filter((s): s is string => typeof s === "string" && allowed.has(s))
     : [];
+}
+
+/**
+ * The passage stating a model's value, looked for in the passages it cited, then in the row's
+ * other passages; the fetch time and text hash of the page it is on (else of the first cited
+ * page: a paraphrase has no passage, but its page still was read at a time).
+ */
+function evidenceOfAnswer(
+  spec: OutputSpec,
+  value: unknown,
+  cited: readonly string[],
+  rowSources: readonly string[],
+  chunkById: ReadonlyMap<string, EvidenceChunk>,
+  pages: ReadonlyMap<string, PageForExtraction> | undefined,
+): ValueEvidence {
+  if (value === null || value === undefined) return {};
+  const order = [...new Set([...cited, ...rowSources])];
+  const passages = order
+    .map((id) => chunkById.get(id))
+    .filter((c): c is EvidenceChunk => c !== undefined)
+    .map((c) => ({ url: c.url, text: c.text }));
+  const found = findQuote(spec.type, value, passages);
+  const url = found?.url ?? chunkById.get(cited[0] ?? "")?.url;
+  return {
+    ...(found ? { quote: found.quote } : {}),
+    ...pageEvidence(url === undefined ? undefined : pages?.get(url)),
+  };
+}
+
+/** What a structured-data value says, as a reviewer would look for it in the page's source. */
+function structuredQuote(answer: StructuredValue): string {
+  const where = answer.schemaType ? `${answer.schemaType} ${answer.path}` : answer.path;
+  const text = `${answer.origin} ${where}: ${JSON.stringify(answer.value)}`;
+  return text.length <= QUOTE_MAX_CHARS ? text : `${text.slice(0, QUOTE_MAX_CHARS - 1)}…`;
 }

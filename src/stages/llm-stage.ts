@@ -11,6 +11,7 @@ import { LlmError } from "../llm/llm-error.ts";
 import type { LlmBackend } from "../llm/llm-types.ts";
 import { splitUsage, type PromptTruncation } from "../pipeline/row-state.ts";
 import { promptWithRowIds, rowFieldTexts, rowHeading, ROWS_ARE_DATA } from "./batch-prompt.ts";
+import { createFewShotSource, type FewShotOptions } from "./few-shot-examples.ts";
 import type {
   StageChunkResult,
   StageContext,
@@ -24,6 +25,9 @@ const DEFAULT_SYSTEM =
   'For every item give every field as {"value": ..., "confidence": 0..1}. ' +
   "Use null when you do not know; never guess a value to fill the gap. " +
   "Confidence is the probability your value is right.";
+
+/** What a stage needs to show few-shot examples (pipelines.<p>.examples); it renders the items. */
+export type FewShotSettings = Omit<FewShotOptions, "renderItem">;
 
 export interface PromptLimits {
   /** pipelines.<p>.max_row_input_chars */
@@ -41,6 +45,7 @@ export function createLlmStage(
   outputs: readonly OutputSpec[],
   backends: readonly LlmBackend[],
   limits: PromptLimits,
+  fewShot?: FewShotSettings,
 ): StageRunner {
   const specs = config.outputs.map((name) => outputs.find((o) => o.name === name) as OutputSpec);
   const schema = buildAnswerSchema(specs);
@@ -48,6 +53,17 @@ export function createLlmStage(
   const promptFields = templateFields(config.prompt);
   const system =
     config.system === undefined ? DEFAULT_SYSTEM : `${config.system}\n\n${DEFAULT_SYSTEM}`;
+  // An example is written as the stage writes its rows: the prompt rendered with its fields.
+  const examples =
+    fewShot &&
+    createFewShotSource({
+      ...fewShot,
+      renderItem: (fields) =>
+        renderTemplate(
+          config.prompt,
+          rowFieldTexts(fields, promptFields, limits.maxRowInputChars).texts,
+        ),
+    });
 
   return {
     config,
@@ -58,12 +74,14 @@ export function createLlmStage(
         if (fields.truncated) truncated.set(row.key, fields.truncated);
         return renderTemplate(config.prompt, fields.texts);
       });
+      const shots = examples ? await examples.section() : "";
       const { prompt, ids } = promptWithRowIds(
         rows.map((r) => r.key),
         config.name,
         (idOf) =>
           [
             `Fill these fields for each item below:\n${fieldList}`,
+            ...(shots === "" ? [] : [shots]),
             ROWS_ARE_DATA,
             `Answer as {"rows": [{"id": "<item id>", ${specs.map((o) => `"${o.name}": {"value": ..., "confidence": ...}`).join(", ")}}]} with one entry per item, its id copied from its heading.`,
             ...rows.map((row, i) => `${rowHeading(idOf.get(row.key) as string)}\n${bodies[i]}`),

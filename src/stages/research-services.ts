@@ -2,6 +2,7 @@ import type { GleanerConfig, SearchProviderSettings } from "../config/config-typ
 import { createBrowserPool } from "../crawl/browser-pool.ts";
 import { createPageReader, type PageReader } from "../crawl/page-reader.ts";
 import type { Db } from "../db/connect-database.ts";
+import { createDomainSlotStore } from "../sql/crawl-domain-slots.ts";
 import type { AdaptiveConcurrency } from "../concurrency/adaptive-concurrency.ts";
 import type { RuntimeEvents } from "../pipeline/runtime-events.ts";
 import { createCachedSearch, type CachedSearchProvider } from "../search/cached-search.ts";
@@ -17,6 +18,9 @@ import type { CallOutcome } from "../concurrency/call-outcome.ts";
 import { createConfiguredConcurrency } from "../concurrency/configured-concurrency.ts";
 import { searchEndpoint } from "../concurrency/endpoint-key.ts";
 import { coerceError } from "../core/coerce-error.ts";
+import { systemClock, type Clock } from "../core/clock.ts";
+import type { BudgetGuard } from "../budget/budget-guard.ts";
+import { withSearchBudget } from "../budget/search-budget.ts";
 
 /**
  * What the web research stages share in one process: the search providers (behind the shared
@@ -32,6 +36,8 @@ export interface ResearchServices {
   readonly schema: string;
   readonly config: GleanerConfig;
   readonly events: RuntimeEvents;
+  /** The budget windows' clock: when a refused search may try again. */
+  readonly clock: Clock;
   close(): Promise<void>;
 }
 
@@ -46,6 +52,9 @@ export interface ResearchServicesOptions {
   concurrency?: AdaptiveConcurrency;
   /** URL prefixes Gleaner serves itself (its corpus folders), let through the SSRF guard. */
   ownPrefixes?: readonly string[];
+  /** The fleet-wide budgets: a provider with a `price` reserves and settles each request. */
+  budget?: BudgetGuard;
+  clock?: Clock;
 }
 
 export function createResearchServices(
@@ -88,7 +97,7 @@ export function createResearchServices(
     // The limit guards calls to the provider only: cache hits take no slot.
     // Named as configured: the cache key and the results' `provider`, so two providers of one
     // kind (two SearXNG instances) never share answers.
-    const limited: SearchProvider = {
+    const limitedCall: SearchProvider = {
       name: settings.name,
       async search(query, searchOptions) {
         const release = await limiter.acquire(searchOptions.signal);
@@ -102,6 +111,11 @@ export function createResearchServices(
         }
       },
     };
+    // Paid requests go through the budget below the cache: a cached search costs nothing.
+    const limited =
+      settings.price && options.budget
+        ? withSearchBudget(limitedCall, settings.price, options.budget)
+        : limitedCall;
     const cached: CachedSearchProvider = createCachedSearch(limited, searchCache, {
       ttlMs: config.search.cacheTtlMs,
       onCacheWriteError: (error) =>
@@ -129,11 +143,21 @@ export function createResearchServices(
       cache: { db, schema: config.schema },
       perHostConcurrency: config.crawl.perHostConcurrency,
       perHostDelayMs: config.crawl.perHostDelayMs,
+      // Per-site limits held for the whole fleet in <schema>.crawl_domains, not per process.
+      fleet: {
+        store: createDomainSlotStore(db, config.schema),
+        onStoreError: (error) =>
+          events.emit("research:warning", {
+            message: `${error.message}: ${coerceError(error.cause).message}`,
+          }),
+      },
       robots: { enabled: config.crawl.robots },
       browser: (guard) =>
         createBrowserPool({
           size: config.crawl.browser.contexts,
           executablePath: config.crawl.browser.executablePath,
+          ...(config.crawl.browser.endpoint ? { endpoint: config.crawl.browser.endpoint } : {}),
+          proxyHost: config.crawl.browser.proxyHost,
           guard,
           ...(config.crawl.userAgent ? { userAgent: config.crawl.userAgent } : {}),
           timeoutMs: config.crawl.timeoutMs,
@@ -150,6 +174,7 @@ export function createResearchServices(
     schema: config.schema,
     config,
     events,
+    clock: options.clock ?? systemClock,
     async close() {
       await pages?.close();
       pages = undefined;

@@ -1,4 +1,7 @@
 import type { SearchStageConfig } from "../config/config-types.ts";
+import { BudgetExhaustedError } from "../budget/budget-exhausted-error.ts";
+import { BUDGET_EXHAUSTED } from "../pipeline/row-budget.ts";
+import type { UsageRecord } from "../pipeline/row-state.ts";
 import { SearchError } from "../search/search-provider.ts";
 import type { ResearchServices } from "./research-services.ts";
 import type {
@@ -31,7 +34,10 @@ export interface FoundResult {
 /**
  * Runs each row's queries against one provider and merges the answers by URL. Identical queries
  * (of this chunk, of other rows, of earlier runs) are answered once: the provider client shares
- * calls in flight and keeps answers in the search cache for search.cache_ttl.
+ * calls in flight and keeps answers in the search cache for search.cache_ttl. A paid provider's
+ * requests are charged to the row that made them (its usage, the cost ledger); when a budget
+ * window refuses one, the row waits as `budget_exhausted` rather than go on with fewer results
+ * (the answers it did get are cached, so the retry pays only for the rest).
  */
 export function createSearchStage(
   config: SearchStageConfig,
@@ -42,6 +48,7 @@ export function createSearchStage(
     async run(rows: readonly StageInputRow[], context: StageContext): Promise<StageChunkResult> {
       const client = services.search(config.provider);
       const results = new Map<string, StageRowResult>();
+      const usage = new Map<string, UsageRecord>();
       await Promise.all(
         rows.map(async (row) => {
           const planned = stageData(row, config.queriesStage, "queries")?.queries ?? [];
@@ -50,16 +57,48 @@ export function createSearchStage(
             results.set(row.key, { ok: true, values: {}, data: { results: [] } });
             return;
           }
+          let spent = 0;
+          const purpose = {
+            pipeline: context.pipeline,
+            stage: config.name,
+            rowKeys: [row.key],
+            onCharge: (usd: number) => (spent += usd),
+          };
           const answers = await Promise.all(
             planned.map((q) =>
               client
-                .search(q.query, { limit: config.resultsPerQuery, signal: context.signal })
+                .search(q.query, { limit: config.resultsPerQuery, signal: context.signal, purpose })
                 .then(
                   (found) => ({ ok: true as const, found }),
                   (error: unknown) => ({ ok: false as const, error }),
                 ),
             ),
           );
+          if (spent > 0)
+            usage.set(row.key, {
+              input_tokens: 0,
+              output_tokens: 0,
+              cost_usd: spent,
+              by_backend: {
+                [config.provider]: { input_tokens: 0, output_tokens: 0, cost_usd: spent },
+              },
+            });
+          const refused = answers.find(
+            (a): a is { ok: false; error: BudgetExhaustedError } =>
+              !a.ok && a.error instanceof BudgetExhaustedError,
+          );
+          if (refused) {
+            results.set(row.key, {
+              ok: false,
+              failure: {
+                errorClass: BUDGET_EXHAUSTED,
+                message: `${config.provider}: ${refused.error.message}`,
+                permanent: false,
+                retryAfterMs: Math.max(refused.error.resetAt - services.clock.now(), 0),
+              },
+            });
+            return;
+          }
           const merged = new Map<string, FoundResult>();
           const errors: NonNullable<SearchData["errors"]> = [];
           let firstError: SearchError | undefined;
@@ -118,7 +157,7 @@ export function createSearchStage(
       return {
         rows: results,
         calls: [],
-        usage: new Map(),
+        usage,
       };
     },
   };

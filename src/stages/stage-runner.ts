@@ -19,6 +19,13 @@ export interface StageInputRow {
   fields: Record<string, unknown>;
   /** `data` of earlier stages of this row, by stage name. */
   data: Record<string, unknown>;
+  /**
+   * The outputs this row still needs (an escalation rung, src/stages/rungs/): an extract stage
+   * answers only these and leaves the others out. Unset: all of the stage's outputs.
+   */
+  wants?: readonly string[];
+  /** How sure the answer filling each output is (0 NULL, 1 written by a user), for `when`. */
+  confidence?: Record<string, number>;
 }
 
 export interface StageContext {

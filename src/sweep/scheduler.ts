@@ -1,10 +1,12 @@
 import cron, { type ScheduledTask } from "node-cron";
 import type pg from "pg";
+import { systemClock, type Clock } from "../core/clock.ts";
 import { coerceError } from "../core/coerce-error.ts";
 import { createFailureLog, type FailureLog } from "../core/failure-log.ts";
 import type { GleanerConfig } from "../config/config-types.ts";
 import type { Db } from "../db/connect-database.ts";
 import type { InstalledPipeline } from "../pipeline/installed-pipeline.ts";
+import { releaseDriftedRows } from "../sql/release-drifted-rows.ts";
 import { listenForPendingRows } from "./listen-for-pending-rows.ts";
 import { sweepPipeline, type SweepResult } from "./sweep-pipeline.ts";
 
@@ -27,19 +29,24 @@ export async function startScheduler(options: {
   log: (message: string) => void;
   onSweep?: (result: SweepResult) => void;
   listen?: boolean;
+  /** The drift allowance's clock (on_version_change: reprocess); tests move it. */
+  clock?: Clock;
   /** Finds a pipeline this scheduler was not started with (see Runtime.ensurePipeline). */
   resolve?: (name: string) => Promise<InstalledPipeline | undefined>;
 }): Promise<Scheduler> {
   const { db, config, log } = options;
+  const clock = options.clock ?? systemClock;
   const running = new Map<string, Promise<void>>();
   const again = new Set<string>();
   const byName = new Map<string, InstalledPipeline>();
   const failures = new Map<string, FailureLog>();
+  const driftFailures = new Map<string, FailureLog>();
 
   const tasks: ScheduledTask[] = [];
   const schedule = (p: InstalledPipeline) => {
     byName.set(p.name, p);
     failures.set(p.name, createFailureLog(`sweep of ${p.name}`, log));
+    driftFailures.set(p.name, createFailureLog(`drift of ${p.name}`, log));
     tasks.push(
       cron.schedule(p.schedule, () => void tick(p.name), { name: `gleaner-sweep-${p.name}` }),
     );
@@ -71,6 +78,14 @@ export async function startScheduler(options: {
       try {
         do {
           again.delete(name);
+          // on_version_change: reprocess — older-version rows made due at the configured rate,
+          // claimed by the sweep below. Its failure must not stop the sweep.
+          if (pipeline.onVersionChange === "reprocess") {
+            await releaseDriftedRows(db, config.schema, pipeline, clock.now()).then(
+              () => driftFailures.get(name)?.succeeded(),
+              (error: unknown) => driftFailures.get(name)?.failed(error),
+            );
+          }
           let result: SweepResult;
           do {
             result = await sweepPipeline(db, config, pipeline);

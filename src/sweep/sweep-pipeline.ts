@@ -15,7 +15,9 @@ export interface SweepResult {
 
 /** Counter deltas are folded at most this often when a tick claims nothing. */
 const IDLE_COMPACT_MS = 30_000;
-const lastCompacted = new Map<string, number>();
+/** Per installed pipeline object, so two Gleaners in one process (a library user, the tests)
+ * never share a schedule, and a dropped ad-hoc pipeline leaves nothing behind. */
+const lastCompacted = new WeakMap<object, number>();
 
 /**
  * One sweep tick for one pipeline: claim what is due and enqueue it, then fold the counters —
@@ -29,10 +31,10 @@ export async function sweepPipeline(
 ): Promise<SweepResult> {
   const started = performance.now();
   const { claimed, jobs, spent } = await claimDueRows(db, config.workerSchema, pipeline, limit);
-  const last = lastCompacted.get(pipeline.name) ?? 0;
+  const last = lastCompacted.get(pipeline) ?? 0;
   if (claimed + spent > 0 || Date.now() - last > IDLE_COMPACT_MS) {
     await compactRowCounts(db, config.schema, pipeline.name);
-    lastCompacted.set(pipeline.name, Date.now());
+    lastCompacted.set(pipeline, Date.now());
   }
   return {
     pipeline: pipeline.name,

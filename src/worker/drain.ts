@@ -25,10 +25,14 @@ export async function drain(options: {
   concurrency?: number;
   timeoutMs?: number;
   onProgress?: (progress: DrainProgress[]) => void;
+  /** Only these pipelines (`gleaner eval` drains its shadow table alone); default: all. */
+  only?: readonly string[];
 }): Promise<{ timedOut: boolean; progress: DrainProgress[] }> {
   const { runtime } = options;
   const { db, config } = runtime;
-  const pipelines = [...runtime.pipelines.values()].map((e) => e.pipeline);
+  const pipelines = [...runtime.pipelines.values()]
+    .map((e) => e.pipeline)
+    .filter((p) => options.only?.includes(p.name) ?? true);
   const worker = await startWorker({
     runtime,
     url: options.url,

@@ -1,3 +1,4 @@
+import { connectionBudget } from "../db/connection-budget.ts";
 import { EventEmitter } from "node:events";
 import { run, type WorkerEvents } from "graphile-worker";
 import type { Logger } from "pino";
@@ -50,7 +51,7 @@ export async function startWorker(options: {
   const concurrency = options.concurrency ?? config.worker.concurrency;
   const pool = new PatientPool({
     connectionString: options.url,
-    max: concurrency + 4,
+    max: connectionBudget(concurrency).worker,
     application_name: APPLICATION_NAMES.worker,
     patienceMs: COMPLETION_PATIENCE_MS,
   });
@@ -72,6 +73,12 @@ export async function startWorker(options: {
     livePools.delete(workerPool.id);
   events.on("pool:create", onPoolCreate);
   events.on("pool:release", onPoolRelease);
+  // Jobs running now, for the heartbeat: every job:start is followed by one job:complete.
+  let jobsInFlight = 0;
+  const onJobStart = () => void jobsInFlight++;
+  const onJobComplete = () => void (jobsInFlight = Math.max(0, jobsInFlight - 1));
+  events.on("job:start", onJobStart);
+  events.on("job:complete", onJobComplete);
 
   const launch = () =>
     run({
@@ -127,6 +134,7 @@ export async function startWorker(options: {
     workerSchema: config.workerSchema,
     intervalMs: heartbeatIntervalMs(shortestLease),
     pools: () => [...livePools],
+    jobsInFlight: () => jobsInFlight,
     resolve: async (name) => (await runtime.ensurePipeline(name))?.pipeline,
     log: (m) => logger.warn(m),
     onReaped: (r) => runtime.events.emit("jobs:reaped", r),
@@ -147,6 +155,8 @@ export async function startWorker(options: {
         );
       events.off("pool:create", onPoolCreate);
       events.off("pool:release", onPoolRelease);
+      events.off("job:start", onJobStart);
+      events.off("job:complete", onJobComplete);
       await pool.end();
     },
   };

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { sql } from "kysely";
 import { createFailureLog } from "../core/failure-log.ts";
+import { GLEANER_VERSION } from "../core/gleaner-version.ts";
 import { MISSED_BEATS_FOR_DEAD } from "../core/worker-liveness.ts";
 import type { Db } from "../db/connect-database.ts";
 import type { InstalledPipeline } from "../pipeline/installed-pipeline.ts";
@@ -28,6 +29,8 @@ export async function startWorkerHeartbeat(
     workerSchema: string;
     intervalMs: number;
     pools: () => readonly string[];
+    /** graphile-worker jobs running in this process now, shown by `gleaner status`. */
+    jobsInFlight: () => number;
     resolve: (pipeline: string) => Promise<InstalledPipeline | undefined>;
     log: (message: string) => void;
     onReaped?: (result: { jobs: number; rows: number }) => void;
@@ -44,14 +47,25 @@ export async function startWorkerHeartbeat(
     .execute();
   await table
     .insertInto("workers")
-    .values({ id, host: hostname(), pid: process.pid, pools: [...options.pools()] })
+    .values({
+      id,
+      host: hostname(),
+      pid: process.pid,
+      pools: [...options.pools()],
+      version: GLEANER_VERSION,
+      jobs_in_flight: options.jobsInFlight(),
+    })
     .execute();
 
   const failures = createFailureLog("worker heartbeat", options.log);
   const beat = async () => {
     await table
       .updateTable("workers")
-      .set({ heartbeat_at: sql<Date>`now()`, pools: [...options.pools()] })
+      .set({
+        heartbeat_at: sql<Date>`now()`,
+        pools: [...options.pools()],
+        jobs_in_flight: options.jobsInFlight(),
+      })
       .where("id", "=", id)
       .execute();
     const reaped = await reapDeadJobs(db, {

@@ -109,6 +109,51 @@ export async function startFakeBatchApi(): Promise<FakeBatchApi> {
     request_counts: { total: b.lines, completed: 0, failed: 0 },
   });
 
+  /** A chat completions body answered by the handler: the completion, or the line's error. */
+  const answerBody = (
+    customId: string,
+    body: Record<string, unknown>,
+  ): { completion: unknown } | { error: string; status?: number | undefined } => {
+    const messages = (body["messages"] ?? []) as { role: string; content: unknown }[];
+    const system = messages.find((m) => m.role === "system");
+    const answer = handler({
+      customId,
+      body,
+      system: system ? messageText(system.content) : undefined,
+      prompt: messages
+        .filter((m) => m.role === "user")
+        .map((m) => messageText(m.content))
+        .join("\n"),
+    });
+    if ("error" in answer) return answer;
+    // A string is the content as it is; anything else is sent as JSON. Tokens are counted as
+    // the fake chat completions server counts them, so live and batch costs compare.
+    const content =
+      typeof answer.content === "string" ? answer.content : JSON.stringify(answer.content);
+    const promptChars = messages.map((m) => messageText(m.content)).join("").length;
+    const usage = answer.usage ?? {
+      prompt_tokens: Math.ceil(promptChars / 4),
+      completion_tokens: Math.ceil(content.length / 4),
+    };
+    return {
+      completion: {
+        id: `chatcmpl-batch-${++sequence}`,
+        object: "chat.completion",
+        created: Math.floor(Date.now() / 1000),
+        model: typeof body["model"] === "string" ? body["model"] : "fake",
+        choices: [
+          {
+            index: 0,
+            message: { role: "assistant", content, refusal: null },
+            finish_reason: "stop",
+            logprobs: null,
+          },
+        ],
+        usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+      },
+    };
+  };
+
   /** Runs the batch's lines through the handler and writes its output and error files. */
   const finish = (b: StoredBatch, answerUpTo: number): void => {
     const input = (files.get(b.inputFileId) ?? "").split("\n").filter((l) => l.trim() !== "");
@@ -117,17 +162,7 @@ export async function startFakeBatchApi(): Promise<FakeBatchApi> {
     input.forEach((raw, index) => {
       const line = JSON.parse(raw) as { custom_id: string; body: Record<string, unknown> };
       if (index >= answerUpTo) return;
-      const messages = (line.body["messages"] ?? []) as { role: string; content: unknown }[];
-      const system = messages.find((m) => m.role === "system");
-      const answer = handler({
-        customId: line.custom_id,
-        body: line.body,
-        system: system ? messageText(system.content) : undefined,
-        prompt: messages
-          .filter((m) => m.role === "user")
-          .map((m) => messageText(m.content))
-          .join("\n"),
-      });
+      const answer = answerBody(line.custom_id, line.body);
       if ("error" in answer) {
         errors.push(
           JSON.stringify({
@@ -143,38 +178,11 @@ export async function startFakeBatchApi(): Promise<FakeBatchApi> {
         );
         return;
       }
-      // A string is the content as it is; anything else is sent as JSON. Tokens are counted as
-      // the fake chat completions server counts them, so live and batch costs compare.
-      const content =
-        typeof answer.content === "string" ? answer.content : JSON.stringify(answer.content);
-      const promptChars = messages.map((m) => messageText(m.content)).join("").length;
-      const usage = answer.usage ?? {
-        prompt_tokens: Math.ceil(promptChars / 4),
-        completion_tokens: Math.ceil(content.length / 4),
-      };
       out.push(
         JSON.stringify({
           id: `batch_req_${++sequence}`,
           custom_id: line.custom_id,
-          response: {
-            status_code: 200,
-            request_id: `req_${sequence}`,
-            body: {
-              id: `chatcmpl-batch-${sequence}`,
-              object: "chat.completion",
-              created: Math.floor(Date.now() / 1000),
-              model: typeof line.body["model"] === "string" ? line.body["model"] : "fake",
-              choices: [
-                {
-                  index: 0,
-                  message: { role: "assistant", content, refusal: null },
-                  finish_reason: "stop",
-                  logprobs: null,
-                },
-              ],
-              usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
-            },
-          },
+          response: { status_code: 200, request_id: `req_${sequence}`, body: answer.completion },
           error: null,
         }),
       );
@@ -208,6 +216,19 @@ export async function startFakeBatchApi(): Promise<FakeBatchApi> {
     const path = url.pathname.replace(/^\/v1/, "");
     const method = req.method ?? "GET";
     calls.push({ method, path });
+    // The same handler answers live calls too, for a backend used live by one stage and through
+    // the Batch API by another (a stage's `mode`).
+    if (method === "POST" && path === "/chat/completions") {
+      const answer = answerBody(
+        "live",
+        JSON.parse(raw.toString("utf8")) as Record<string, unknown>,
+      );
+      return "error" in answer
+        ? send(res, answer.status ?? 500, {
+            error: { message: answer.error, type: "server_error" },
+          })
+        : send(res, 200, answer.completion);
+    }
     if (method === "POST" && path === "/files") {
       const id = `file-${randomUUID()}`;
       files.set(id, filePart(raw, req.headers["content-type"] ?? ""));

@@ -89,7 +89,23 @@ export async function doctorCommand(options: { config: string }): Promise<number
   const renders = config.pipelines.some((p) =>
     p.stages.some((s) => s.kind === "crawl" && s.javascript !== "never"),
   );
-  if (renders) {
+  const endpoint = config.crawl.browser.endpoint;
+  if (renders && endpoint) {
+    // Connecting is the only check that means anything for a browser server: it is not ours.
+    const { chromium } = await import("playwright-core");
+    try {
+      const browser = await chromium.connect(endpoint, { timeout: 10_000 });
+      ok(
+        `browser server ${maskUrl(endpoint)} (Chromium ${browser.version()}) for pages that need JavaScript`,
+      );
+      await browser.close();
+    } catch (error) {
+      bad(
+        `no browser server at ${maskUrl(endpoint)} (crawl.browser.endpoint): ${coerceError(error).message.split("\n")[0]}`,
+        "start the browser server, or fix crawl.browser.endpoint",
+      );
+    }
+  } else if (renders) {
     const chromium = config.crawl.browser.executablePath;
     if (existsSync(chromium)) ok(`browser ${chromium} for pages that need JavaScript`);
     else

@@ -8,7 +8,9 @@ import {
 } from "../../pipeline/installed-pipeline.ts";
 import { oldestDue } from "../../sql/has-due-rows.ts";
 import { readRowCounts } from "../../sql/row-counts.ts";
+import { readLiveProcesses } from "../../worker/live-processes.ts";
 import { loadCliConfig } from "../load-cli-config.ts";
+import { printTable } from "../print-table.ts";
 
 export interface PipelineStatus {
   pipeline: string;
@@ -63,7 +65,7 @@ export async function readStatus({
 }
 
 /**
- * `gleaner status`: reads counters only, so it opens the database and the pipelines' install
+ * `gleaner status`: the pipelines' row counts and the live worker processes of the fleet. It reads counters only, so it opens the database and the pipelines' install
  * records — not the runtime (LLM clients, crawler, browser), which it does not need.
  */
 export async function statusCommand(options: { config: string; json?: boolean }): Promise<number> {
@@ -74,44 +76,56 @@ export async function statusCommand(options: { config: string; json?: boolean })
   try {
     const pipelines = await loadEveryInstalledPipeline(database.db, config);
     const status = await readStatus({ db: database.db, schema: config.schema, pipelines });
+    const processes = await readLiveProcesses(database.db, config.schema);
     if (options.json) {
-      console.log(JSON.stringify(status, null, 2));
+      console.log(JSON.stringify({ pipelines: status, processes }, null, 2));
       return 0;
     }
-    const header = [
-      "pipeline",
-      "total",
-      "done",
-      "pending",
-      "queued",
-      "running",
-      "failed",
-      "exhausted",
-      "complete%",
-      "oldest pending",
-    ];
-    const rows = status.map((s) =>
+    printTable(
       [
-        s.pipeline,
-        s.total,
-        s.done,
-        s.pending,
-        s.queued,
-        s.running,
-        s.failed,
-        s.exhausted,
-        `${s.completeness_pct}%`,
-        s.oldest_pending_age_seconds === null ? "-" : formatAge(s.oldest_pending_age_seconds),
-      ].map(String),
+        "pipeline",
+        "total",
+        "done",
+        "pending",
+        "queued",
+        "running",
+        "failed",
+        "exhausted",
+        "complete%",
+        "oldest pending",
+      ],
+      status.map((s) =>
+        [
+          s.pipeline,
+          s.total,
+          s.done,
+          s.pending,
+          s.queued,
+          s.running,
+          s.failed,
+          s.exhausted,
+          `${s.completeness_pct}%`,
+          s.oldest_pending_age_seconds === null ? "-" : formatAge(s.oldest_pending_age_seconds),
+        ].map(String),
+      ),
     );
-    const widths = header.map((h, i) =>
-      Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)),
-    );
-    for (const line of [header, ...rows]) {
-      console.log(
-        line
-          .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
-          .join("  "),
+    console.log("");
+    if (processes.length === 0) {
+      console.log("no live worker processes");
+    } else {
+      printTable(
+        ["process", "host", "pid", "version", "jobs in flight", "up", "last beat"],
+        processes.map((p) =>
+          [
+            p.id,
+            p.host,
+            p.pid,
+            p.version || "-",
+            p.jobs_in_flight,
+            formatAge(Math.round((Date.now() - Date.parse(p.started_at)) / 1000)),
+            `${Math.round(p.heartbeat_age_seconds)}s`,
+          ].map(String),
+        ),
       );
     }
     return 0;
