@@ -1,6 +1,6 @@
 /**
  * Pages/s through extractPageContent (linkedom parse, structured data, links, Readability,
- * turndown) over the fixture pages, each repeated N times, in one thread. Extraction must stay
+ * the Markdown walk) over the fixture pages, each repeated N times, in one thread. Extraction must stay
  * well above the crawl figures issue 3 aims at (browser path 20 pages/s, fetch path 200 pages/s).
  * Pages per CPU-second is printed beside the wall-clock figure, since other processes on the
  * machine take cores away from the wall clock. The last line measures a page shaped like a real news

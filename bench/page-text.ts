@@ -73,6 +73,9 @@ const server = http.createServer((req, res) => {
     res.writeHead(200, { "content-type": "text/html", "content-length": body.length }).end(body);
   });
 });
+// Idle sockets outlive the client's: on a loaded machine a socket the server closed after its
+// default 5 s would be reused and fail as UND_ERR_SOCKET.
+server.keepAliveTimeout = 120000;
 server.listen(0, "127.0.0.1", () => console.log(server.address().port));
 `;
 const server = spawn(process.execPath, ["-e", serverSource], {

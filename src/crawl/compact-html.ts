@@ -1,7 +1,7 @@
 /**
  * A page's HTML without what no reader sees, cut out before the DOM parse: executable scripts,
  * styles, comments and inline SVG drawings. Real pages are 100 KB–1.5 MB, most of it scripts and
- * styles; the parse, Readability and turndown all cost by the node, so shrinking first is the
+ * styles; the parse, Readability and the Markdown walk all cost by the node, so shrinking first is the
  * cheapest speed-up of the fetch path. JSON-LD (`<script type="application/ld+json">`) stays:
  * structured data is read from it.
  *

@@ -3,7 +3,7 @@ import { parseHTML } from "linkedom";
 /**
  * The little of the DOM that page extraction uses, typed here because the project compiles
  * without the DOM lib. linkedom provides it: a light parser, far cheaper than jsdom, and enough
- * for Readability and turndown.
+ * for Readability and the Markdown walk (extract-markdown.ts).
  */
 
 export interface DomNode {

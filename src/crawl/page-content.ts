@@ -10,6 +10,7 @@ import {
 import { compactHtml } from "./compact-html.ts";
 import { capMarkdown, htmlToMarkdown } from "./extract-markdown.ts";
 import { extractStructuredData, type StructuredData } from "./extract-structured-data.ts";
+import { stripBoilerplate } from "./strip-boilerplate.ts";
 import {
   readPageMetadata,
   withArticleMetadata,
@@ -27,8 +28,8 @@ export type {
 
 /**
  * What the extract stage needs from a fetched page: the main text as Markdown (Readability's
- * article, or the whole body when the page has no article), the links to follow, and the
- * structured data. One parse with linkedom; the structured data and links are read before
+ * article, or when the page has no article its body without boilerplate, strip-boilerplate.ts),
+ * the links to follow, and the structured data. One parse with linkedom; the structured data and links are read before
  * Readability rewrites the DOM.
  */
 
@@ -42,7 +43,7 @@ export interface PageLink {
 export interface PageContent {
   title: string;
   markdown: string;
-  /** Where the Markdown came from: Readability's article, or the whole <body> as a fallback. */
+  /** Where the Markdown came from: Readability's article, or the <body> without boilerplate. */
   source: "article" | "body";
   /** The Markdown was cut at `maxMarkdownChars`. */
   truncated: boolean;
@@ -89,6 +90,7 @@ export function extractPageContent(
     // When Readability ran, it has rewritten the DOM: the fallback reads a fresh one.
     const bodyElement = reading.touched ? parseHtmlDocument(html).body : document.body;
     title = fallbackTitle;
+    if (bodyElement) stripBoilerplate(bodyElement);
     body = bodyElement ? htmlToMarkdown(bodyElement, baseUrl) : "";
     source = "body";
   }
