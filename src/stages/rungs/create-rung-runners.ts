@@ -8,9 +8,8 @@ import { rungStageName, type RungName } from "../../config/escalation-schema.ts"
 import type { OutputSpec } from "../../core/output-types.ts";
 import { coerceError } from "../../core/coerce-error.ts";
 import { getPageContents } from "../../crawl/page-cache.ts";
-import type { LlmAttempt, LlmBackend } from "../../llm/llm-types.ts";
+import type { LlmBackend } from "../../llm/llm-types.ts";
 import type { InstalledPipeline } from "../../pipeline/installed-pipeline.ts";
-import { addUsage, type StageValue, type UsageRecord } from "../../pipeline/row-state.ts";
 import { createExtractStage } from "../extract-stage.ts";
 import { renderQuery } from "../queries-stage.ts";
 import type { ResearchServices } from "../research-services.ts";
@@ -22,6 +21,7 @@ import type {
   StageRowResult,
   StageRunner,
 } from "../stage-runner.ts";
+import { rungRounds } from "./rung-rounds.ts";
 import { deeperTargets, renderTargets, searchTargets } from "./choose-rung-pages.ts";
 import { pagesReadSoFar, readRungPages, type RungData, type RungTarget } from "./rung-pages.ts";
 
@@ -183,24 +183,16 @@ export function createRungRunners(
         when: undefined,
       },
       async run(rows, context) {
-        const values = new Map<string, Record<string, StageValue>>(rows.map((r) => [r.key, {}]));
         const datas = new Map<string, RungData>(
           rows.map((r) => [r.key, { pages: [], failures: [], gaps: gapsOf(r), queries: [] }]),
         );
-        const failed = new Map<string, StageRowResult>();
-        let calls: LlmAttempt[] = [];
-        const usage = new Map<string, UsageRecord>();
-        let backend: string | undefined;
-        let model: string | undefined;
+        const rounds = rungRounds(rows, pipeline.minConfidence);
         let open = [...rows];
         for (let round = 0; round < ladder.maxRounds && open.length > 0; round++) {
           const read = await Promise.all(
             open.map(async (row) => {
               const data = datas.get(row.key) as RungData;
-              const missing = gapsOf(row).filter((g) => {
-                const v = values.get(row.key)?.[g];
-                return !v || v.value === null || v.confidence < pipeline.minConfidence;
-              });
+              const missing = rounds.missing(row, gapsOf(row));
               const queries = [
                 ...new Set(
                   missing.flatMap((g) =>
@@ -256,49 +248,16 @@ export function createRungRunners(
               };
             }),
           );
-          const result = await extractNew(read, run, context);
-          calls = [...calls, ...result.calls];
-          backend = result.backend ?? backend;
-          model = result.model ?? model;
-          for (const [key, u] of result.usage) usage.set(key, addUsage(usage.get(key), u));
-          for (const [key, got] of result.rows) {
-            if (!got.ok) {
-              failed.set(key, got);
-              continue;
-            }
-            const found = values.get(key) as Record<string, StageValue>;
-            for (const [column, v] of Object.entries(got.values))
-              if (!found[column] || v.confidence > found[column].confidence) found[column] = v;
-          }
+          rounds.add(await extractNew(read, run, context));
           open = open.filter(
-            (row) =>
-              !failed.has(row.key) &&
-              gapsOf(row).some((g) => {
-                const v = values.get(row.key)?.[g];
-                return !v || v.value === null || v.confidence < pipeline.minConfidence;
-              }),
+            (row) => !rounds.failed(row.key) && rounds.missing(row, gapsOf(row)).length > 0,
           );
         }
-        const out = new Map<string, StageRowResult>();
-        for (const row of rows) {
+        return rounds.result(rows, (row) => {
           const data = datas.get(row.key) as RungData;
           if (data.queries?.length === 0) data.note = "no new query to ask";
-          out.set(
-            row.key,
-            failed.get(row.key) ?? {
-              ok: true,
-              values: values.get(row.key) as Record<string, StageValue>,
-              data,
-            },
-          );
-        }
-        return {
-          rows: out,
-          calls,
-          usage,
-          ...(backend ? { backend } : {}),
-          ...(model ? { model } : {}),
-        };
+          return data;
+        });
       },
     };
   };
@@ -313,62 +272,25 @@ export function createRungRunners(
         when: undefined,
       },
       async run(rows, context) {
-        const values = new Map<string, Record<string, StageValue>>(rows.map((r) => [r.key, {}]));
-        const failed = new Map<string, StageRowResult>();
-        let calls: LlmAttempt[] = [];
-        const usage = new Map<string, UsageRecord>();
-        let backend: string | undefined;
-        let model: string | undefined;
+        const rounds = rungRounds(rows, pipeline.minConfidence);
         const pagesOf = (row: StageInputRow) =>
           pagesReadSoFar(row, ladder.crawlStage, earlierRungs("stronger_model"));
         for (const run of runs) {
           // The next backend only for rows the last one left with gaps.
           const open = rows
-            .filter((row) => !failed.has(row.key))
+            .filter((row) => !rounds.failed(row.key))
             .map((row) => ({
-              row: {
-                ...row,
-                wants: gapsOf(row).filter((g) => {
-                  const v = values.get(row.key)?.[g];
-                  return !v || v.value === null || v.confidence < pipeline.minConfidence;
-                }),
-              },
+              row: { ...row, wants: rounds.missing(row, gapsOf(row)) },
               data: { pages: pagesOf(row), failures: [], gaps: gapsOf(row) } satisfies RungData,
             }))
             .filter((r) => r.row.wants.length > 0);
           if (open.length === 0) break;
-          const result = await extractNew(open, run, context);
-          calls = [...calls, ...result.calls];
-          backend = result.backend ?? backend;
-          model = result.model ?? model;
-          for (const [key, u] of result.usage) usage.set(key, addUsage(usage.get(key), u));
-          for (const [key, got] of result.rows) {
-            if (!got.ok) {
-              failed.set(key, got);
-              continue;
-            }
-            const found = values.get(key) as Record<string, StageValue>;
-            for (const [column, v] of Object.entries(got.values))
-              if (!found[column] || v.confidence > found[column].confidence) found[column] = v;
-          }
+          rounds.add(await extractNew(open, run, context));
         }
-        const out = new Map<string, StageRowResult>();
-        for (const row of rows)
-          out.set(
-            row.key,
-            failed.get(row.key) ?? {
-              ok: true,
-              values: values.get(row.key) as Record<string, StageValue>,
-              data: { pages: [], failures: [], gaps: gapsOf(row) } satisfies RungData,
-            },
-          );
-        return {
-          rows: out,
-          calls,
-          usage,
-          ...(backend ? { backend } : {}),
-          ...(model ? { model } : {}),
-        };
+        return rounds.result(
+          rows,
+          (row) => ({ pages: [], failures: [], gaps: gapsOf(row) }) satisfies RungData,
+        );
       },
     };
   };
