@@ -1,3 +1,4 @@
+import { parseJsonObject } from "./read-json-object.ts";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -76,16 +77,7 @@ export function createApiRouter(runtime: Runtime, log: (m: string) => void) {
           sendJson(res, 201, await jobs.create(query.get("pipeline"), rows, undefined, label));
           return;
         }
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(body);
-        } catch (caught) {
-          const error = coerceError(caught);
-          throw new ApiError(400, `body is not JSON: ${error.message}`, { cause: error });
-        }
-        if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
-          throw new ApiError(400, 'body must be an object {"pipeline": ..., "rows": [...]}');
-        const o = parsed as Record<string, unknown>;
+        const o = parseJsonObject(body, 'body must be an object {"pipeline": ..., "rows": [...]}');
         if (Object.hasOwn(o, "request") && Object.hasOwn(o, "pipeline"))
           throw new ApiError(400, 'give either "pipeline" or an ad-hoc "request", not both');
         const own = (key: string) => (Object.hasOwn(o, key) ? o[key] : undefined);

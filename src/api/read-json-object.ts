@@ -10,7 +10,11 @@ export async function readJsonObject(
   limit: number,
 ): Promise<Record<string, unknown>> {
   if (mediaType(req) !== "application/json") throw new ApiError(415, "send application/json");
-  const body = await readBody(req, limit);
+  return parseJsonObject(await readBody(req, limit), "body must be a JSON object");
+}
+
+/** A request body parsed as a JSON object; 400 with `notObject` when it is JSON of another kind. */
+export function parseJsonObject(body: string, notObject: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -19,6 +23,6 @@ export async function readJsonObject(
     throw new ApiError(400, `body is not JSON: ${error.message}`, { cause: error });
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
-    throw new ApiError(400, "body must be a JSON object");
+    throw new ApiError(400, notObject);
   return parsed as Record<string, unknown>;
 }
