@@ -64,6 +64,8 @@ pipelines:
     outputs:
       employees: { type: integer, description: "Number of employees" }
     retry: { max_attempts: 1, delays: [1m] }
+    # Agreement between what the stages read; the ladder would read more pages for a low value.
+    escalate: false
     stages:
       - { name: fetch, kind: crawl, url_input: website, max_depth: 1, strategy: breadth_first }
       - { name: read, kind: extract, outputs: [employees] }
@@ -73,6 +75,8 @@ pipelines:
     outputs:
       employees: { type: integer, description: "Number of employees" }
     retry: { max_attempts: 1, delays: [1m] }
+    # Agreement between what the stages read; the ladder would read more pages for a low value.
+    escalate: false
     stages:
       - { name: guess, kind: llm, backends: [fake], prompt: "Company: {{name}}", outputs: [employees] }
       - { name: fetch, kind: crawl, url_input: website, max_depth: 0 }
