@@ -73,7 +73,6 @@ export function stateColumnsSql(p: PipelineConfig): string[] {
 /** Columns of a row's state whose value a person set (approved or edited, or rejected). */
 export const REVIEWED_PATH = '$.columns.* ? (@.origin == "human")';
 
-
 /**
  * The rows a value may wait for review in (the row's confidence is the lowest of its outputs'),
  * in key order: the review queue and the rows view's "under review" filter walk it instead of

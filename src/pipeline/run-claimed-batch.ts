@@ -18,13 +18,7 @@ import { lockedByReview } from "./locked-by-review.ts";
 import { addUsage, type RowSnapshot } from "./row-state.ts";
 import { rowBudgetLeft, ROW_BUDGET_EXCEEDED } from "./row-budget.ts";
 import type { InstalledPipeline } from "./installed-pipeline.ts";
-import {
-  checkpointState,
-  handBackState,
-  settleRow,
-  startRun,
-  type RowRun,
-} from "./settle-row.ts";
+import { checkpointState, handBackState, settleRow, startRun, type RowRun } from "./settle-row.ts";
 
 /** The config allows at most 1,000 jobs at once per process (worker.concurrency). */
 const MAX_CONCURRENT_JOBS = 1000;

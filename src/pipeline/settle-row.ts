@@ -239,7 +239,6 @@ function waitForBatch(row: RowSnapshot, run: RowRun, state: RowState, now: strin
 /** 24 h of Batch API completion window and 2 h of margin, when the backend gave no wait. */
 const BATCH_WAIT_FALLBACK_MS = 26 * 3_600_000;
 
-
 function keepErrors(errors: ErrorRecord[]): ErrorRecord[] {
   return errors.length > MAX_ERRORS_KEPT ? errors.slice(-MAX_ERRORS_KEPT) : errors;
 }
