@@ -99,6 +99,49 @@ pipelines:
       `update items set enrichment_status = 'failed', enrichment_next_at = now() - interval '1 second'
        where id in (select (random() * ${ROWS - 1} + 1)::bigint from generate_series(1, $1))`,
     );
+    // What bounds the claim: the same row update alone, under EXPLAIN (ANALYZE, BUFFERS, WAL)
+    // and rolled back, for each shape: the pages it reads and dirties and the WAL it writes
+    // (a page first dirtied since the last checkpoint is logged whole: a full-page image).
+    const bounds: string[] = [];
+    for (const [label, makeDue] of [
+      [
+        "newest",
+        `update items set enrichment_status = 'pending', enrichment_next_at = now() - interval '1 second'
+         where id > (select max(id) from items) - $1`,
+      ],
+      [
+        "scattered",
+        `update items set enrichment_status = 'failed', enrichment_next_at = now() - interval '1 second'
+         where id in (select (random() * ${ROWS - 1} + 1)::bigint from generate_series(1, $1))`,
+      ],
+    ] as const) {
+      await q(makeDue, [DUE]);
+      await q("checkpoint");
+      const client = await app.database.pool.connect();
+      try {
+        await client.query("begin");
+        const plan = await client.query<{ "QUERY PLAN": [Record<string, unknown>] }>(
+          `explain (analyze, buffers, wal, format json)
+           update items set enrichment_status = 'queued', enrichment_claim = gen_random_uuid(),
+             enrichment_attempts = enrichment_attempts + 1,
+             enrichment_next_at = now() + interval '30 minutes'
+           where id in (select id from items where enrichment_next_at <= now()
+                        order by enrichment_next_at limit $1 for update skip locked)`,
+          [DUE],
+        );
+        await client.query("rollback");
+        const top = plan.rows[0]?.["QUERY PLAN"][0] as Record<string, unknown>;
+        const node = top["Plan"] as Record<string, number>;
+        bounds.push(
+          `${label}: ${fmt(Number(top["Execution Time"]), 1)} ms; shared buffers hit ${fmt(node["Shared Hit Blocks"] ?? 0)}, read ${fmt(node["Shared Read Blocks"] ?? 0)}, dirtied ${fmt(node["Shared Dirtied Blocks"] ?? 0)}; WAL ${fmt(node["WAL Records"] ?? 0)} records, ${fmt(node["WAL FPI"] ?? 0)} full-page images, ${fmt((node["WAL Bytes"] ?? 0) / 1e6, 1)} MB`,
+        );
+      } finally {
+        client.release();
+      }
+      await q(
+        `update items set enrichment_status = 'done', enrichment_next_at = null where enrichment_next_at is not null`,
+      );
+    }
     await app.close();
     console.log(`table: ${fmt(ROWS)} rows`);
     console.log(
@@ -112,6 +155,10 @@ pipelines:
         `tick with ${fmt(DUE)} ${label} rows due (find, claim, enqueue): ${fmt(median(times), 1)} ms (median of 5; all: ${times.map((x) => fmt(x, 0)).join(", ")})`,
       );
     }
+    console.log(
+      `the claim's row update alone, after a checkpoint (EXPLAIN ANALYZE BUFFERS WAL, rolled back):`,
+    );
+    for (const line of bounds) console.log(`  ${line}`);
   } finally {
     await db.drop();
   }
