@@ -190,7 +190,11 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)("escalation ladder", ()
     await Promise.all([site.close(), search.close(), llm.close()]);
   });
 
-  const yaml = (lease = "5m") => `
+  const yaml = ({
+    lease = "5m",
+    ladder = "{ rungs: [render, deeper, search_more, stronger_model], escalation_backends: [strong] }",
+    budget = "",
+  } = {}) => `
 llm:
   backends:
     - { name: main, base_url: ${llm.url}, model: fake, timeout: 10s, price: { input_per_million: 1, output_per_million: 2 } }
@@ -215,9 +219,8 @@ pipelines:
     min_confidence: 0.7
     lease: ${lease}
     retry: { max_attempts: 3, delays: [1m] }
-    escalate:
-      rungs: [render, deeper, search_more, stronger_model]
-      escalation_backends: [strong]
+    escalate: ${ladder}
+${budget}
     stages:
       - { name: plan, kind: queries, templates: ["{{name}}"], search_context: "" }
       - { name: find, kind: search, provider: web }
@@ -225,11 +228,14 @@ pipelines:
       - { name: fetch, kind: crawl, max_depth: 0 }
       - { name: read, kind: extract, backends: [main], outputs: [employees, founded, revenue, ceo] }
 `;
+  const acmeAndBolt = {
+    beforeMigrate: `create table public.orgs (id serial primary key, name text not null,
+      employees integer, founded integer, revenue numeric, ceo text);
+      insert into public.orgs (name) values ('Acme Rocketry'), ('Bolt Motors');`,
+  };
   const start = (label: string, lease?: string) =>
-    startHarness(label, yaml(lease), {
-      beforeMigrate: `create table public.orgs (id serial primary key, name text not null,
-          employees integer, founded integer, revenue numeric, ceo text);
-          insert into public.orgs (name) values ('Acme Rocketry'), ('Bolt Motors');`,
+    startHarness(label, yaml({ lease }), {
+      ...acmeAndBolt,
     });
 
   const rows = async () =>
@@ -312,7 +318,7 @@ pipelines:
   it("a worker killed mid-rung: the next one resumes at that rung, paying nothing again before it", async () => {
     h = await start("ladder_kill", "2s");
     const file = join(mkdtempSync(join(tmpdir(), "gleaner-ladder-")), "gleaner.yaml");
-    writeFileSync(file, yaml("2s"));
+    writeFileSync(file, yaml({ lease: "2s" }));
     failing.hang = "read_deeper_answer";
     await h.sweep();
     const child = spawnGleaner(["worker", "--config", file], {
@@ -344,49 +350,15 @@ pipelines:
     expect(asked).toContain("read_deeper_answer");
   }, 240_000);
 
-  const cappedYaml = (limits: string) => `
-llm:
-  backends:
-    - { name: main, base_url: ${llm.url}, model: fake, timeout: 10s, price: { input_per_million: 1, output_per_million: 2 } }
-search:
-  providers:
-    web: { provider: serper, base_url: ${search.url}, api_key: test-key, timeout: 5s }
-crawl:
-  allow: [127.0.0.1]
-  per_host_delay: 0ms
-  javascript: never
-  browser: { executable_path: ${CHROMIUM_PATH}, contexts: 1 }
-pipelines:
-  orgs:
-    table: public.orgs
-    inputs: [name]
-    outputs:
-      employees: { type: integer, description: "Number of employees" }
-      founded: { type: integer, description: "Year founded" }
-      revenue: { type: numeric, description: "Annual revenue" }
-${limits}
-    stages:
-      - { name: plan, kind: queries, templates: ["{{name}}"], search_context: "" }
-      - { name: find, kind: search, provider: web }
-      - { name: choose, kind: select, max_urls: 1 }
-      - { name: fetch, kind: crawl, max_depth: 0 }
-      - { name: read, kind: extract, backends: [main], outputs: [employees, founded, revenue] }
-`;
-  const acmeOnly = {
-    beforeMigrate: `create table public.orgs (id serial primary key, name text not null,
-      employees integer, founded integer, revenue numeric);
-      insert into public.orgs (name) values ('Acme Rocketry');`,
-  };
-
   it("stops at max_escalation_calls and settles the row at its best, not re-checked", async () => {
     h = await startHarness(
       "ladder_capped",
-      cappedYaml("    escalate: { rungs: [render, deeper, search_more], max_escalation_calls: 1 }"),
-      acmeOnly,
+      yaml({ ladder: "{ rungs: [render, deeper, search_more], max_escalation_calls: 1 }" }),
+      acmeAndBolt,
     );
     await h.sweep();
     await h.drain(60_000);
-    const [acme] = await h.query<Row>(`select * from public.orgs`);
+    const [acme] = await rows();
     expect(acme?.employees).toBe(412);
     expect(acme?.founded).toBeNull();
     expect(acme?.enrichment_state.stages?.["rung:deeper"]?.status).toBe("skipped");
@@ -399,15 +371,19 @@ ${limits}
   });
 
   it("stops at the row's per_row_usd: nothing is climbed once the row spent its budget", async () => {
-    // One extraction call costs $0.0012 (1,000 tokens in at $1/M, 100 out at $2/M).
+    // The extraction call costs $0.0012 (1,000 tokens in at $1/M, 100 out at $2/M), split
+    // between the two rows it asked about: each spent $0.0006 before the ladder.
     h = await startHarness(
       "ladder_budget",
-      cappedYaml("    escalate: { rungs: [render, deeper] }\n    budget: { per_row_usd: 0.001 }"),
-      acmeOnly,
+      yaml({
+        ladder: "{ rungs: [render, deeper] }",
+        budget: "    budget: { per_row_usd: 0.0005 }",
+      }),
+      acmeAndBolt,
     );
     await h.sweep();
     await h.drain(60_000);
-    const [acme] = await h.query<Row>(`select * from public.orgs`);
+    const [acme] = await rows();
     expect(acme?.enrichment_state.stages?.["read"]?.status).toBe("ok");
     for (const rung of ["render", "deeper"]) {
       expect(acme?.enrichment_state.stages?.[`rung:${rung}`]?.status).toBe("skipped");
