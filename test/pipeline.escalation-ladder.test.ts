@@ -164,7 +164,7 @@ interface Row {
 const schemaName = (body: Record<string, unknown> | undefined) =>
   (body?.["response_format"] as { json_schema?: { name?: string } } | undefined)?.json_schema?.name;
 
-describe.skipIf(!chromiumAvailable() && !process.env.CI)("escalation ladder", () => {
+describe.skipIf(!chromiumAvailable())("escalation ladder", () => {
   let site: Site;
   let search: Site;
   let llm: FakeLlm;

@@ -1,5 +1,7 @@
 import type { Logger } from "pino";
 import { openGleaner, type Gleaner } from "../app/open-gleaner.ts";
+import type { PipelineRuntime } from "../pipeline/runtime.ts";
+import { UsageError } from "./exit-codes.ts";
 import { connectionBudget } from "../db/connection-budget.ts";
 import { createLogger } from "../log/create-logger.ts";
 import { loadCliConfig } from "./load-cli-config.ts";
@@ -70,4 +72,14 @@ export function watchStopSignals(): StopSignals {
       hurry = h;
     },
   };
+}
+
+/** The pipeline a command names, or a usage error listing the ones the config has. */
+export function cliPipeline(app: Gleaner, name: string, configFile: string): PipelineRuntime {
+  const entry = app.runtime.pipelines.get(name);
+  if (!entry)
+    throw new UsageError(
+      `no pipeline "${name}" in ${configFile} (pipelines: ${[...app.runtime.pipelines.keys()].join(", ")})`,
+    );
+  return entry;
 }

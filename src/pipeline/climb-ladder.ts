@@ -2,7 +2,7 @@ import { rungStageName } from "../config/escalation-schema.ts";
 import type { StageInputRow, StageRunner } from "../stages/stage-runner.ts";
 import type { InstalledPipeline } from "./installed-pipeline.ts";
 import { mergeCandidates, outputConfidence } from "./merge-candidates.ts";
-import { addUsage, type RowSnapshot, type StageRecord } from "./row-state.ts";
+import { addUsage, skippedRecord, type RowSnapshot, type StageRecord } from "./row-state.ts";
 import type { RuntimeEvents } from "./runtime-events.ts";
 import { rowBudgetLeft } from "./row-budget.ts";
 import { runStage, stageInput } from "./run-stage.ts";
@@ -54,16 +54,7 @@ export async function climbLadder(context: LadderContext): Promise<void> {
       if (gaps.length === 0) continue;
       const stop = stopReason(p, run, stages, context.globalPerRowUsd);
       if (stop) {
-        const now = new Date().toISOString();
-        run.stages[name] = {
-          status: "skipped",
-          version: p.version,
-          attempt: row.attempts,
-          started_at: now,
-          finished_at: now,
-          duration_ms: 0,
-          reason: stop,
-        };
+        run.stages[name] = skippedRecord(p.version, row.attempts, new Date().toISOString(), stop);
         continue;
       }
       toRun.push({ ...stageInput(row, run, order), wants: gaps });

@@ -242,3 +242,21 @@ export function sumUsage(usage: LlmUsage): UsageRecord {
 function roundCost(n: number): number {
   return Math.round(n * 1e12) / 1e12;
 }
+
+/** The record of a stage a row did not run (its `when`, a reviewer's decision, a ladder cap). */
+export function skippedRecord(
+  version: string,
+  attempt: number,
+  at: string,
+  reason: string,
+): StageRecord {
+  return {
+    status: "skipped",
+    version,
+    attempt,
+    started_at: at,
+    finished_at: at,
+    duration_ms: 0,
+    reason,
+  };
+}

@@ -15,7 +15,7 @@ import { runStage, stageInput } from "./run-stage.ts";
 import { climbLadder } from "./climb-ladder.ts";
 import { GuardedWriter } from "./guarded-writer.ts";
 import { lockedByReview } from "./locked-by-review.ts";
-import { addUsage, type RowSnapshot } from "./row-state.ts";
+import { addUsage, skippedRecord, type RowSnapshot } from "./row-state.ts";
 import { rowBudgetLeft, ROW_BUDGET_EXCEEDED } from "./row-budget.ts";
 import type { InstalledPipeline } from "./installed-pipeline.ts";
 import { checkpointState, handBackState, settleRow, startRun, type RowRun } from "./settle-row.ts";
@@ -169,18 +169,14 @@ export async function runClaimedBatch(
             outputs.length > 0 &&
             outputs.every((o) => lockedByReview(row.state.columns?.[o], row.values[o]));
           if (reviewed || (when && !evaluateWhen(when, input.fields, input.confidence))) {
-            const now = new Date(runtime.clock.now()).toISOString();
-            (runs.get(row.key) as RowRun).stages[stage.config.name] = {
-              status: "skipped",
-              version: p.version,
-              attempt: row.attempts,
-              started_at: now,
-              finished_at: now,
-              duration_ms: 0,
-              reason: reviewed
+            (runs.get(row.key) as RowRun).stages[stage.config.name] = skippedRecord(
+              p.version,
+              row.attempts,
+              new Date(runtime.clock.now()).toISOString(),
+              reviewed
                 ? "a reviewer decided on every output it fills"
                 : "its `when` condition does not hold",
-            };
+            );
           } else {
             toRun.push(input);
           }

@@ -1,5 +1,5 @@
 import { readCostReport, type CostGrouping } from "../../sql/cost-report.ts";
-import { openFromCli } from "../cli-context.ts";
+import { cliPipeline, openFromCli } from "../cli-context.ts";
 import { UsageError } from "../exit-codes.ts";
 import { printTable, usd } from "../print-table.ts";
 
@@ -15,10 +15,7 @@ export async function costCommand(
     throw new UsageError(`--by must be one of ${GROUPINGS.join(", ")}, not "${options.by}"`);
   const app = await openFromCli(options);
   try {
-    if (!app.runtime.pipelines.has(pipeline))
-      throw new UsageError(
-        `no pipeline "${pipeline}" in ${options.config} (pipelines: ${[...app.runtime.pipelines.keys()].join(", ")})`,
-      );
+    cliPipeline(app, pipeline, options.config);
     const lines = await readCostReport(app.database.db, app.config.schema, pipeline, by);
     const total = lines.reduce(
       (t, l) => ({

@@ -1,5 +1,5 @@
 import { estimatePipeline } from "../estimate-pipeline.ts";
-import { openFromCli } from "../cli-context.ts";
+import { cliPipeline, openFromCli } from "../cli-context.ts";
 import { UsageError } from "../exit-codes.ts";
 import { printTable, usd } from "../print-table.ts";
 
@@ -13,11 +13,7 @@ export async function estimateCommand(
     throw new UsageError(`--limit must be a whole number from 1 to 10000, not "${options.limit}"`);
   const app = await openFromCli(options);
   try {
-    const entry = app.runtime.pipelines.get(pipeline);
-    if (!entry)
-      throw new UsageError(
-        `no pipeline "${pipeline}" in ${options.config} (pipelines: ${[...app.runtime.pipelines.keys()].join(", ")})`,
-      );
+    const entry = cliPipeline(app, pipeline, options.config);
     const estimate = await estimatePipeline(app.database.db, app.config, entry.pipeline, {
       ...(options.where ? { where: options.where } : {}),
       limit,

@@ -1,7 +1,7 @@
 import { createWriteStream, openSync } from "node:fs";
 import { once } from "node:events";
 import { readRowsForExport } from "../../sql/read-rows-for-export.ts";
-import { openFromCli } from "../cli-context.ts";
+import { cliPipeline, openFromCli } from "../cli-context.ts";
 import { UsageError } from "../exit-codes.ts";
 import { exportLines, type ExportFormat } from "../export-lines.ts";
 
@@ -22,11 +22,7 @@ export async function exportCommand(
     throw new UsageError(`--format must be one of ${FORMATS.join(", ")}, not "${options.format}"`);
   const app = await openFromCli(options);
   try {
-    const entry = app.runtime.pipelines.get(pipeline);
-    if (!entry)
-      throw new UsageError(
-        `no pipeline "${pipeline}" in ${options.config} (pipelines: ${[...app.runtime.pipelines.keys()].join(", ")})`,
-      );
+    const entry = cliPipeline(app, pipeline, options.config);
     const p = entry.pipeline;
     // Opened here, so a path that cannot be written fails now, with its reason, before any row.
     const out = options.out

@@ -8,7 +8,7 @@ import {
   nullColumnOf,
   type ImportableColumn,
 } from "../../sql/copy-rows-in.ts";
-import { openFromCli } from "../cli-context.ts";
+import { cliPipeline, openFromCli } from "../cli-context.ts";
 import { countCsvLines, csvChunks, readCsvHeader } from "../csv-file.ts";
 import { UsageError } from "../exit-codes.ts";
 import { createProgressReporter } from "../progress-reporter.ts";
@@ -33,11 +33,7 @@ export async function importCommand(
   const header = await readCsvHeader(file);
   const app = await openFromCli(options);
   try {
-    const entry = app.runtime.pipelines.get(pipeline);
-    if (!entry)
-      throw new UsageError(
-        `no pipeline "${pipeline}" in ${options.config} (pipelines: ${[...app.runtime.pipelines.keys()].join(", ")})`,
-      );
+    const entry = cliPipeline(app, pipeline, options.config);
     const p = entry.pipeline;
     checkHeader(file, header, p, await importableColumns(app.database.db, p));
     const total = size > 0 ? await countCsvLines(file) : 0;

@@ -1,5 +1,5 @@
 import { reprocessRows } from "../../sql/reprocess-rows.ts";
-import { openFromCli } from "../cli-context.ts";
+import { cliPipeline, openFromCli } from "../cli-context.ts";
 import { UsageError } from "../exit-codes.ts";
 
 export async function reprocessCommand(
@@ -15,11 +15,7 @@ export async function reprocessCommand(
     throw new UsageError(`--below must be a confidence between 0 and 1, not "${options.below}"`);
   const app = await openFromCli(options);
   try {
-    const entry = app.runtime.pipelines.get(pipeline);
-    if (!entry)
-      throw new UsageError(
-        `no pipeline "${pipeline}" in ${options.config} (pipelines: ${[...app.runtime.pipelines.keys()].join(", ")})`,
-      );
+    const entry = cliPipeline(app, pipeline, options.config);
     const n = await reprocessRows(app.database.db, entry.pipeline, {
       ...(options.where ? { where: options.where } : {}),
       ...(status ? { status } : {}),
