@@ -4,7 +4,8 @@
  *
  *   node --import tsx bench/throughput.ts [rows] [latencyMs] [maxConcurrency]
  *
- * Environment: JOB_SIZE (rows per job, default 5 x batch_size), LOCAL_QUEUE (worker.local_queue).
+ * Environment: JOB_SIZE (rows per job, default 5 x batch_size), LOCAL_QUEUE (worker.local_queue),
+ * BASELINES=0 (Gleaner alone, e.g. under a profiler), TIMELINE=1 (rows settled per sweep, on stderr).
  * Beside it, graphile-worker's batched no-op throughput (local queue and batched completion, as
  * its performance docs configure it), and Gleaner's rows/s as a fraction of that.
  * With latency 0 the aim is >= 5,000 rows/s and >= 35% of the batched no-op jobs/s. With latency 500 ms and 64 concurrent calls the
@@ -78,8 +79,10 @@ async function main() {
   const db = await createBenchDatabase("throughput");
   const llm = await startFakeLlmProcess(LATENCY_MS);
   try {
-    const noopJobs = await graphileNoop(db.url, 20_000);
-    const batchedJobs = await graphileNoop(db.url, 50_000, true);
+    // BASELINES=0 leaves the graphile-worker runs out (for profiling Gleaner alone).
+    const baselines = process.env.BASELINES !== "0";
+    const noopJobs = baselines ? await graphileNoop(db.url, 20_000) : NaN;
+    const batchedJobs = baselines ? await graphileNoop(db.url, 50_000, true) : NaN;
 
     const config = parseConfig(
       `
@@ -116,6 +119,10 @@ pipelines:
       const { claimed } = await sweepPipeline(app.database.db, config, pipeline);
       const counts = await readRowCounts(app.database.db, config.schema, "items");
       const settled = (counts.done ?? 0) + (counts.failed ?? 0) + (counts.exhausted ?? 0);
+      if (process.env.TIMELINE === "1")
+        process.stderr.write(
+          `${((performance.now() - started) / 1000).toFixed(2)} s: claimed ${claimed}, settled ${settled}, running ${counts.running ?? 0}\n`,
+        );
       if (at10 === undefined && settled >= ROWS * 0.1) at10 = performance.now();
       if (at90 === undefined && settled >= ROWS * 0.9) at90 = performance.now();
       if (settled >= ROWS) break;
@@ -143,7 +150,9 @@ pipelines:
       `graphile-worker no-op jobs, batched (local queue 500, batched completion): ${fmt(batchedJobs)} jobs/s`,
     );
     if (steady !== undefined)
-      console.log(`steady state (10-90 % of the rows settled): ${fmt(steady)} rows/s`);
+      console.log(
+        `steady state (10-90 % of the rows settled): ${fmt(steady)} rows/s; 10 % settled after ${fmt(((at10 as number) - started) / 1000, 2)} s, 90 % after ${fmt(((at90 as number) - started) / 1000, 2)} s`,
+      );
     console.log(`ratio rows/s over no-op jobs/s: ${fmt(rowsPerSecond / noopJobs, 2)}`);
     console.log(
       `gleaner rows/s as a fraction of batched no-op jobs/s: ${fmt((rowsPerSecond / batchedJobs) * 100, 1)}% (aim >= 35%)`,

@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { countChatTokens } from "../src/llm/count-tokens.ts";
-import { rollUpLedger } from "../src/sql/budget-ledger.ts";
+import { randomUUID } from "node:crypto";
+import { reserveBudget, rollUpLedger, settleBudgets } from "../src/sql/budget-ledger.ts";
 import { expectedAnswerTokens } from "../src/budget/expected-answer-tokens.ts";
 import { reply, rowIdsInPrompt, startFakeLlm, type FakeLlm } from "./support/fake-llm-server.ts";
 import { startHarness, type Harness } from "./support/gleaner-harness.ts";
@@ -131,4 +132,77 @@ it("rolls ledger lines older than the retention up into one line per day", async
     "select row_key, calls, cost_usd from gleaner.cost_ledger where pipeline = 'old'",
   );
   expect(lines).toEqual([{ row_key: null, calls: 3, cost_usd: 1.5 }]);
+});
+
+it("settles many calls in one statement: each reservation gone, each window counting every cost once", async () => {
+  const db = h.app.database.db;
+  const start = Date.parse("2031-05-01T10:00:00Z");
+  const hour = { scope: "pipeline:grouped", kind: "hour" as const, start, capUsd: 100 };
+  const day = { scope: "global", kind: "day" as const, start, capUsd: 100 };
+  const reserved = await Promise.all(
+    [1, 2, 3].map(() =>
+      reserveBudget(db, "gleaner", {
+        windows: [day, hour],
+        amountUsd: 5,
+        now: start,
+        ttlMs: 60_000,
+      }),
+    ),
+  );
+  const ids = reserved.map((r) => (r.ok ? r.id : "refused"));
+  const line = (rowKey: string, costUsd: number) => ({
+    pipeline: "grouped",
+    stage: "label",
+    backend: "paid",
+    model: "m",
+    rowKey,
+    calls: 0.5,
+    inputTokens: 10,
+    outputTokens: 2,
+    costUsd,
+    mode: "live",
+  });
+  await settleBudgets(db, "gleaner", [
+    {
+      id: ids[0]!,
+      windows: [hour, day],
+      actualUsd: 1.25,
+      lines: [line("a", 0.625), line("b", 0.625)],
+      at: start,
+    },
+    {
+      id: ids[1]!,
+      windows: [day, hour],
+      actualUsd: 2,
+      lines: [line("c", 1), line("d", 1)],
+      at: start,
+    },
+    // A call that failed before it was billed: its reservation goes, nothing is counted.
+    { id: ids[2]!, windows: [hour, day], actualUsd: 0, lines: [], at: start },
+    // A call made without a reservation (no cap on it): lines only.
+    { id: randomUUID(), windows: [], actualUsd: 0.5, lines: [line("e", 0.5)], at: start },
+  ]);
+  const windows = await h.query<{ scope: string; spent_usd: number }>(
+    `select scope, spent_usd from gleaner.budget_windows
+     where window_start = '2031-05-01T10:00:00Z' order by scope`,
+  );
+  expect(windows).toEqual([
+    { scope: "global", spent_usd: 3.25 },
+    { scope: "pipeline:grouped", spent_usd: 3.25 },
+  ]);
+  const left = await h.query(
+    "select 1 from gleaner.budget_reservations where id = any($1::uuid[])",
+    [ids],
+  );
+  expect(left).toHaveLength(0);
+  const lines = await h.query<{ row_key: string; cost_usd: number }>(
+    "select row_key, cost_usd from gleaner.cost_ledger where pipeline = 'grouped' order by row_key",
+  );
+  expect(lines.map((l) => [l.row_key, l.cost_usd])).toEqual([
+    ["a", 0.625],
+    ["b", 0.625],
+    ["c", 1],
+    ["d", 1],
+    ["e", 0.5],
+  ]);
 });

@@ -5,10 +5,12 @@ import { coerceError } from "../core/coerce-error.ts";
 import {
   reserveBudget,
   rollUpLedger,
-  settleBudget,
+  settleBudgets,
   type BudgetWindow,
   type LedgerLine,
+  type Settlement,
 } from "../sql/budget-ledger.ts";
+import { groupCalls } from "../core/group-calls.ts";
 import { BudgetExhaustedError } from "./budget-exhausted-error.ts";
 import { budgetWindows, windowBounds } from "./budget-windows.ts";
 
@@ -79,6 +81,15 @@ export function createBudgetGuard(
       );
     }
   };
+  // Every call settles, and a busy worker has dozens in flight: the settlements that arrive
+  // while one statement runs go together in the next (each caller waits for its own).
+  const settleGrouped = groupCalls<Settlement, void>(
+    async (settlements) => {
+      await settleBudgets(db, config.schema, settlements);
+      return settlements.map(() => undefined);
+    },
+    { maxInFlight: 1, maxItems: 200 },
+  );
   const windowsAt = (pipeline: string, now: number) =>
     budgetWindows(now, pipeline, budgetOf(pipeline), config.llmBudget);
 
@@ -106,7 +117,7 @@ export function createBudgetGuard(
           mode: charge.mode ?? "live",
         }))
       : [];
-    await settleBudget(db, config.schema, {
+    await settleGrouped({
       id: id ?? "00000000-0000-0000-0000-000000000000",
       windows,
       actualUsd: charge.costUsd,

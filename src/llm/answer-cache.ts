@@ -4,6 +4,7 @@
 // evidence, so they cost nothing; a changed page, prompt, schema or model is another question.
 import { coerceError } from "../core/coerce-error.ts";
 import { contentHash } from "../core/content-hash.ts";
+import { groupCalls } from "../core/group-calls.ts";
 import type {
   CachedLlmAnswer,
   LlmAnswerStore,
@@ -100,14 +101,19 @@ export function withAnswerCache(
 
   // The lookups and writes of calls made at the same moment (a job's chunks start together)
   // go to the database as one statement each.
-  const reads = perTick<string, CachedLlmAnswer | undefined>(async (keys) => {
+  const reads = groupCalls<string, CachedLlmAnswer | undefined>(async (keys) => {
     const found = await store.getMany(keys, options.ttlMs);
     return keys.map((k) => found.get(k));
   });
-  const writes = perTick<{ key: string; answer: CachedLlmAnswer }, void>(async (entries) => {
-    await store.putMany(entries);
-    return entries.map(() => undefined);
-  });
+  // Writes are not waited for by the caller's next step, so they wait for each other instead:
+  // one statement at a time, carrying every answer that arrived meanwhile.
+  const writes = groupCalls<{ key: string; answer: CachedLlmAnswer }, void>(
+    async (entries) => {
+      await store.putMany(entries);
+      return entries.map(() => undefined);
+    },
+    { maxInFlight: 1, maxItems: 500 },
+  );
 
   const lookup = async (key: string, req: LlmRequest): Promise<LlmCompletion | undefined> => {
     const started = performance.now();
@@ -195,25 +201,4 @@ export function withAnswerCache(
     complete,
     inFlight: () => backend.inFlight(),
   };
-}
-
-/**
- * Calls `batch` once for all the items asked for in the same turn of the event loop, and gives
- * each caller its own result (or the batch's error).
- */
-function perTick<T, R>(batch: (items: T[]) => Promise<R[]>): (item: T) => Promise<R> {
-  let pending: { item: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
-  const flush = () => {
-    const taken = pending;
-    pending = [];
-    batch(taken.map((p) => p.item)).then(
-      (results) => taken.forEach((p, i) => p.resolve(results[i] as R)),
-      (error: unknown) => taken.forEach((p) => p.reject(error)),
-    );
-  };
-  return (item) =>
-    new Promise<R>((resolve, reject) => {
-      if (pending.length === 0) setImmediate(flush);
-      pending.push({ item, resolve, reject });
-    });
 }

@@ -15,11 +15,12 @@ import type { Db } from "../db/connect-database.ts";
  *   next sees that reservation. So at every moment spent + reserved <= cap, and the cap can only
  *   be passed by calls that cost more than they reserved: at most one call's estimate when
  *   estimates are honest (test/budget.ledger-race.test.ts measures it with 4 processes).
- * - `settleBudget` deletes the call's reservation and adds the actual cost to the windows the
- *   reservation was taken in, in one transaction, so money is never counted twice nor dropped.
- *   The update locks the window rows for one statement, in the same order as reserve. The
- *   ledger lines are inserted in the same transaction: what `gleaner cost` reports is exactly
- *   what the windows counted.
+ * - `settleBudgets` deletes the calls' reservations and adds their actual costs to the windows
+ *   the reservations were taken in, in one statement, so money is never counted twice nor
+ *   dropped. The upsert locks the window rows for one statement, in the same order as reserve.
+ *   The ledger lines are inserted by the same statement: what `gleaner cost` reports is exactly
+ *   what the windows counted. Settlements arriving together share one statement
+ *   (src/budget/budget-guard.ts), so a busy worker writes its ledger in a few round trips.
  * - A process that dies between the two leaves its reservation behind; it stops counting at
  *   `expires_at` and the next reserve of that window deletes it (under the window's lock). A
  *   settle that arrives after that still adds the actual cost: spending is never forgotten.
@@ -67,7 +68,7 @@ export interface LedgerLine {
 
 const ts = (ms: number) => sql`to_timestamp(${ms / 1000}::double precision)`;
 
-function ordered(windows: readonly BudgetWindow[]): BudgetWindow[] {
+function ordered<W extends BudgetWindow>(windows: readonly W[]): W[] {
   return [...windows].sort(
     (a, b) => a.scope.localeCompare(b.scope) || a.kind.localeCompare(b.kind) || a.start - b.start,
   );
@@ -123,54 +124,81 @@ export async function reserveBudget(
   });
 }
 
-/** Replaces reservation `id` by the actual cost in `windows`, and writes the ledger lines. */
-export async function settleBudget(
+export interface Settlement {
+  id: string;
+  windows: readonly BudgetWindow[];
+  actualUsd: number;
+  lines: readonly LedgerLine[];
+  at: number;
+}
+
+/**
+ * Replaces each settlement's reservation by its actual cost in its windows, and writes its
+ * ledger lines: all of them in one statement, so each is applied whole or not at all. The
+ * windows' amounts are summed per window first (one statement may not update a row twice) and
+ * the rows are upserted in the order `reserveBudget` locks them.
+ */
+export async function settleBudgets(
   db: Db,
   schema: string,
-  settlement: {
-    id: string;
-    windows: readonly BudgetWindow[];
-    actualUsd: number;
-    lines: readonly LedgerLine[];
-    at: number;
-  },
+  settlements: readonly Settlement[],
 ): Promise<void> {
-  const windowTable = sql.table(`${schema}.budget_windows`);
-  await db.transaction().execute(async (trx) => {
-    await sql`delete from ${sql.table(`${schema}.budget_reservations`)} where id = ${settlement.id}`.execute(
-      trx,
-    );
-    if (settlement.actualUsd > 0) {
-      for (const w of ordered(settlement.windows)) {
-        await sql`
-          insert into ${windowTable} as t (scope, kind, window_start, spent_usd)
-          values (${w.scope}, ${w.kind}, ${ts(w.start)}, ${settlement.actualUsd})
-          on conflict (scope, kind, window_start)
-          do update set spent_usd = t.spent_usd + excluded.spent_usd
-        `.execute(trx);
-      }
+  const ids = settlements.map((s) => s.id);
+  const spent = new Map<string, BudgetWindow & { usd: number }>();
+  for (const s of settlements) {
+    if (s.actualUsd <= 0) continue;
+    for (const w of s.windows) {
+      const key = JSON.stringify([w.scope, w.kind, w.start]);
+      const seen = spent.get(key);
+      if (seen) seen.usd += s.actualUsd;
+      else spent.set(key, { ...w, usd: s.actualUsd });
     }
-    if (settlement.lines.length === 0) return;
-    await trx
-      .withSchema(schema)
-      .insertInto("cost_ledger")
-      .values(
-        settlement.lines.map((l) => ({
-          at: new Date(settlement.at),
-          pipeline: l.pipeline,
-          stage: l.stage,
-          backend: l.backend,
-          model: l.model,
-          row_key: l.rowKey,
-          calls: l.calls,
-          input_tokens: l.inputTokens,
-          output_tokens: l.outputTokens,
-          cost_usd: l.costUsd,
-          mode: l.mode,
-        })),
-      )
-      .execute();
-  });
+  }
+  const windows = ordered([...spent.values()]).map((w, n) => ({
+    n,
+    scope: w.scope,
+    kind: w.kind,
+    start_s: w.start / 1000,
+    usd: w.usd,
+  }));
+  const lines = settlements.flatMap((s) =>
+    s.lines.map((l) => ({
+      at_s: s.at / 1000,
+      pipeline: l.pipeline,
+      stage: l.stage,
+      backend: l.backend,
+      model: l.model,
+      row_key: l.rowKey,
+      calls: l.calls,
+      input_tokens: l.inputTokens,
+      output_tokens: l.outputTokens,
+      cost_usd: l.costUsd,
+      mode: l.mode,
+    })),
+  );
+  await sql`
+    with gone as (
+      delete from ${sql.table(`${schema}.budget_reservations`)} where id = any(${ids}::uuid[])
+    ), spent as (
+      insert into ${sql.table(`${schema}.budget_windows`)} as t
+        (scope, kind, window_start, spent_usd)
+      select w.scope, w.kind, to_timestamp(w.start_s), w.usd
+      from jsonb_to_recordset(${JSON.stringify(windows)}::jsonb)
+        as w(n integer, scope text, kind text, start_s double precision, usd double precision)
+      order by w.n
+      on conflict (scope, kind, window_start)
+      do update set spent_usd = t.spent_usd + excluded.spent_usd
+    )
+    insert into ${sql.table(`${schema}.cost_ledger`)}
+      (at, pipeline, stage, backend, model, row_key, calls, input_tokens, output_tokens,
+       cost_usd, mode)
+    select to_timestamp(l.at_s), l.pipeline, l.stage, l.backend, l.model, l.row_key, l.calls,
+           l.input_tokens, l.output_tokens, l.cost_usd, l.mode
+    from jsonb_to_recordset(${JSON.stringify(lines)}::jsonb) as l(at_s double precision,
+           pipeline text, stage text, backend text, model text, row_key text,
+           calls double precision, input_tokens double precision,
+           output_tokens double precision, cost_usd double precision, mode text)
+  `.execute(db);
 }
 
 /** What `windows` have spent and have reserved now (for metrics and `gleaner cost`). */
