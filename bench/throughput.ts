@@ -111,6 +111,7 @@ pipelines:
     );
     const worker = await startWorker({ runtime: app.runtime, url: db.url, logger });
     const started = performance.now();
+    const cpuBefore = process.cpuUsage();
     // When 10 % and 90 % of the rows were settled: the steady rate between them leaves out the
     // ramp-up (first sweep, first jobs) and the tail (the last jobs, fewer than the slots).
     let at10: number | undefined;
@@ -129,6 +130,7 @@ pipelines:
       await new Promise((r) => setTimeout(r, claimed === 0 ? 100 : 10));
     }
     const seconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
     const steady =
       at10 !== undefined && at90 !== undefined && at90 > at10
         ? (ROWS * 0.8) / ((at90 - at10) / 1000)
@@ -148,6 +150,11 @@ pipelines:
     );
     console.log(
       `graphile-worker no-op jobs, batched (local queue 500, batched completion): ${fmt(batchedJobs)} jobs/s`,
+    );
+    // Less noisy than rows/s on a shared machine: what one row cost this process (user + system,
+    // every thread: the event loop, the garbage collector's helpers, libuv's pool).
+    console.log(
+      `gleaner process CPU: ${fmt((cpu.user + cpu.system) / ROWS, 1)} µs per row (${fmt(cpu.user / 1e6, 2)} s user, ${fmt(cpu.system / 1e6, 2)} s system)`,
     );
     if (steady !== undefined)
       console.log(

@@ -10,6 +10,7 @@ import type {
 import { AdaptiveLimiter } from "../concurrency/adaptive-limiter.ts";
 import type { ReleaseSlot } from "../concurrency/call-outcome.ts";
 import { llmEndpoint } from "../concurrency/endpoint-key.ts";
+import { jsonFetch } from "./json-fetch.ts";
 import { classifyLlmError } from "./classify-llm-error.ts";
 import { llmCallVerdict } from "./llm-call-verdict.ts";
 import { LlmError } from "./llm-error.ts";
@@ -187,7 +188,8 @@ export function openAiClient(config: LlmBackendConfig, fetch?: typeof globalThis
     // third-party server.
     organization: null,
     project: null,
-    ...(fetch ? { fetch } : {}),
+    // node:http rather than undici's fetch unless the caller brings its own: src/llm/json-fetch.ts.
+    fetch: fetch ?? jsonFetch,
   });
 }
 
