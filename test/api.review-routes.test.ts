@@ -266,6 +266,24 @@ describe("review routes", () => {
     expect((await call("POST", "/v1/pipelines/companies/rows/999/reprocess")).status).toBe(404);
   });
 
+  it("watches rows named one by one with key=, so a key may hold a comma", async () => {
+    const controller = new AbortController();
+    const res = await fetch(base + "/v1/pipelines/companies/row-events?key=2&key=4&keys=6", {
+      signal: controller.signal,
+    });
+    const reader = res.body!.getReader();
+    let text = "";
+    while (!text.includes("\n\n")) {
+      const { value } = (await reader.read()) as { value?: Uint8Array };
+      text += new TextDecoder().decode(value);
+    }
+    controller.abort();
+    const ready = JSON.parse(/event: ready\ndata: (.*)\n/.exec(text)?.[1] ?? "{}") as {
+      keys: string[];
+    };
+    expect([...ready.keys].sort()).toEqual(["2", "4", "6"]);
+  });
+
   it("streams a watched row's change as a server-sent event", async () => {
     const controller = new AbortController();
     const res = await fetch(base + "/v1/pipelines/companies/row-events?keys=2,4", {

@@ -24,6 +24,13 @@ describe("createProgressReporter", () => {
     );
   });
 
+  it("says nothing of rows in flight where there are none by nature (an import)", () => {
+    const { chunks, stream } = fakeStream(false);
+    const r = createProgressReporter(stream, { now: () => 0 });
+    r.update([{ pipeline: "import p", total: 10, settled: 4 }]);
+    expect(chunks).toEqual(["import p: 4/10 40.0% 0.0 rows/s ETA –\n"]);
+  });
+
   it("writes plain lines, at most one per interval, when not a terminal", () => {
     let t = 0;
     const { chunks, stream } = fakeStream(false);

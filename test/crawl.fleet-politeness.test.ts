@@ -5,6 +5,7 @@ import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GleanerDatabase } from "../src/db/database-types.ts";
+import { createDomainSlotStore } from "../src/sql/crawl-domain-slots.ts";
 import { startFleetReader, type FleetReader } from "./support/fleet-reader.ts";
 import { waitFor } from "./support/gleaner-process.ts";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
@@ -178,4 +179,40 @@ describe("fleet-wide politeness across processes", () => {
       Math.floor(Math.min(...expiries)),
     );
   }, 60_000);
+});
+
+describe("crawl_domains housekeeping", () => {
+  it("forgets domains idle past the limit that hold nothing, and keeps every other", async () => {
+    const table = sql.table(`${SCHEMA}.crawl_domains`);
+    await sql`
+      insert into ${table} (domain, updated_at, leases, failures, paused_until, open_until, next_slot_at)
+      values
+        ('idle.example', now() - interval '8 days', '{}', 0, '-infinity', '-infinity', '-infinity'),
+        ('recent.example', now() - interval '1 hour', '{}', 0, '-infinity', '-infinity', '-infinity'),
+        ('leased.example', now() - interval '8 days', '{"l1": "1"}', 0, '-infinity', '-infinity', '-infinity'),
+        ('failing.example', now() - interval '8 days', '{}', 2, '-infinity', '-infinity', '-infinity'),
+        ('paused.example', now() - interval '8 days', '{}', 0, 'infinity', '-infinity', '-infinity')
+    `.execute(db);
+    const store = createDomainSlotStore(db, SCHEMA);
+    expect(await store.prune(7 * 86_400_000, 500)).toBe(1);
+    const left = await sql<{ domain: string }>`
+      select domain from ${table} where domain like '%.example' order by domain`.execute(db);
+    expect(left.rows.map((r) => r.domain)).toEqual([
+      "failing.example",
+      "leased.example",
+      "paused.example",
+      "recent.example",
+    ]);
+    // A domain pruned away is met again as a first visit: its row comes back.
+    const granted = await store.take({
+      domain: "idle.example",
+      leaseId: "again",
+      concurrency: 1,
+      delayMs: 0,
+      crawlDelayMs: null,
+      leaseMs: 60_000,
+      failureThreshold: 3,
+    });
+    expect(granted.granted).toBe(true);
+  });
 });

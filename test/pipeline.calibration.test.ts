@@ -85,7 +85,13 @@ it("corrects a model that says 0.9 and is right half the time", async () => {
   expect(cal.after_basis).toBe("learnt (in sample)");
   expect(cal.ece_after).toBeLessThan(0.05);
   expect(first.stored).toBe(true);
-  const stored = await readCalibrations(h.app.database.db, "gleaner", "shops");
+  const version = h.app.config.pipelines[0]!.version;
+  const { mappings: stored } = await readCalibrations(
+    h.app.database.db,
+    "gleaner",
+    "shops",
+    version,
+  );
   expect(stored).toHaveLength(1);
   expect(stored[0]).toMatchObject({ backend: "primary", column: "city", samples: ROWS });
   const calibrated = stored[0]!.points[0]![1];
@@ -115,4 +121,18 @@ it("corrects a model that says 0.9 and is right half the time", async () => {
     expect(row.col).toMatchObject({ confidence: calibrated, raw_confidence: 0.9 });
     expect(row.conf).toBeCloseTo(calibrated, 5);
   }
+
+  // A mapping learnt for another version of the pipeline (another prompt or model) is not
+  // applied: the values settle with the confidence the stage reported.
+  await h.query(
+    "update gleaner.calibrations set version = 'an-older-recipe' where pipeline = 'shops'",
+  );
+  await h.query("insert into shops (id, name) values (4, 'Shop 4')");
+  await h.sweep();
+  await h.drain(60_000);
+  const [raw] = await h.query<{ conf: number; col: Record<string, unknown> }>(
+    "select enrichment_confidence as conf, enrichment_state->'columns'->'city' as col from shops where id = 4",
+  );
+  expect(raw!.conf).toBeCloseTo(0.9, 5);
+  expect(raw!.col).not.toHaveProperty("raw_confidence");
 }, 240_000);

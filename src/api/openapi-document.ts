@@ -364,10 +364,18 @@ export const OPENAPI_DOCUMENT = {
         parameters: [
           pipelineName,
           {
+            name: "key",
+            in: "query",
+            description:
+              "a row's key, repeated once per row (a key may hold a comma); with keys, at most 500 in all",
+            schema: { type: "array", items: { type: "string" } },
+            style: "form",
+            explode: true,
+          },
+          {
             name: "keys",
             in: "query",
-            required: true,
-            description: "comma-separated keys, at most 500",
+            description: "comma-separated keys (for keys without a comma)",
             schema: { type: "string" },
           },
         ],

@@ -128,9 +128,13 @@ export function rowRoutes(runtime: Runtime, jobs: ApiJobsService): Route[] {
       path: "/v1/pipelines/{name}/row-events",
       handle: async ({ req, res, params, query }) => {
         const p = jobs.pipeline(params[0]);
-        const keys = (query.get("keys") ?? "").split(",").filter((k) => k !== "");
+        // `key` once per row, for keys that hold a comma; `keys` as a comma-separated list.
+        const keys = [
+          ...query.getAll("key"),
+          ...(query.get("keys") ?? "").split(",").filter((k) => k !== ""),
+        ];
         if (keys.length > MAX_WATCHED)
-          throw new ApiError(400, `watch at most ${MAX_WATCHED} rows (keys=...)`);
+          throw new ApiError(400, `watch at most ${MAX_WATCHED} rows (key=... or keys=...)`);
         let seen = await readRowVersions(db, p, keys).catch(keyRefused(p, keys.join(",")));
         res.writeHead(200, {
           "content-type": "text/event-stream",

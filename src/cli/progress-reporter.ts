@@ -27,7 +27,8 @@ export function createProgressReporter(
     const eta = rate > 0 ? `ETA ${formatSeconds(left / rate)}` : "ETA –";
     const ratio = p.total === 0 ? 1 : p.settled / p.total;
     const text = `${p.settled}/${p.total} ${(ratio * 100).toFixed(1)}% ${rate.toFixed(1)} rows/s ${eta}`;
-    if (!tty) return `${p.pipeline}: ${text}, ${p.inFlight} in flight`;
+    if (!tty)
+      return `${p.pipeline}: ${text}${p.inFlight === undefined ? "" : `, ${p.inFlight} in flight`}`;
     const filled = Math.round(ratio * BAR_WIDTH);
     return `${p.pipeline} [${"#".repeat(filled)}${"-".repeat(BAR_WIDTH - filled)}] ${text}`;
   };

@@ -56,4 +56,10 @@ export interface GiveBackAnswer {
 export interface DomainSlotStore {
   take(request: TakeSlotRequest): Promise<TakeSlotAnswer>;
   giveBack(request: GiveBackRequest): Promise<GiveBackAnswer>;
+  /**
+   * Deletes at most `limit` domains nobody has asked about for `idleMs` and that hold nothing
+   * (no lease, pause, open circuit or failure count); returns how many went. A crawl of the
+   * open web meets new domains forever: without this their rows would pile up.
+   */
+  prune(idleMs: number, limit: number): Promise<number>;
 }

@@ -29,6 +29,12 @@ import {
  *   since pauses and cool-downs only grow until they pass).
  */
 
+/** Each process deletes idle domain rows at most this often, at most PRUNE_LIMIT at a time. */
+const PRUNE_EVERY_MS = 10 * 60_000;
+const PRUNE_LIMIT = 500;
+/** A domain nobody asked about for this long, holding nothing, is forgotten. */
+const DOMAIN_IDLE_MS = 7 * 86_400_000;
+
 export interface FleetPolitenessOptions extends HostPolitenessOptions {
   store: DomainSlotStore;
   /**
@@ -72,6 +78,21 @@ export function createFleetPoliteness(options: FleetPolitenessOptions): FleetPol
   const onStoreError = options.onStoreError ?? (() => {});
   const domains = new Map<string, LocalState>();
   const counters: FleetPolitenessStats = { roundTrips: 0, granted: 0 };
+  let lastPrune = now();
+
+  /** After a give-back, now and then: forget domains idle for a week (their rows hold nothing). */
+  async function pruneNowAndThen(): Promise<void> {
+    if (now() - lastPrune < PRUNE_EVERY_MS) return;
+    lastPrune = now();
+    counters.roundTrips++;
+    try {
+      const deleted = await store.prune(DOMAIN_IDLE_MS, PRUNE_LIMIT);
+      // A full batch means more are waiting: the next give-back may prune again.
+      if (deleted >= PRUNE_LIMIT) lastPrune = Number.NEGATIVE_INFINITY;
+    } catch (error) {
+      onStoreError(new Error("could not delete idle crawl domains", { cause: error }));
+    }
+  }
 
   function stateOf(domain: string): LocalState {
     let state = domains.get(domain);
@@ -171,6 +192,7 @@ export function createFleetPoliteness(options: FleetPolitenessOptions): FleetPol
         new Error(`could not give back the crawl slot of ${request.domain}`, { cause: error }),
       );
     }
+    await pruneNowAndThen();
   }
 
   async function schedule<T>(

@@ -48,10 +48,11 @@ export async function runEval(options: {
       `eval ${p.name}${slot === "against" ? " (--against)" : ""}: ${golden.rows.length} rows from ${golden.source}`,
     );
     // The stored mapping was learnt from the main config's backends: it says nothing of
-    // another config's, whose "after" is the in-sample one.
+    // another config's, whose "after" is the in-sample one; nor does one learnt for another
+    // version of this pipeline, which its jobs do not apply either.
     const stored =
       p.calibrate && slot === "main"
-        ? await readCalibrations(database.db, config.schema, p.name)
+        ? (await readCalibrations(database.db, config.schema, p.name, p.version)).mappings
         : [];
     const run = await runShadow({
       database,

@@ -20,6 +20,8 @@ import { rowBudgetLeft, ROW_BUDGET_EXCEEDED } from "./row-budget.ts";
 import type { InstalledPipeline } from "./installed-pipeline.ts";
 import { checkpointState, handBackState, settleRow, startRun, type RowRun } from "./settle-row.ts";
 
+/** Pipelines whose stale calibration this process has said once (not once per job). */
+const staleCalibrationSaid = new Set<string>();
 /** The config allows at most 1,000 jobs at once per process (worker.concurrency). */
 const MAX_CONCURRENT_JOBS = 1000;
 /**
@@ -237,12 +239,23 @@ export async function runClaimedBatch(
     const calibration = p.calibrate
       ? await retryWhileDisconnected(
           `pipeline ${p.name}: reading its calibration`,
-          () => loadCalibration(db, runtime.config.schema, p.name),
+          () => loadCalibration(db, runtime.config.schema, p.name, p.version),
           patience,
-        ).catch((error: unknown) => {
-          log(`pipeline ${p.name}: calibration not applied: ${coerceError(error).message}`);
-          return undefined;
-        })
+        ).then(
+          (loaded) => {
+            if (loaded.otherVersion !== undefined && !staleCalibrationSaid.has(p.name)) {
+              staleCalibrationSaid.add(p.name);
+              log(
+                `pipeline ${p.name}: its stored calibration was learnt for version ${loaded.otherVersion}, not ${p.version}: confidences stay raw until \`gleaner eval ${p.name}\` learns it again`,
+              );
+            }
+            return loaded.calibration;
+          },
+          (error: unknown) => {
+            log(`pipeline ${p.name}: calibration not applied: ${coerceError(error).message}`);
+            return undefined;
+          },
+        )
       : undefined;
     await writer.write(
       keys,

@@ -16,27 +16,36 @@ export interface StoredCalibration {
   ece_after: number;
 }
 
-/** A pipeline's mappings: a primary-key range read, once per job of a `calibrate: true` pipeline. */
+/**
+ * A pipeline's mappings learnt for `version` (a primary-key range read, once per job of a
+ * `calibrate: true` pipeline), and the version the stored ones were learnt for when that is
+ * another: a mapping measured for another prompt, model or ladder says nothing of this one.
+ */
 export async function readCalibrations(
   db: Db,
   schema: string,
   pipeline: string,
-): Promise<StoredCalibration[]> {
-  const { rows } = await sql<StoredCalibration>`
-    select backend, column_name as "column", points, samples, ece_before, ece_after
+  version: string,
+): Promise<{ mappings: StoredCalibration[]; otherVersion?: string }> {
+  const { rows } = await sql<StoredCalibration & { version: string }>`
+    select backend, column_name as "column", points, samples, ece_before, ece_after, version
     from ${sql.table(`${schema}.calibrations`)}
     where pipeline = ${pipeline}
     order by backend, column_name
   `.execute(db);
-  return rows;
+  const mappings = rows.filter((r) => r.version === version).map(({ version: _, ...m }) => m);
+  const other = rows.find((r) => r.version !== version)?.version;
+  return { mappings, ...(other !== undefined ? { otherVersion: other } : {}) };
 }
 
 export async function loadCalibration(
   db: Db,
   schema: string,
   pipeline: string,
-): Promise<Calibration> {
-  return calibrationOf(await readCalibrations(db, schema, pipeline));
+  version: string,
+): Promise<{ calibration: Calibration; otherVersion?: string }> {
+  const { mappings, otherVersion } = await readCalibrations(db, schema, pipeline, version);
+  return { calibration: calibrationOf(mappings), ...(otherVersion ? { otherVersion } : {}) };
 }
 
 /**

@@ -29,6 +29,9 @@ import type { Db } from "../db/connect-database.ts";
  *   row lock and READ COMMITTED re-evaluation): no failure count, pause or lease removal is lost
  *   to a concurrent one. Removing a lease that already expired and was dropped is a no-op.
  * - Each statement locks one row, so two of them never deadlock.
+ * - `prune` deletes only rows idle for `idleMs` that hold nothing a process must respect, and
+ *   re-checks that under the row lock (`skip locked`: a row in use is left alone). A take that
+ *   finds its row gone inserts it again (a fresh row, which prune leaves alone for `idleMs`).
  * Durations come back relative to the database's now(), so the processes' own clocks never
  * need to agree. now() is the transaction's start, before any wait for the lock, so a granted
  * wait is, if anything, longer than needed: a start is never early.
@@ -146,6 +149,21 @@ export function createDomainSlotStore(db: Db, schema: string): DomainSlotStore {
       if (!retried)
         throw new Error(`crawl_domains has no row for ${request.domain} after inserting it`);
       return retried;
+    },
+    async prune(idleMs, limit) {
+      const idle = sql`t.updated_at < now() - ${idleMs} * ${MS}
+        and t.leases = '{}'::jsonb and t.trial_lease is null and t.failures = 0
+        and t.next_slot_at < now() and t.paused_until < now() and t.open_until < now()`;
+      const result = await sql`
+        delete from ${table} d
+        where d.domain in (
+          select t.domain from ${table} t where ${idle}
+          order by t.updated_at
+          limit ${limit}
+          for update skip locked
+        )
+      `.execute(db);
+      return Number(result.numAffectedRows ?? 0);
     },
     async giveBack(request) {
       const answer = await giveBackOnce(request);

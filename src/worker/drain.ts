@@ -10,7 +10,8 @@ export interface DrainProgress {
   pipeline: string;
   total: number;
   settled: number;
-  inFlight: number;
+  /** Rows queued or running; absent where nothing is in flight by nature (an import). */
+  inFlight?: number;
 }
 
 /**

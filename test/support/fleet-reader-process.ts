@@ -46,6 +46,10 @@ const store: DomainSlotStore = {
     counts.roundTrips++;
     return inner.giveBack(r);
   },
+  prune: (idleMs, limit) => {
+    counts.roundTrips++;
+    return inner.prune(idleMs, limit);
+  },
 };
 const reader = createPageReader({
   allow: ["127.0.0.1/32"],

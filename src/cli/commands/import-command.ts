@@ -55,7 +55,6 @@ export async function importCommand(
               pipeline: label,
               total,
               settled: Math.min(total, Math.max(0, sent - 1)),
-              inFlight: 0,
             },
           ]);
         }),
