@@ -10,21 +10,65 @@ export function contentHash(value: unknown): string {
   return createHash("sha256").update(canonicalJson(value)).digest("hex");
 }
 
+/**
+ * A value whose canonical JSON is already known: canonicalJson writes `text` in its place. For a
+ * large value hashed again and again unchanged (an answer schema, in every cache key), see
+ * `canonicalOnce`.
+ */
+export class CanonicalText {
+  constructor(readonly text: string) {}
+}
+
+const known = new WeakMap<object, CanonicalText>();
+
+/**
+ * The canonical JSON of `value`, computed once per object: only for objects never changed after
+ * they are first hashed (a stage's answer schema, built once).
+ */
+export function canonicalOnce(value: object): CanonicalText {
+  let found = known.get(value);
+  if (!found) {
+    found = new CanonicalText(canonicalJson(value));
+    known.set(value, found);
+  }
+  return found;
+}
+
 /** JSON text with object keys sorted at every level. */
 export function canonicalJson(value: unknown): string {
   if (value === null || value === undefined) return "null";
-  if (typeof value === "number") return Number.isFinite(value) ? JSON.stringify(value) : "null";
-  if (typeof value === "string" || typeof value === "boolean") return JSON.stringify(value);
-  if (typeof value === "bigint") return value.toString();
-  if (value instanceof Date) return JSON.stringify(value.toISOString());
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(",")}]`;
-  if (typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined && typeof v !== "function")
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`);
-    return `{${entries.join(",")}}`;
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return JSON.stringify(value);
+    case "number":
+      return Number.isFinite(value) ? JSON.stringify(value) : "null";
+    case "bigint":
+      return value.toString();
+    case "object":
+      break;
+    default:
+      // Functions and symbols: JSON has no value for them.
+      return "null";
   }
-  // Functions and symbols: JSON has no value for them.
-  return "null";
+  if (value instanceof CanonicalText) return value.text;
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let i = 0; i < value.length; i++) out += (i > 0 ? "," : "") + canonicalJson(value[i]);
+    return out + "]";
+  }
+  // Hot (every cache key, every stage record): one pass over sorted keys, no intermediate arrays
+  // of entries. Keys compare by UTF-16 code units, as the `<` they were sorted with before.
+  const object = value as Record<string, unknown>;
+  const keys = Object.keys(object).sort();
+  let out = "{";
+  let first = true;
+  for (const key of keys) {
+    const member = object[key];
+    if (member === undefined || typeof member === "function") continue;
+    out += (first ? "" : ",") + JSON.stringify(key) + ":" + canonicalJson(member);
+    first = false;
+  }
+  return out + "}";
 }

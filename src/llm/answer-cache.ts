@@ -3,7 +3,7 @@
 // low-confidence re-checks, reprocessing and resets ask exactly the same question with the same
 // evidence, so they cost nothing; a changed page, prompt, schema or model is another question.
 import { coerceError } from "../core/coerce-error.ts";
-import { contentHash } from "../core/content-hash.ts";
+import { canonicalOnce, contentHash } from "../core/content-hash.ts";
 import { groupCalls } from "../core/group-calls.ts";
 import type {
   CachedLlmAnswer,
@@ -48,7 +48,8 @@ export function answerCacheKey(config: LlmBackendConfig, req: LlmRequest): strin
     system: req.system ?? null,
     prompt: req.prompt,
     schema_name: req.schemaName,
-    schema: req.schema,
+    // Built once per stage and hashed into every call's key: serialised once.
+    schema: canonicalOnce(req.schema),
   });
 }
 
