@@ -101,17 +101,23 @@ describe("a scrape on a big table", () => {
   });
 
   it("reads each pipeline once per scrape, not once per gauge", async () => {
-    let statements = 0;
-    const count = () => statements++;
-    const pool = h.app.database.pool;
-    pool.on("acquire", count);
-    try {
-      await metrics.registry.metrics();
-    } finally {
-      pool.off("acquire", count);
+    // The fewest statements of three scrapes: a background statement of the harness (a
+    // heartbeat, a sweep tick) may fall within one scrape on a loaded machine, not within all.
+    const counts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      let statements = 0;
+      const count = () => statements++;
+      const pool = h.app.database.pool;
+      pool.on("acquire", count);
+      try {
+        await metrics.registry.metrics();
+      } finally {
+        pool.off("acquire", count);
+      }
+      counts.push(statements);
     }
     // Per pipeline: counters, backlog, oldest due row; then the queue and the workers.
-    expect(statements).toBe(3 + 1 + 1);
+    expect(Math.min(...counts)).toBe(3 + 1 + 1);
   });
 
   it("takes well under 200 ms (the bench measures the real figure on 10 million rows)", async () => {
