@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process";
 const runs: [string, string[]][] = [
   ["bench/throughput.ts", ["50000", "0", "64"]],
   ["bench/throughput.ts", ["20000", "500", "64"]],
+  ["bench/llm-call-cpu.ts", []],
   ["bench/insert-latency.ts", ["200"]],
   ["bench/sweep-tick.ts", ["10000000", "10000"]],
   ["bench/metrics-scrape.ts", ["10000000", "10000"]],

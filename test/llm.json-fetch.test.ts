@@ -99,6 +99,34 @@ it("leaves a multipart upload (the Batch API's file) to the global fetch", async
   expect(file).toBe("file");
 });
 
+it("sends a request again when the kept-alive socket it went out on was closed by the server", async () => {
+  // The server drops the second request on each connection without a word, as a server whose
+  // idle timeout ends just as a socket is reused does.
+  const perSocket = new WeakMap<object, number>();
+  let connections = 0;
+  const closing = http.createServer((req, res) => {
+    const n = (perSocket.get(req.socket) ?? 0) + 1;
+    perSocket.set(req.socket, n);
+    if (n === 1) connections++;
+    if (n > 1) {
+      req.socket.destroy();
+      return;
+    }
+    req.resume();
+    req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end('{"n":1}'));
+  });
+  await new Promise<void>((r) => closing.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(closing.address() as AddressInfo).port}/`;
+  try {
+    expect(await (await jsonFetch(url, { method: "POST", body: "{}" })).json()).toEqual({ n: 1 });
+    expect(await (await jsonFetch(url, { method: "POST", body: "{}" })).json()).toEqual({ n: 1 });
+    expect(connections).toBe(2);
+  } finally {
+    closing.closeAllConnections();
+    await new Promise((r) => closing.close(r));
+  }
+});
+
 it("fails an unreachable server with a network error the LLM error classes recognise", async () => {
   const closed = http.createServer();
   await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
