@@ -18,10 +18,8 @@ import zlib from "node:zlib";
  * body is being read), gzip, deflate or br bodies decoded, and a request sent again when the
  * kept-alive socket it went out on turns out closed.
  */
-const agents = {
-  "http:": new http.Agent({ keepAlive: true }),
-  "https:": new https.Agent({ keepAlive: true }),
-};
+/** Made on the first call, so importing this file creates nothing. */
+let agents: Record<string, http.Agent> | undefined;
 const decoders: Record<string, (body: Buffer) => Promise<Buffer>> = {
   gzip: promisify(zlib.gunzip),
   "x-gzip": promisify(zlib.gunzip),
@@ -34,7 +32,11 @@ const NO_BODY = new Set([101, 204, 205, 304]);
 export const jsonFetch: typeof globalThis.fetch = async (input, init) => {
   const url = new URL(input instanceof Request ? input.url : input);
   const body = init?.body;
-  const agent = agents[url.protocol as keyof typeof agents] as http.Agent | undefined;
+  agents ??= {
+    "http:": new http.Agent({ keepAlive: true }),
+    "https:": new https.Agent({ keepAlive: true }),
+  };
+  const agent = agents[url.protocol];
   if (
     input instanceof Request ||
     agent === undefined ||
