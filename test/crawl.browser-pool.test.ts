@@ -200,6 +200,12 @@ describe.skipIf(!available)("browser pool", () => {
     }
   });
 
+  it("reads the document a script redirect leads to when it answers after the first one settled", async () => {
+    const page = await pool.render(site.url("/browser/script-redirect-slow"));
+    expect(page.finalUrl).toBe(site.url("/browser/slow/js/12"));
+    expect(page.html).toContain(jsItemText(12));
+  });
+
   it("reads the document a script redirect leads to", async () => {
     const page = await pool.render(site.url("/browser/script-redirect"));
     expect(page.finalUrl).toBe(site.url("/browser/js/11"));

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import type { Browser, BrowserContext, CDPSession, Page, Response } from "playwright-core";
+import type { Browser, BrowserContext, CDPSession, Page, Request, Response } from "playwright-core";
 import { defaultChromiumPath } from "../core/chromium-path.ts";
 import { maskUrl } from "../core/mask-secrets.ts";
 import { CrawlError, SsrfRefusedError } from "./crawl-error.ts";
@@ -719,7 +719,7 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
       }
 
       const expression = settleAndReadExpression(idleMs, maxIdleWaitMs, maxBytes);
-      const snapshot = await readSettledPage(current.page, expression, within);
+      const snapshot = await readLastDocument(current.page, expression, within);
       const finalUrl = snapshot.url;
       const refusedHop = state.refused.find((r) => r.url === withoutHash(finalUrl));
       if (refusedHop) {
@@ -791,6 +791,67 @@ export function createBrowserPool(options: BrowserPoolOptions = {}): BrowserPool
       waiting: waiters.length,
     }),
   };
+}
+
+/** How long a render waits for a redirect a settled page started to commit. */
+const NAVIGATION_WAIT_MS = 5_000;
+
+/**
+ * Settles and reads the page, and reads the next document instead when the page sent itself
+ * elsewhere meanwhile (a script or meta redirect), a few times at most. A redirecting document
+ * may settle before the navigation it started commits (the next page is slow to answer): its
+ * main-frame navigation requests are watched from the first commit on, and one still in flight
+ * after the read is waited for, up to NAVIGATION_WAIT_MS (and the render's deadline), before the
+ * next read. Called right after the
+ * first commit, before the page's own navigation requests can be reported.
+ */
+async function readLastDocument(
+  page: Page,
+  expression: string,
+  within: <T>(step: Promise<T>) => Promise<T>,
+): Promise<PageSnapshot> {
+  const mainFrame = page.mainFrame();
+  const inFlight = new Set<Request>();
+  const onRequest = (request: Request) => {
+    if (request.isNavigationRequest() && request.frame() === mainFrame) inFlight.add(request);
+  };
+  const onDone = (request: Request) => inFlight.delete(request);
+  const onNavigated = (frame: unknown) => {
+    if (frame === mainFrame) inFlight.clear();
+  };
+  page.on("request", onRequest);
+  // A navigation that ends without a new document (a download, a 204) is no longer waited for.
+  page.on("requestfailed", onDone);
+  page.on("requestfinished", onDone);
+  page.on("framenavigated", onNavigated);
+  try {
+    let snapshot = await readSettledPage(page, expression, within);
+    for (let hop = 0; hop < 3 && inFlight.size > 0; hop++) {
+      // Committed already, or wait for the commit (or give up and keep this document).
+      if (withoutHash(page.url()) === withoutHash(snapshot.url)) {
+        const committed = await within(
+          page
+            .waitForEvent("framenavigated", {
+              predicate: (frame) => frame === mainFrame,
+              timeout: NAVIGATION_WAIT_MS,
+            })
+            .then(
+              () => true,
+              () => false,
+            ),
+        );
+        if (!committed) break;
+      }
+      inFlight.clear();
+      snapshot = await readSettledPage(page, expression, within);
+    }
+    return snapshot;
+  } finally {
+    page.off("request", onRequest);
+    page.off("requestfailed", onDone);
+    page.off("requestfinished", onDone);
+    page.off("framenavigated", onNavigated);
+  }
 }
 
 /**

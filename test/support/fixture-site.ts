@@ -247,6 +247,13 @@ function serveBrowserRoute(path: string, res: ServerResponse): boolean {
   const html = "text/html; charset=utf-8";
   const js = /^\/browser\/js\/(\d+)$/.exec(path);
   if (js) return send(200, html, jsShellHtml(js[1] as string));
+  // The same page, answered after 1.5 s: longer than a render waits for a page to settle
+  // (max_idle_wait, 1 s by default).
+  const slowJs = /^\/browser\/slow\/js\/(\d+)$/.exec(path);
+  if (slowJs) {
+    setTimeout(() => send(200, html, jsShellHtml(slowJs[1] as string)), 1_500);
+    return true;
+  }
   const data = /^\/browser\/data\/(\d+)\.json$/.exec(path);
   if (data) {
     const n = data[1] as string;
@@ -331,6 +338,13 @@ fetch("/browser/redirect-forbidden").then(
       return send(200, "application/zip", Buffer.from("PK\x03\x04 not really a zip"), {
         "content-disposition": 'attachment; filename="data.zip"',
       });
+    case "/browser/script-redirect-slow":
+      // The same, to a page slower to answer than this one is to settle.
+      return send(
+        200,
+        html,
+        htmlPage("Redirecting", `<script>location.replace("/browser/slow/js/12");</script>`),
+      );
     case "/browser/script-redirect":
       // The document replaces itself at once, as a client-side redirect does.
       return send(
