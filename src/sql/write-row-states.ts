@@ -5,6 +5,7 @@ import { PG_TYPE } from "../core/output-types.ts";
 import type { InstalledPipeline } from "../pipeline/installed-pipeline.ts";
 import type { RowState } from "../pipeline/row-state.ts";
 import type { RowStatus } from "../db/pipeline-ddl.ts";
+import { heldByClaim } from "./start-claimed-rows.ts";
 
 export interface RowWrite {
   key: string;
@@ -28,6 +29,9 @@ export interface RowWrite {
  * Why it is safe:
  * - `claim = $claim` fences off a job whose rows were taken back (lease expired) or reset by a
  *   user: its late writes match nothing.
+ * - The keys are also given as an array (`key = any($keys)`), so the rows are found through the
+ *   key's index: the planner takes jsonb_to_recordset for 100 rows and, on a table of some ten
+ *   thousand, joined it to a scan of the whole table on every write-back.
  * - `xmin = $xmin` makes each write conditional on the row being exactly as this job last read
  *   it, so a value a user wrote meanwhile is never overwritten. Rows that fail the check are
  *   returned as missing; the caller re-reads them and merges again.
@@ -82,7 +86,11 @@ export async function writeRowStates(
     update ${sql.table(`${p.table.schema}.${p.table.name}`)} t set ${sql.join(sets)}
     from jsonb_to_recordset(${rowsJson(rows)}::jsonb) as x(${recordType})
     where ${sql.ref(`t.${p.key}`)} = x.k::${sql.raw(p.keyType)}
-      and ${sql.ref(`t.${c.claim}`)} = ${claim}::uuid
+      and ${heldByClaim(
+        p,
+        claim,
+        writes.map((w) => w.key),
+      )}
       and t.xmin = x.xmin::xid
     returning ${sql.ref(`t.${p.key}`)}::text as key, t.xmin::text as xmin
   `.execute(db);
