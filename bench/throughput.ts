@@ -4,7 +4,7 @@
  *
  *   node --import tsx bench/throughput.ts [rows] [latencyMs] [maxConcurrency]
  *
- * Environment: JOB_SIZE (rows per job, default 5 x batch_size), LOCAL_QUEUE (worker.local_queue),
+ * Environment: JOB_SIZE (rows per job, default the pipeline default, 10 x batch_size), LOCAL_QUEUE (worker.local_queue),
  * BASELINES=0 (Gleaner alone, e.g. under a profiler), TIMELINE=1 (rows settled per sweep, on stderr).
  * Beside it, graphile-worker's batched no-op throughput (local queue and batched completion, as
  * its performance docs configure it), and Gleaner's rows/s as a fraction of that.
@@ -12,6 +12,7 @@
  * bound is 64 x 10 / 0.5 s = 1,280 rows/s, and the aim is >= 90% of it. The fake LLM runs in
  * a child process, as a remote LLM would.
  */
+import { readFileSync } from "node:fs";
 import { makeWorkerUtils, run } from "graphile-worker";
 import { pino } from "pino";
 import { openGleaner } from "../src/app/open-gleaner.ts";
@@ -75,6 +76,23 @@ async function graphileNoop(url: string, jobs: number, batched = false): Promise
   return jobs / seconds;
 }
 
+/**
+ * CPU time the whole machine spent busy (user, nice, system, irq, softirq: not idle, I/O wait or
+ * steal), in microseconds, from /proc/stat; undefined where there is none. Over the run it is
+ * the worker, PostgreSQL and the fake LLM together: the figure the machine's cores bound, and
+ * steadier than rows/s when the host's speed varies.
+ */
+function machineBusyMicros(): number | undefined {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "";
+    const [user, nice, system, , , irq, softirq] = line.trim().split(/\s+/).slice(1).map(Number);
+    // USER_HZ ticks, 100 per second on Linux.
+    return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0)) * 10_000;
+  } catch {
+    return undefined;
+  }
+}
+
 async function main() {
   const db = await createBenchDatabase("throughput");
   const llm = await startFakeLlmProcess(LATENCY_MS);
@@ -84,6 +102,8 @@ async function main() {
     const noopJobs = baselines ? await graphileNoop(db.url, 20_000) : NaN;
     const batchedJobs = baselines ? await graphileNoop(db.url, 50_000, true) : NaN;
 
+    // Without JOB_SIZE, the pipeline's default: what a user gets.
+    const jobSizeLine = process.env.JOB_SIZE ? `\n    job_size: ${process.env.JOB_SIZE}` : "";
     const config = parseConfig(
       `
 llm:
@@ -96,8 +116,7 @@ pipelines:
     inputs: [name]
     outputs: { label: { type: text, description: "A label" } }
     batch_size: ${BATCH}
-    job_size: ${process.env.JOB_SIZE ?? BATCH * 5}
-    sweep_limit: 5000
+    sweep_limit: 5000${jobSizeLine}
     stages:
       - { name: label, kind: llm, backends: [fake], prompt: "Label {{name}}", outputs: [label] }
 `,
@@ -112,6 +131,7 @@ pipelines:
     const worker = await startWorker({ runtime: app.runtime, url: db.url, logger });
     const started = performance.now();
     const cpuBefore = process.cpuUsage();
+    const machineBefore = machineBusyMicros();
     // When 10 % and 90 % of the rows were settled: the steady rate between them leaves out the
     // ramp-up (first sweep, first jobs) and the tail (the last jobs, fewer than the slots).
     let at10: number | undefined;
@@ -131,6 +151,7 @@ pipelines:
     }
     const seconds = (performance.now() - started) / 1000;
     const cpu = process.cpuUsage(cpuBefore);
+    const machineAfter = machineBusyMicros();
     const steady =
       at10 !== undefined && at90 !== undefined && at90 > at10
         ? (ROWS * 0.8) / ((at90 - at10) / 1000)
@@ -156,6 +177,10 @@ pipelines:
     console.log(
       `gleaner process CPU: ${fmt((cpu.user + cpu.system) / ROWS, 1)} µs per row (${fmt(cpu.user / 1e6, 2)} s user, ${fmt(cpu.system / 1e6, 2)} s system)`,
     );
+    if (machineBefore !== undefined && machineAfter !== undefined)
+      console.log(
+        `machine CPU (worker, PostgreSQL, fake LLM): ${fmt((machineAfter - machineBefore) / ROWS, 1)} µs per row, ${fmt((machineAfter - machineBefore) / 1e6 / seconds, 2)} cores busy`,
+      );
     if (steady !== undefined)
       console.log(
         `steady state (10-90 % of the rows settled): ${fmt(steady)} rows/s; 10 % settled after ${fmt(((at10 as number) - started) / 1000, 2)} s, 90 % after ${fmt(((at90 as number) - started) / 1000, 2)} s`,

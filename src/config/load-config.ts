@@ -542,7 +542,7 @@ function resolvePipeline(
     schedule: p.schedule,
     batchSize: p.batch_size,
     maxRowInputChars: p.max_row_input_chars,
-    jobSize: p.job_size ?? p.batch_size * 5,
+    jobSize: p.job_size ?? Math.min(5000, p.batch_size * 10),
     sweepLimit: p.sweep_limit,
     leaseMs: p.lease,
     queueTimeoutMs: p.queue_timeout,
