@@ -9,6 +9,8 @@ export const PG = {
   NOT_NULL_VIOLATION: "23502",
   /** The table (or view, or sequence) does not exist. */
   UNDEFINED_TABLE: "42P01",
+  /** A column named in a statement does not exist. */
+  UNDEFINED_COLUMN: "42703",
   /** The table already exists. */
   DUPLICATE_TABLE: "42P07",
   /** The schema does not exist. */

@@ -1,3 +1,4 @@
+import { buildIndexesConcurrently } from "./build-indexes-concurrently.ts";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Logger, runMigrations } from "graphile-worker";
@@ -55,6 +56,8 @@ export async function migrate(database: Database, config: GleanerConfig): Promis
   // Ad-hoc pipelines (created through the API) get the same upgrades as configured ones.
   const adhoc = await loadAdhocPipelines(database.db, config);
   for (const pipeline of [...config.pipelines, ...adhoc]) {
+    // New indexes of an existing table first, concurrently: writers do not wait for the builds.
+    await buildIndexesConcurrently(database.db, pipeline);
     const outcome = await database.db.transaction().execute(async (trx) => {
       // One installer per pipeline at a time; the DDL itself also locks the table.
       await sql`select pg_advisory_xact_lock(hashtext(${"gleaner:install:" + pipeline.name}))`.execute(

@@ -41,6 +41,9 @@ export function stateColumnsSql(p: PipelineConfig): string[] {
   const c = stateColumns(p);
   const t = tableRef(p);
   const statuses = STATUSES.map(quoteLiteral).join(", ");
+  const indexes = pipelineIndexes(p);
+  const indexSql = (...suffixes: string[]) =>
+    suffixes.map((s) => indexes.find((i) => i.name === objectName(p.name, s))?.create as string);
   return [
     // A default of now() is stable, so PostgreSQL adds it without rewriting the table, and every
     // existing row becomes pending and due at once.
@@ -53,20 +56,56 @@ export function stateColumnsSql(p: PipelineConfig): string[] {
       add column if not exists ${q(c.nextAt)} timestamptz default now(),
       add column if not exists ${q(c.claim)} uuid,
       add column if not exists ${q(c.enrichedAt)} timestamptz`,
-    // The sweep reads only rows with a due time; done and exhausted rows have none and cost nothing.
-    `create index if not exists ${q(objectName(p.name, "due"))} on ${t} (${q(c.nextAt)}) where ${q(c.nextAt)} is not null`,
-    `create index if not exists ${q(objectName(p.name, "pending"))} on ${t} (${q(c.nextAt)}) where ${q(c.status)} = 'pending'`,
-    // Failure reports read failed and exhausted rows only; few, and never worth a scan.
-    `create index if not exists ${q(objectName(p.name, "failures"))} on ${t} (${q(p.key)}) where ${q(c.status)} in ('failed', 'exhausted')`,
-    // Drift (on_version_change: reprocess) finds done rows of another version by two range
-    // probes of this index (src/sql/release-drifted-rows.ts), never a scan; without drift no
-    // writer pays for it.
-    p.onVersionChange === "reprocess"
-      ? `create index if not exists ${q(objectName(p.name, "version"))} on ${t} ((${q(c.state)} ->> 'version')) where ${q(c.status)} = 'done'`
-      : `drop index if exists ${q(p.table.schema)}.${q(objectName(p.name, "version"))}`,
-    // Rows with a value a person reviewed, read for few-shot examples (src/sql/few-shot-examples.ts).
-    `create index if not exists ${q(objectName(p.name, "reviewed"))} on ${t} (${q(p.key)}) where ${q(c.state)} @? ${quoteLiteral(REVIEWED_PATH)}`,
+    ...indexSql("due", "pending", "failures"),
+    // Without drift no writer pays for the version index.
+    ...(p.onVersionChange === "reprocess"
+      ? indexSql("version")
+      : [`drop index if exists ${q(p.table.schema)}.${q(objectName(p.name, "version"))}`]),
+    ...indexSql("reviewed"),
     ...reviewIndexSql(p),
+  ];
+}
+
+/** One of the indexes a pipeline's table gets. */
+export interface PipelineIndex {
+  name: string;
+  /** `create index if not exists …` (src/db/build-indexes-concurrently.ts builds it concurrently). */
+  create: string;
+  /** The comment it carries, which says what it was built for: rebuilt when it differs. */
+  comment?: string;
+}
+
+/**
+ * The indexes of a pipeline's table, in the order the DDL creates them: the one definition the
+ * install transaction and the concurrent builds before it share.
+ */
+export function pipelineIndexes(p: PipelineConfig): PipelineIndex[] {
+  const c = stateColumns(p);
+  const t = tableRef(p);
+  const index = (suffix: string, body: string, comment?: string): PipelineIndex => ({
+    name: objectName(p.name, suffix),
+    create: `create index if not exists ${q(objectName(p.name, suffix))} on ${t} ${body}`,
+    ...(comment === undefined ? {} : { comment }),
+  });
+  return [
+    // The sweep reads only rows with a due time; done and exhausted rows have none and cost nothing.
+    index("due", `(${q(c.nextAt)}) where ${q(c.nextAt)} is not null`),
+    index("pending", `(${q(c.nextAt)}) where ${q(c.status)} = 'pending'`),
+    // Failure reports read failed and exhausted rows only; few, and never worth a scan.
+    index("failures", `(${q(p.key)}) where ${q(c.status)} in ('failed', 'exhausted')`),
+    // Drift (on_version_change: reprocess) finds done rows of another version by two range
+    // probes of this index (src/sql/release-drifted-rows.ts), never a scan.
+    ...(p.onVersionChange === "reprocess"
+      ? [index("version", `((${q(c.state)} ->> 'version')) where ${q(c.status)} = 'done'`)]
+      : []),
+    // Rows with a value a person reviewed, read for few-shot examples (src/sql/few-shot-examples.ts).
+    index("reviewed", `(${q(p.key)}) where ${q(c.state)} @? ${quoteLiteral(REVIEWED_PATH)}`),
+    // The review queue (reviewIndexSql).
+    index(
+      "review",
+      `(${q(p.key)}) where ${q(c.confidence)} < ${reviewBelowLiteral(p)}`,
+      `review_below ${reviewBelowLiteral(p)}`,
+    ),
   ];
 }
 
@@ -81,10 +120,9 @@ export const REVIEWED_PATH = '$.columns.* ? (@.origin == "human")';
  * the comment that records the threshold it was built for.
  */
 function reviewIndexSql(p: PipelineConfig): string[] {
-  const c = stateColumns(p);
-  const name = objectName(p.name, "review");
-  const qualified = `${q(p.table.schema)}.${q(name)}`;
-  const note = quoteLiteral(`review_below ${reviewBelowLiteral(p)}`);
+  const review = pipelineIndexes(p).find((index) => index.comment !== undefined) as PipelineIndex;
+  const qualified = `${q(p.table.schema)}.${q(review.name)}`;
+  const note = quoteLiteral(review.comment as string);
   return [
     `do $do$ begin
       if obj_description(to_regclass(${quoteLiteral(qualified)}), 'pg_class') is distinct from ${note}
@@ -92,7 +130,7 @@ function reviewIndexSql(p: PipelineConfig): string[] {
         drop index ${qualified};
       end if;
     end $do$`,
-    `create index if not exists ${q(name)} on ${tableRef(p)} (${q(p.key)}) where ${q(c.confidence)} < ${reviewBelowLiteral(p)}`,
+    review.create,
     `comment on index ${qualified} is ${note}`,
   ];
 }
