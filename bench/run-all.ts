@@ -22,6 +22,7 @@ const runs: [string, string[]][] = [
   ["bench/drift-freshness-cost.ts", []],
   ["bench/estimate-error.ts", []],
   ["bench/import.ts", ["100000", "3"]],
+  ["bench/upgrade-pause.ts", ["1000000"]],
 ];
 
 for (const [script, args] of runs) {
