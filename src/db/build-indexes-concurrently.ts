@@ -43,7 +43,10 @@ export async function buildIndexesConcurrently(
   // One connection, outside any transaction: CREATE INDEX CONCURRENTLY refuses to run in one.
   await db.connection().execute(async (conn) => {
     const existing = await readIndexes(conn, pipeline);
-    for (const index of pipelineIndexes(pipeline)) {
+    const wanted = Object.values(pipelineIndexes(pipeline)).filter(
+      (index): index is PipelineIndex => index !== undefined,
+    );
+    for (const index of wanted) {
       const found = existing.find((e) => e.name === index.name);
       if (isBuilt(index, found)) continue;
       // Another migrator's build in progress: it finishes it (or, cut short, the next migrate).

@@ -1,4 +1,3 @@
-import { buildIndexesConcurrently } from "./build-indexes-concurrently.ts";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Logger, runMigrations } from "graphile-worker";
@@ -11,6 +10,7 @@ import { indexCorpusFolder } from "../search/index-corpus-folder.ts";
 import { servedCorpora } from "../search/corpus-folders.ts";
 import { forgetProviderAnswers } from "../search/search-cache.ts";
 import { seedTable } from "./seed-table.ts";
+import { buildIndexesConcurrently } from "./build-indexes-concurrently.ts";
 import { installPipelineTable } from "./install-pipeline-table.ts";
 import { quoteIdent } from "./quote-identifier.ts";
 

@@ -41,9 +41,7 @@ export function stateColumnsSql(p: PipelineConfig): string[] {
   const c = stateColumns(p);
   const t = tableRef(p);
   const statuses = STATUSES.map(quoteLiteral).join(", ");
-  const indexes = pipelineIndexes(p);
-  const indexSql = (...suffixes: string[]) =>
-    suffixes.map((s) => indexes.find((i) => i.name === objectName(p.name, s))?.create as string);
+  const ix = pipelineIndexes(p);
   return [
     // A default of now() is stable, so PostgreSQL adds it without rewriting the table, and every
     // existing row becomes pending and due at once.
@@ -56,13 +54,14 @@ export function stateColumnsSql(p: PipelineConfig): string[] {
       add column if not exists ${q(c.nextAt)} timestamptz default now(),
       add column if not exists ${q(c.claim)} uuid,
       add column if not exists ${q(c.enrichedAt)} timestamptz`,
-    ...indexSql("due", "pending", "failures"),
+    ix.due.create,
+    ix.pending.create,
+    ix.failures.create,
     // Without drift no writer pays for the version index.
-    ...(p.onVersionChange === "reprocess"
-      ? indexSql("version")
-      : [`drop index if exists ${q(p.table.schema)}.${q(objectName(p.name, "version"))}`]),
-    ...indexSql("reviewed"),
-    ...reviewIndexSql(p),
+    ix.version?.create ??
+      `drop index if exists ${q(p.table.schema)}.${q(objectName(p.name, "version"))}`,
+    ix.reviewed.create,
+    ...reviewIndexSql(p, ix.review),
   ];
 }
 
@@ -75,38 +74,54 @@ export interface PipelineIndex {
   comment?: string;
 }
 
+/** The indexes of a pipeline's table (`version` only with `on_version_change: reprocess`). */
+export interface PipelineIndexes {
+  due: PipelineIndex;
+  pending: PipelineIndex;
+  failures: PipelineIndex;
+  version?: PipelineIndex;
+  reviewed: PipelineIndex;
+  review: PipelineIndex & { comment: string };
+}
+
 /**
- * The indexes of a pipeline's table, in the order the DDL creates them: the one definition the
- * install transaction and the concurrent builds before it share.
+ * The indexes of a pipeline's table: the one definition the install transaction's DDL and the
+ * concurrent builds before it (src/db/build-indexes-concurrently.ts) share.
  */
-export function pipelineIndexes(p: PipelineConfig): PipelineIndex[] {
+export function pipelineIndexes(p: PipelineConfig): PipelineIndexes {
   const c = stateColumns(p);
   const t = tableRef(p);
-  const index = (suffix: string, body: string, comment?: string): PipelineIndex => ({
+  const index = (suffix: string, body: string): PipelineIndex => ({
     name: objectName(p.name, suffix),
     create: `create index if not exists ${q(objectName(p.name, suffix))} on ${t} ${body}`,
-    ...(comment === undefined ? {} : { comment }),
   });
-  return [
+  return {
     // The sweep reads only rows with a due time; done and exhausted rows have none and cost nothing.
-    index("due", `(${q(c.nextAt)}) where ${q(c.nextAt)} is not null`),
-    index("pending", `(${q(c.nextAt)}) where ${q(c.status)} = 'pending'`),
+    due: index("due", `(${q(c.nextAt)}) where ${q(c.nextAt)} is not null`),
+    pending: index("pending", `(${q(c.nextAt)}) where ${q(c.status)} = 'pending'`),
     // Failure reports read failed and exhausted rows only; few, and never worth a scan.
-    index("failures", `(${q(p.key)}) where ${q(c.status)} in ('failed', 'exhausted')`),
+    failures: index("failures", `(${q(p.key)}) where ${q(c.status)} in ('failed', 'exhausted')`),
     // Drift (on_version_change: reprocess) finds done rows of another version by two range
     // probes of this index (src/sql/release-drifted-rows.ts), never a scan.
     ...(p.onVersionChange === "reprocess"
-      ? [index("version", `((${q(c.state)} ->> 'version')) where ${q(c.status)} = 'done'`)]
-      : []),
+      ? {
+          version: index(
+            "version",
+            `((${q(c.state)} ->> 'version')) where ${q(c.status)} = 'done'`,
+          ),
+        }
+      : {}),
     // Rows with a value a person reviewed, read for few-shot examples (src/sql/few-shot-examples.ts).
-    index("reviewed", `(${q(p.key)}) where ${q(c.state)} @? ${quoteLiteral(REVIEWED_PATH)}`),
-    // The review queue (reviewIndexSql).
-    index(
-      "review",
-      `(${q(p.key)}) where ${q(c.confidence)} < ${reviewBelowLiteral(p)}`,
-      `review_below ${reviewBelowLiteral(p)}`,
+    reviewed: index(
+      "reviewed",
+      `(${q(p.key)}) where ${q(c.state)} @? ${quoteLiteral(REVIEWED_PATH)}`,
     ),
-  ];
+    // The review queue (reviewIndexSql).
+    review: {
+      ...index("review", `(${q(p.key)}) where ${q(c.confidence)} < ${reviewBelowLiteral(p)}`),
+      comment: `review_below ${reviewBelowLiteral(p)}`,
+    },
+  };
 }
 
 /** Columns of a row's state whose value a person set (approved or edited, or rejected). */
@@ -119,10 +134,9 @@ export const REVIEWED_PATH = '$.columns.* ? (@.origin == "human")';
  * (`reviewBelowLiteral`) so the planner can use it; a changed review_below rebuilds it, told by
  * the comment that records the threshold it was built for.
  */
-function reviewIndexSql(p: PipelineConfig): string[] {
-  const review = pipelineIndexes(p).find((index) => index.comment !== undefined) as PipelineIndex;
+function reviewIndexSql(p: PipelineConfig, review: PipelineIndexes["review"]): string[] {
   const qualified = `${q(p.table.schema)}.${q(review.name)}`;
-  const note = quoteLiteral(review.comment as string);
+  const note = quoteLiteral(review.comment);
   return [
     `do $do$ begin
       if obj_description(to_regclass(${quoteLiteral(qualified)}), 'pg_class') is distinct from ${note}
