@@ -1,7 +1,9 @@
 /**
- * The worker's CPU per LLM call through the SDK: over node:http (src/llm/json-fetch.ts, what
- * backends use) against the global fetch (undici) as the baseline, both in the same run, against
- * the fake LLM in a process of its own answering at once, 64 calls in flight, a 10-row prompt.
+ * The worker's CPU per LLM call: sent directly over node:http (src/llm/post-chat-completion.ts
+ * over src/llm/json-fetch.ts, what backends use for live calls), through the openai SDK over the
+ * same node:http fetch, and through the SDK over the global fetch (undici) as the baseline, all
+ * in the same run, against the fake LLM in a process of its own answering at once, 64 calls in
+ * flight, a 10-row prompt.
  *
  *   node --import tsx bench/llm-call-cpu.ts [calls=6000] [rounds=3]
  *
@@ -9,6 +11,7 @@
  */
 import OpenAI from "openai";
 import { jsonFetch } from "../src/llm/json-fetch.ts";
+import { chatCompletionsEndpoint, postChatCompletion } from "../src/llm/post-chat-completion.ts";
 import { fmt } from "./support/bench-database.ts";
 import { startFakeLlmProcess } from "./support/fake-llm-process.ts";
 
@@ -19,23 +22,32 @@ const prompt = Array.from({ length: 10 }, (_, i) => `### row r${i}\nname: item $
 
 const llm = await startFakeLlmProcess(0);
 try {
-  const variants: [string, typeof globalThis.fetch][] = [
-    ["node:http (json-fetch)", jsonFetch],
-    ["global fetch (baseline)", globalThis.fetch],
+  const body = { model: "fake", messages: [{ role: "user" as const, content: prompt }] };
+  const sdk = (fetch: typeof globalThis.fetch) => {
+    const client = new OpenAI({ baseURL: llm.url, apiKey: "unused", maxRetries: 0, fetch });
+    return () => client.chat.completions.create(body);
+  };
+  const endpoint = chatCompletionsEndpoint({
+    name: "fake",
+    base_url: llm.url,
+    model: "fake",
+    timeout_ms: 30_000,
+    max_concurrency: IN_FLIGHT,
+    structured_output: "none",
+  });
+  const variants: [string, () => Promise<unknown>][] = [
+    ["direct (node:http)", () => postChatCompletion(endpoint, body, new AbortController().signal)],
+    ["SDK over node:http", sdk(jsonFetch)],
+    ["SDK over global fetch", sdk(globalThis.fetch)],
   ];
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, fetch] of variants) {
-      const client = new OpenAI({ baseURL: llm.url, apiKey: "unused", maxRetries: 0, fetch });
+    for (const [name, call] of variants) {
       let next = 0;
       const cpu = process.cpuUsage();
       const started = performance.now();
       await Promise.all(
         Array.from({ length: IN_FLIGHT }, async () => {
-          while (next++ < CALLS)
-            await client.chat.completions.create({
-              model: "fake",
-              messages: [{ role: "user", content: prompt }],
-            });
+          while (next++ < CALLS) await call();
         }),
       );
       const used = process.cpuUsage(cpu);

@@ -23,6 +23,7 @@ import type {
   StructuredOutputMode,
 } from "./llm-types.ts";
 import { parseJsonAnswer } from "./parse-json-answer.ts";
+import { chatCompletionsEndpoint, postChatCompletion } from "./post-chat-completion.ts";
 
 export interface LlmBackendOptions {
   /** Replaces the global fetch, e.g. to route through a proxy agent. */
@@ -172,8 +173,9 @@ function checkConfig(config: LlmBackendConfig): void {
   }
 }
 
-/** The SDK client for one backend, live calls and Batch API alike: its URL, key, headers and
- * query, no retries of its own (the pipeline retries rows), nothing read from the environment. */
+/** The SDK client for one backend's Batch API calls (live calls are sent by
+ * post-chat-completion.ts): its URL, key, headers and query, no retries of its own (the pipeline
+ * retries rows), nothing read from the environment. */
 export function openAiClient(config: LlmBackendConfig, fetch?: typeof globalThis.fetch): OpenAI {
   return new OpenAI({
     baseURL: config.base_url,
@@ -208,7 +210,7 @@ export function createLlmBackend(
   const secrets = [config.api_key, ...Object.values(config.headers ?? {})].filter(
     (s): s is string => typeof s === "string" && s.length > 0,
   );
-  const client = openAiClient(config, options.fetch);
+  const endpoint = chatCompletionsEndpoint(config, options.fetch);
   // The mode `auto` settled on for this backend; only ever moves down the ladder.
   let autoMode: WireMode = "json_schema";
 
@@ -235,8 +237,8 @@ export function createLlmBackend(
 
   async function send(req: LlmRequest, mode: WireMode): Promise<ChatCompletion> {
     const body = chatCompletionBody(config, req, mode);
-    // The client's own timeout stops at the response headers; this deadline also covers a
-    // body that trickles in forever.
+    // One deadline for the whole call, headers and body: a body that trickles in forever is
+    // cut off too.
     const controller = new AbortController();
     const onAbort = (): void => controller.abort(req.signal?.reason);
     req.signal?.addEventListener("abort", onAbort, { once: true });
@@ -246,7 +248,7 @@ export function createLlmBackend(
       controller.abort();
     }, config.timeout_ms);
     try {
-      return await client.chat.completions.create(body, { signal: controller.signal });
+      return await postChatCompletion(endpoint, body, controller.signal);
     } catch (err) {
       if (timedOut && !req.signal?.aborted) {
         throw new LlmError(`LLM request timed out after ${config.timeout_ms}ms`, {
