@@ -4,7 +4,8 @@
  *
  *   node --import tsx bench/throughput.ts [rows] [latencyMs] [maxConcurrency]
  *
- * Environment: JOB_SIZE (rows per job, default the pipeline default, 10 x batch_size), LOCAL_QUEUE (worker.local_queue),
+ * Environment: JOB_SIZE (rows per job, default the pipeline default, 10 x batch_size),
+ * WORKER_CONCURRENCY (worker.concurrency, default Gleaner's, 16), LOCAL_QUEUE (worker.local_queue),
  * BASELINES=0 (Gleaner alone, e.g. under a profiler), TIMELINE=1 (rows settled per sweep, on stderr).
  * Beside it, graphile-worker's batched no-op throughput (local queue and batched completion, as
  * its performance docs configure it), and Gleaner's rows/s as a fraction of that.
@@ -27,7 +28,12 @@ const ROWS = Number(process.argv[2] ?? 50_000);
 const LATENCY_MS = Number(process.argv[3] ?? 0);
 const MAX_CALLS = Number(process.argv[4] ?? 64);
 const BATCH = 10;
-const CONCURRENCY = Math.max(MAX_CALLS, 32);
+// Without WORKER_CONCURRENCY, Gleaner's default (worker.concurrency 16): with jobs of 100 rows in
+// chunks of 10, 16 jobs ask for 160 calls at once, more than the 64 the backend allows, and more
+// jobs only hold more rows in flight (the first settle later, with no gain in rows/s).
+const CONCURRENCY = process.env.WORKER_CONCURRENCY
+  ? Number(process.env.WORKER_CONCURRENCY)
+  : undefined;
 const logger = pino({ level: "warn" });
 
 /**
@@ -37,7 +43,12 @@ const logger = pino({ level: "warn" });
  * localQueue.size 500, completeJobBatchDelay 0, failJobBatchDelay 0: jobs fetched 500 at a
  * time into a local queue, completions and failures sent in batches).
  */
-async function graphileNoop(url: string, jobs: number, batched = false): Promise<number> {
+async function graphileNoop(
+  url: string,
+  jobs: number,
+  concurrency: number,
+  batched = false,
+): Promise<number> {
   const utils = await makeWorkerUtils({ connectionString: url });
   await utils.migrate();
   await utils.withPgClient((c) =>
@@ -50,7 +61,7 @@ async function graphileNoop(url: string, jobs: number, batched = false): Promise
   const started = performance.now();
   const runner = await run({
     connectionString: url,
-    concurrency: batched ? 24 : CONCURRENCY,
+    concurrency: batched ? 24 : concurrency,
     ...(batched
       ? {
           maxPoolSize: 25,
@@ -97,11 +108,6 @@ async function main() {
   const db = await createBenchDatabase("throughput");
   const llm = await startFakeLlmProcess(LATENCY_MS);
   try {
-    // BASELINES=0 leaves the graphile-worker runs out (for profiling Gleaner alone).
-    const baselines = process.env.BASELINES !== "0";
-    const noopJobs = baselines ? await graphileNoop(db.url, 20_000) : NaN;
-    const batchedJobs = baselines ? await graphileNoop(db.url, 50_000, true) : NaN;
-
     // Without JOB_SIZE, the pipeline's default: what a user gets.
     const jobSizeLine = process.env.JOB_SIZE ? `\n    job_size: ${process.env.JOB_SIZE}` : "";
     const config = parseConfig(
@@ -109,7 +115,7 @@ async function main() {
 llm:
   backends:
     - { name: fake, base_url: ${llm.url}, model: fake, max_concurrency: ${MAX_CALLS} }
-worker: { concurrency: ${CONCURRENCY}, poll_interval: 100ms, local_queue: ${process.env.LOCAL_QUEUE ?? 0} }
+worker: { ${CONCURRENCY === undefined ? "" : `concurrency: ${CONCURRENCY}, `}poll_interval: 100ms, local_queue: ${process.env.LOCAL_QUEUE ?? 0} }
 pipelines:
   items:
     table: items
@@ -122,6 +128,13 @@ pipelines:
 `,
       { env: { DATABASE_URL: db.url } },
     );
+    // BASELINES=0 leaves the graphile-worker runs out (for profiling Gleaner alone).
+    const baselines = process.env.BASELINES !== "0";
+    const noopJobs = baselines
+      ? await graphileNoop(db.url, 20_000, config.worker.concurrency)
+      : NaN;
+    const batchedJobs = baselines ? await graphileNoop(db.url, 50_000, 24, true) : NaN;
+
     const app = await openGleaner(config, { env: { DATABASE_URL: db.url }, logger, migrate: true });
     const pipeline = app.runtime.pipelines.get("items")!.pipeline;
     await app.database.pool.query(
@@ -162,7 +175,7 @@ pipelines:
 
     const rowsPerSecond = ROWS / seconds;
     console.log(
-      `rows: ${fmt(ROWS)}, batch_size ${BATCH}, job_size ${config.pipelines[0]!.jobSize}, LLM latency ${LATENCY_MS} ms, max ${MAX_CALLS} calls, worker concurrency ${CONCURRENCY}, local_queue ${config.worker.localQueue}`,
+      `rows: ${fmt(ROWS)}, batch_size ${BATCH}, job_size ${config.pipelines[0]!.jobSize}, LLM latency ${LATENCY_MS} ms, max ${MAX_CALLS} calls, worker concurrency ${config.worker.concurrency}, local_queue ${config.worker.localQueue}`,
     );
     console.log(`done: ${fmt(counts.done ?? 0)}, failed: ${fmt(counts.failed ?? 0)}`);
     console.log(`graphile-worker no-op jobs:   ${fmt(noopJobs)} jobs/s (baseline)`);
