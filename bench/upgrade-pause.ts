@@ -1,23 +1,28 @@
 /**
- * How long writers of a big table wait while an upgrade adds an index: a writer inserts one row
- * at a time into a migrated table of N pending rows while `migrate` installs a Gleaner version
- * whose DDL adds an index over all of them (simulated: the sweep's due index dropped and the
- * recorded DDL hash changed, as an upgrade finds them). Measured twice in the same run:
+ * How long writers and readers of a big table wait while an upgrade adds an index: a writer
+ * inserts one row at a time and a reader reads one row at a time by key, on a migrated table of
+ * N pending rows, while `migrate` installs a Gleaner version whose DDL adds an index over all of
+ * them (simulated: the sweep's due index dropped and the recorded DDL hash changed, as an upgrade
+ * finds them). Measured twice in the same run:
  *
- * - baseline: the install transaction alone (installPipelineTable, as migrate ran it before it
- *   built new indexes concurrently): a plain CREATE INDEX and the recount, writers waiting;
- * - `migrate`: the index built concurrently first, then the transaction (the recount).
+ * - baseline: the install transaction as migrate ran it before 2026-12-06: its ALTER TABLE … ADD
+ *   COLUMN IF NOT EXISTS first (the table's ACCESS EXCLUSIVE lock, readers out), then a plain
+ *   CREATE INDEX and the recount;
+ * - `migrate`: the index built concurrently first, then the transaction under SHARE ROW
+ *   EXCLUSIVE (src/db/lock-table-for-install.ts): writers wait for the recount, readers do not.
  *
- * Prints the writer's longest insert and the inserts done while each ran. What writers still
- * wait for under migrate is the install transaction: its DDL and the recount of the counters.
+ * Prints the writer's longest insert, the reader's longest read and how many of each were done
+ * while each ran.
  *
  *   node --import tsx bench/upgrade-pause.ts [rows=1000000]
  */
+import { sql } from "kysely";
 import pg from "pg";
 import { parseConfig } from "../src/config/load-config.ts";
 import type { GleanerConfig } from "../src/config/config-types.ts";
 import { connectDatabase } from "../src/db/connect-database.ts";
 import { installPipelineTable } from "../src/db/install-pipeline-table.ts";
+import { addStateColumnsSql } from "../src/db/pipeline-ddl.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { createBenchDatabase, fmt } from "./support/bench-database.ts";
 
@@ -41,21 +46,21 @@ pipelines:
   );
 }
 
-/** Inserts one row at a time until stopped; the longest insert and how many were done. */
-function startWriter(url: string) {
+/** Runs `statement` one at a time until stopped; the longest run and how many were done. */
+function startClient(url: string, statement: () => [string, unknown[]]) {
   const client = new pg.Client({ connectionString: url });
   let stopped = false;
   let counting = false;
   let longest = 0;
-  let inserts = 0;
+  let runs = 0;
   const done = (async () => {
     await client.connect();
     while (!stopped) {
       const started = performance.now();
-      await client.query("insert into items (name) values ('written during the upgrade')");
+      await client.query(...statement());
       if (!counting) continue;
       longest = Math.max(longest, performance.now() - started);
-      inserts++;
+      runs++;
     }
     await client.end();
   })();
@@ -66,20 +71,26 @@ function startWriter(url: string) {
     async stop() {
       stopped = true;
       await done;
-      return { longest, inserts };
+      return { longest, done: runs };
     },
   };
 }
 
-async function measure(url: string, upgrade: () => Promise<unknown>) {
-  const writer = startWriter(url);
+async function measure(url: string, rows: number, upgrade: () => Promise<unknown>) {
+  const clients = [
+    startClient(url, () => ["insert into items (name) values ('written during the upgrade')", []]),
+    startClient(url, () => [
+      "select name from items where id = $1",
+      [1 + Math.floor(Math.random() * rows)],
+    ]),
+  ];
   await new Promise((r) => setTimeout(r, 200));
-  writer.count();
+  for (const c of clients) c.count();
   const started = performance.now();
   await upgrade();
   const seconds = (performance.now() - started) / 1000;
-  const { longest, inserts } = await writer.stop();
-  return { seconds, longest, inserts };
+  const [writer, reader] = await Promise.all(clients.map((c) => c.stop()));
+  return { seconds, writer: writer!, reader: reader! };
 }
 
 async function main() {
@@ -101,21 +112,24 @@ async function main() {
     await database.pool.query("vacuum analyze items");
 
     await asBeforeUpgrade();
-    const baseline = await measure(db.url, () =>
-      database.db.transaction().execute((trx) => installPipelineTable(trx, pipeline, cfg.schema)),
+    const baseline = await measure(db.url, ROWS, () =>
+      database.db.transaction().execute(async (trx) => {
+        await sql.raw(addStateColumnsSql(pipeline)).execute(trx);
+        return installPipelineTable(trx, pipeline, cfg.schema);
+      }),
     );
     await asBeforeUpgrade();
-    const now = await measure(db.url, () => migrate(database, cfg));
+    const now = await measure(db.url, ROWS, () => migrate(database, cfg));
 
     console.log(
       `table: ${fmt(ROWS)} pending rows; upgrade: one new index over them (the due index)`,
     );
     for (const [label, m] of [
-      ["install transaction alone (plain CREATE INDEX; before)", baseline],
-      ["migrate (CREATE INDEX CONCURRENTLY first)", now],
+      ["before (ALTER TABLE first, plain CREATE INDEX in the transaction)", baseline],
+      ["migrate (CREATE INDEX CONCURRENTLY first, SHARE ROW EXCLUSIVE)", now],
     ] as const)
       console.log(
-        `${label}: ${fmt(m.seconds, 2)} s; writer's longest insert ${fmt(m.longest, 1)} ms, ${fmt(m.inserts)} inserts meanwhile`,
+        `${label}: ${fmt(m.seconds, 2)} s; writer's longest insert ${fmt(m.writer.longest, 1)} ms (${fmt(m.writer.done)} inserts meanwhile), reader's longest read ${fmt(m.reader.longest, 1)} ms (${fmt(m.reader.done)} reads)`,
       );
   } finally {
     await database.close();

@@ -3,7 +3,9 @@ import { sql, type Transaction } from "kysely";
 import type { PipelineConfig } from "../config/config-types.ts";
 import type { GleanerDatabase } from "./database-types.ts";
 import { COMPATIBLE_TYPES } from "../core/output-types.ts";
+import { lockTableForInstall } from "./lock-table-for-install.ts";
 import {
+  addStateColumnsSql,
   createTableSql,
   recountSql,
   stateColumnsSql,
@@ -63,6 +65,11 @@ export async function installPipelineTable(
     columns = await readColumns(trx, pipeline);
     outcome = "created";
   }
+  // Readers wait only when a statement below needs them to (lock-table-for-install.ts).
+  const lock = await lockTableForInstall(trx, pipeline, {
+    columns: columns.map((c) => c.name),
+    partitioned: partitions.length > 0,
+  });
   checkColumns(pipeline, columns);
   await assertKeyIsUnique(trx, pipeline);
   // Outputs missing from an existing table are added with their declared type.
@@ -75,7 +82,11 @@ export async function installPipelineTable(
         .execute(trx);
     }
   }
+  // Under the weaker lock every state column exists: the ALTER would add nothing and take the
+  // lock that keeps readers out.
+  const addColumns = addStateColumnsSql(pipeline);
   for (const statement of [...ddl, ...recountSql(pipeline, gleanerSchema)]) {
+    if (lock === "share row exclusive" && statement === addColumns) continue;
     await sql.raw(statement).execute(trx);
   }
   const keyType = columns.find((c) => c.name === pipeline.key)?.type as string;

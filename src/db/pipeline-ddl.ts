@@ -36,16 +36,17 @@ export function createTableSql(p: PipelineConfig): string {
   return `create table ${tableRef(p)} (\n  ${cols.join(",\n  ")}\n)`;
 }
 
-/** Idempotent statements that add the state columns and indexes. */
-export function stateColumnsSql(p: PipelineConfig): string[] {
+/**
+ * The ALTER TABLE that adds the state columns (each `if not exists`). It takes the table's
+ * ACCESS EXCLUSIVE lock even when every column exists, so the install runs it only when one is
+ * missing (install-pipeline-table.ts); it stays in the DDL list, whose text is hashed.
+ */
+export function addStateColumnsSql(p: PipelineConfig): string {
   const c = stateColumns(p);
-  const t = tableRef(p);
   const statuses = STATUSES.map(quoteLiteral).join(", ");
-  const ix = pipelineIndexes(p);
-  return [
-    // A default of now() is stable, so PostgreSQL adds it without rewriting the table, and every
-    // existing row becomes pending and due at once.
-    `alter table ${t}
+  // A default of now() is stable, so PostgreSQL adds it without rewriting the table, and every
+  // existing row becomes pending and due at once.
+  return `alter table ${tableRef(p)}
       add column if not exists ${q(c.status)} text not null default 'pending'
         constraint ${q(objectName(p.name, "status_check"))} check (${q(c.status)} in (${statuses})),
       add column if not exists ${q(c.confidence)} real,
@@ -53,7 +54,14 @@ export function stateColumnsSql(p: PipelineConfig): string[] {
       add column if not exists ${q(c.attempts)} integer not null default 0,
       add column if not exists ${q(c.nextAt)} timestamptz default now(),
       add column if not exists ${q(c.claim)} uuid,
-      add column if not exists ${q(c.enrichedAt)} timestamptz`,
+      add column if not exists ${q(c.enrichedAt)} timestamptz`;
+}
+
+/** Idempotent statements that add the state columns and indexes. */
+export function stateColumnsSql(p: PipelineConfig): string[] {
+  const ix = pipelineIndexes(p);
+  return [
+    addStateColumnsSql(p),
     ix.due.create,
     ix.pending.create,
     ix.failures.create,

@@ -1,0 +1,154 @@
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { GleanerConfig } from "../src/config/config-types.ts";
+import { parseConfig } from "../src/config/load-config.ts";
+import { connectDatabase, type Database } from "../src/db/connect-database.ts";
+import { migrate } from "../src/db/migrate.ts";
+import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
+
+/**
+ * Which lock an upgrade's install transaction takes on a real PostgreSQL: readers of the table
+ * keep reading while it reinstalls triggers and recounts, unless a statement really needs them
+ * out (a column to add, an index to drop).
+ */
+
+let testDb: TestDatabase;
+let database: Database;
+
+function config(extra = ""): GleanerConfig {
+  return parseConfig(
+    `
+llm:
+  backends:
+    - { name: primary, base_url: "http://127.0.0.1:9/v1", model: fake }
+pipelines:
+  items:
+    table: public.items
+    inputs: [name]
+    outputs: { label: { type: text, description: "A label" } }
+${extra}
+    stages:
+      - { name: fill, kind: llm, backends: [primary], prompt: "{{name}}", outputs: [label] }
+`,
+    { env: { DATABASE_URL: testDb.url } },
+  );
+}
+
+async function q<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
+  return (await database.pool.query(text, params)).rows as T[];
+}
+
+/** Polls until `check` returns a value, at most `ms` (no wall-clock window asserted). */
+async function until<T>(check: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error("gave up waiting");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Runs `migrate` with `next` while an open transaction that wrote to the table holds it, so the
+ * install's table lock waits in the queue where it can be seen: returns that lock's mode and
+ * whether a reader (lock_timeout 1 s) could read meanwhile. Readers queue behind a waiting
+ * ACCESS EXCLUSIVE request and pass a SHARE ROW EXCLUSIVE one.
+ */
+async function upgradeWhileWritten(
+  next: GleanerConfig,
+): Promise<{ mode: string; readerRead: boolean }> {
+  await q("update gleaner.pipelines set ddl_hash = 'older' where name = 'items'");
+  const holder = new pg.Client({ connectionString: testDb.url });
+  const reader = new pg.Client({ connectionString: testDb.url });
+  await holder.connect();
+  await reader.connect();
+  try {
+    await holder.query("begin");
+    await holder.query("insert into items (name) values ('held')");
+    const migrating = migrate(database, next);
+    const mode = await until(async () => {
+      const [row] = await q<{ mode: string }>(
+        `select mode from pg_locks
+           where relation = 'public.items'::regclass and not granted`,
+      );
+      return row?.mode;
+    });
+    await reader.query("set lock_timeout = '1s'");
+    const readerRead = await reader.query("select count(*) from items").then(
+      () => true,
+      (error: { code?: string }) => {
+        if (error.code !== "55P03") throw error;
+        return false;
+      },
+    );
+    await holder.query("commit");
+    await migrating;
+    return { mode, readerRead };
+  } finally {
+    await holder.end();
+    await reader.end();
+  }
+}
+
+beforeAll(async () => {
+  testDb = await createTestDatabase("install_lock");
+  database = await connectDatabase(config(), { env: { DATABASE_URL: testDb.url }, poolSize: 4 });
+  await migrate(database, config("    on_version_change: reprocess"));
+  await q("insert into items (name) select 'n' || i from generate_series(1, 500) i");
+});
+
+afterAll(async () => {
+  await database?.close();
+  await testDb?.drop();
+});
+
+describe("lockTableForInstall (through migrate)", () => {
+  it("keeps writers out but lets readers read while an upgrade reinstalls and recounts", async () => {
+    const seen = await upgradeWhileWritten(config("    on_version_change: reprocess"));
+    expect(seen.mode).toBe("ShareRowExclusiveLock");
+    expect(seen.readerRead).toBe(true);
+    // The install ran whole: the hash is current again and the counters match the table.
+    const [pipeline] = await q<{ ddl_hash: string }>(
+      "select ddl_hash from gleaner.pipelines where name = 'items'",
+    );
+    expect(pipeline?.ddl_hash).not.toBe("older");
+    const [counted] = await q<{ n: string }>(
+      "select sum(n)::text as n from gleaner.row_counts where pipeline = 'items' and status = 'pending'",
+    );
+    expect(counted?.n).toBe("501");
+  });
+
+  it("keeps readers out too when the upgrade drops an index", async () => {
+    // Drift turned off: the version index goes, and DROP INDEX needs the table to itself.
+    const seen = await upgradeWhileWritten(config());
+    expect(seen.mode).toBe("AccessExclusiveLock");
+    expect(seen.readerRead).toBe(false);
+    expect(await q("select 1 from pg_class where relname = 'gleaner_items_version'")).toHaveLength(
+      0,
+    );
+  });
+
+  it("keeps readers out when a column is added", async () => {
+    const withNote = parseConfig(
+      `
+llm:
+  backends:
+    - { name: primary, base_url: "http://127.0.0.1:9/v1", model: fake }
+pipelines:
+  items:
+    table: public.items
+    inputs: [name]
+    outputs:
+      label: { type: text, description: "A label" }
+      note: { type: text, description: "A note" }
+    stages:
+      - { name: fill, kind: llm, backends: [primary], prompt: "{{name}}", outputs: [label, note] }
+`,
+      { env: { DATABASE_URL: testDb.url } },
+    );
+    const seen = await upgradeWhileWritten(withNote);
+    expect(seen.mode).toBe("AccessExclusiveLock");
+    expect(await q("select note from items limit 1")).toHaveLength(1);
+  });
+});
