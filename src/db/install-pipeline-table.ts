@@ -3,6 +3,7 @@ import { sql, type Transaction } from "kysely";
 import type { PipelineConfig } from "../config/config-types.ts";
 import type { GleanerDatabase } from "./database-types.ts";
 import { COMPATIBLE_TYPES } from "../core/output-types.ts";
+import { countersAreCurrent } from "./counters-are-current.ts";
 import { lockTableForInstall } from "./lock-table-for-install.ts";
 import {
   addStateColumnsSql,
@@ -82,10 +83,18 @@ export async function installPipelineTable(
         .execute(trx);
     }
   }
+  // Read before the DDL replaces the count function, under the lock: no write in between.
+  const counted = await countersAreCurrent(
+    trx,
+    pipeline,
+    gleanerSchema,
+    known && { tableSchema: known.table_schema, tableName: known.table_name },
+    partitions,
+  );
   // Under the weaker lock every state column exists: the ALTER would add nothing and take the
   // lock that keeps readers out.
   const addColumns = addStateColumnsSql(pipeline);
-  for (const statement of [...ddl, ...recountSql(pipeline, gleanerSchema)]) {
+  for (const statement of [...ddl, ...(counted ? [] : recountSql(pipeline, gleanerSchema))]) {
     if (lock === "share row exclusive" && statement === addColumns) continue;
     await sql.raw(statement).execute(trx);
   }

@@ -193,7 +193,6 @@ export function triggerSql(
   const gs = q(gleanerSchema);
   const resetFn = `${gs}.${q(objectName(p.name, "reset"))}`;
   const countFn = `${gs}.${q(objectName(p.name, "count"))}`;
-  const name = quoteLiteral(p.name);
 
   // A review that rejects a value (migrations/000013, `<schema>.review`) clears the output and
   // records a new review in the same write: that is a decision about the value, not a request
@@ -259,14 +258,6 @@ export function triggerSql(
       ${state} := ${state} - 'stages';
     end if;`;
 
-  const counts = (source: string, sign: 1 | -1) =>
-    `select ${q(c.status)} as s, ${sign} as d from ${source}
-       union all ${derivedCounts(p, source, String(sign))}`;
-  const partitioned = partitions.length > 0;
-  const insertCounts = (parts: string) =>
-    `insert into ${gs}.row_counts (pipeline, status, n)
-       select ${name}, s, sum(d) from (${parts}) x group by s having sum(d) <> 0;`;
-
   return [
     `create or replace function ${resetFn}() returns trigger language plpgsql as $fn$
 declare
@@ -305,18 +296,57 @@ $fn$`,
     before update on ${t} for each row
     when (${when})
     execute function ${resetFn}()`,
-    `create or replace function ${countFn}() returns trigger language plpgsql as $fn$
+    `create or replace function ${countFn}() returns trigger language plpgsql as $fn$${countFunctionBody(p, gleanerSchema, partitions)}$fn$`,
+    ...[t, ...partitions.map((part) => `${q(part.schema)}.${q(part.name)}`)].flatMap((on) => [
+      `create or replace trigger ${q(objectName(p.name, "count_ins"))}
+    after insert on ${on} referencing new table as new_rows
+    for each statement execute function ${countFn}()`,
+      `create or replace trigger ${q(objectName(p.name, "count_upd"))}
+    after update on ${on} referencing old table as old_rows new table as new_rows
+    for each statement execute function ${countFn}()`,
+      `create or replace trigger ${q(objectName(p.name, "count_del"))}
+    after delete on ${on} referencing old table as old_rows
+    for each statement execute function ${countFn}()`,
+      `create or replace trigger ${q(objectName(p.name, "count_trunc"))}
+    after truncate on ${on}
+    for each statement execute function ${countFn}()`,
+    ]),
+  ];
+}
+
+/**
+ * The body of a pipeline's count trigger function (what `pg_proc.prosrc` holds once installed):
+ * the install compares it with the installed one to know whether the counters stay valid
+ * (src/db/counters-are-current.ts).
+ */
+export function countFunctionBody(
+  p: PipelineConfig,
+  gleanerSchema: string,
+  partitions: readonly TablePartition[] = [],
+): string {
+  const c = stateColumns(p);
+  const t = tableRef(p);
+  const gs = q(gleanerSchema);
+  const name = quoteLiteral(p.name);
+  const counts = (source: string, sign: 1 | -1) =>
+    `select ${q(c.status)} as s, ${sign} as d from ${source}
+       union all ${derivedCounts(p, source, String(sign))}`;
+  const partitioned = partitions.length > 0;
+  const insertCounts = (parts: string) =>
+    `insert into ${gs}.row_counts (pipeline, status, n)
+       select ${name}, s, sum(d) from (${parts}) x group by s having sum(d) <> 0;`;
+  return `
 begin${
-      partitioned
-        ? `
+    partitioned
+      ? `
   -- A partition detached from the table keeps its triggers: its rows are no longer this
   -- pipeline's.
   if tg_relid <> ${quoteLiteral(t)}::regclass
      and pg_partition_root(tg_relid) is distinct from ${quoteLiteral(t)}::regclass then
     return null;
   end if;`
-        : ""
-    }
+      : ""
+  }
   -- Appends this statement's change per status; see migrations/000001 for why deltas.
   if tg_op = 'INSERT' then
     ${insertCounts(counts("new_rows", 1))}
@@ -337,22 +367,7 @@ begin${
   end if;
   return null;
 end
-$fn$`,
-    ...[t, ...partitions.map((part) => `${q(part.schema)}.${q(part.name)}`)].flatMap((on) => [
-      `create or replace trigger ${q(objectName(p.name, "count_ins"))}
-    after insert on ${on} referencing new table as new_rows
-    for each statement execute function ${countFn}()`,
-      `create or replace trigger ${q(objectName(p.name, "count_upd"))}
-    after update on ${on} referencing old table as old_rows new table as new_rows
-    for each statement execute function ${countFn}()`,
-      `create or replace trigger ${q(objectName(p.name, "count_del"))}
-    after delete on ${on} referencing old table as old_rows
-    for each statement execute function ${countFn}()`,
-      `create or replace trigger ${q(objectName(p.name, "count_trunc"))}
-    after truncate on ${on}
-    for each statement execute function ${countFn}()`,
-    ]),
-  ];
+`;
 }
 
 /**
