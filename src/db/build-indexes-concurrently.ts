@@ -31,7 +31,8 @@ interface ExistingIndex {
  *   under its advisory lock, one migrator at a time.
  * - Nothing is built for a table that does not exist yet (the transaction creates it), a
  *   partitioned one (PostgreSQL 15 cannot build those concurrently) or one without Gleaner's
- *   state columns yet (the first install adds them): the transaction builds those as before.
+ *   state columns (add-state-columns-online.ts adds them to a plain table first, so only a
+ *   table it left alone): the transaction builds those as before.
  */
 export async function buildIndexesConcurrently(
   db: Kysely<GleanerDatabase>,

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { sql, type Transaction } from "kysely";
 import type { PipelineConfig } from "../config/config-types.ts";
 import type { GleanerDatabase } from "./database-types.ts";
-import { COMPATIBLE_TYPES } from "../core/output-types.ts";
+import { COMPATIBLE_TYPES, PG_TYPE } from "../core/output-types.ts";
 import { countersAreCurrent } from "./counters-are-current.ts";
 import { lockTableForInstall } from "./lock-table-for-install.ts";
 import {
@@ -17,7 +17,7 @@ import { quoteIdent } from "./quote-identifier.ts";
 import { stateColumns } from "./state-columns.ts";
 import { TableContractError } from "./table-contract-error.ts";
 
-interface ColumnInfo {
+export interface ColumnInfo {
   name: string;
   type: string;
 }
@@ -78,7 +78,7 @@ export async function installPipelineTable(
     if (!columns.some((c) => c.name === output.name)) {
       await sql
         .raw(
-          `alter table ${quoteIdent(pipeline.table.schema)}.${quoteIdent(pipeline.table.name)} add column ${quoteIdent(output.name)} ${output.type}`,
+          `alter table ${quoteIdent(pipeline.table.schema)}.${quoteIdent(pipeline.table.name)} add column ${quoteIdent(output.name)} ${PG_TYPE[output.type]}`,
         )
         .execute(trx);
     }
@@ -140,7 +140,7 @@ async function readPartitions(
   return result.rows;
 }
 
-async function readColumns(
+export async function readColumns(
   trx: Transaction<GleanerDatabase>,
   pipeline: PipelineConfig,
 ): Promise<ColumnInfo[]> {
@@ -154,7 +154,7 @@ async function readColumns(
   return result.rows;
 }
 
-function checkColumns(pipeline: PipelineConfig, columns: ColumnInfo[]): void {
+export function checkColumns(pipeline: PipelineConfig, columns: ColumnInfo[]): void {
   const table = `${pipeline.table.schema}.${pipeline.table.name}`;
   const has = (name: string) => columns.find((c) => c.name === name);
   if (!has(pipeline.key))

@@ -10,6 +10,7 @@ import { indexCorpusFolder } from "../search/index-corpus-folder.ts";
 import { servedCorpora } from "../search/corpus-folders.ts";
 import { forgetProviderAnswers } from "../search/search-cache.ts";
 import { seedTable } from "./seed-table.ts";
+import { addStateColumnsOnline } from "./add-state-columns-online.ts";
 import { buildIndexesConcurrently } from "./build-indexes-concurrently.ts";
 import { installPipelineTable } from "./install-pipeline-table.ts";
 import { quoteIdent } from "./quote-identifier.ts";
@@ -56,7 +57,9 @@ export async function migrate(database: Database, config: GleanerConfig): Promis
   // Ad-hoc pipelines (created through the API) get the same upgrades as configured ones.
   const adhoc = await loadAdhocPipelines(database.db, config);
   for (const pipeline of [...config.pipelines, ...adhoc]) {
-    // New indexes of an existing table first, concurrently: writers do not wait for the builds.
+    // An existing table's state columns, then its new indexes, each without holding the table:
+    // readers and writers do not wait for a scan or a build.
+    await addStateColumnsOnline(database.db, pipeline);
     await buildIndexesConcurrently(database.db, pipeline);
     const outcome = await database.db.transaction().execute(async (trx) => {
       // One installer per pipeline at a time; the DDL itself also locks the table.

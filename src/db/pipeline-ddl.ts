@@ -36,25 +36,44 @@ export function createTableSql(p: PipelineConfig): string {
   return `create table ${tableRef(p)} (\n  ${cols.join(",\n  ")}\n)`;
 }
 
+/** The state columns' definitions, as `add column` takes them (the status CHECK aside). */
+export function stateColumnDefinitions(p: PipelineConfig): string[] {
+  const c = stateColumns(p);
+  // A default of now() is stable, so PostgreSQL adds it without rewriting the table, and every
+  // existing row becomes pending and due at once.
+  return [
+    `${q(c.status)} text not null default 'pending'`,
+    `${q(c.confidence)} real`,
+    `${q(c.state)} jsonb`,
+    `${q(c.attempts)} integer not null default 0`,
+    `${q(c.nextAt)} timestamptz default now()`,
+    `${q(c.claim)} uuid`,
+    `${q(c.enrichedAt)} timestamptz`,
+  ];
+}
+
+/** The CHECK that keeps the status column to Gleaner's statuses: its name and clause. */
+export function statusCheck(p: PipelineConfig): { name: string; clause: string } {
+  const statuses = STATUSES.map(quoteLiteral).join(", ");
+  return {
+    name: objectName(p.name, "status_check"),
+    clause: `check (${q(stateColumns(p).status)} in (${statuses}))`,
+  };
+}
+
 /**
  * The ALTER TABLE that adds the state columns (each `if not exists`). It takes the table's
  * ACCESS EXCLUSIVE lock even when every column exists, so the install runs it only when one is
- * missing (install-pipeline-table.ts); it stays in the DDL list, whose text is hashed.
+ * missing (install-pipeline-table.ts); it stays in the DDL list, whose text is hashed. On an
+ * existing plain table, add-state-columns-online.ts adds them before, without a scan.
  */
 export function addStateColumnsSql(p: PipelineConfig): string {
-  const c = stateColumns(p);
-  const statuses = STATUSES.map(quoteLiteral).join(", ");
-  // A default of now() is stable, so PostgreSQL adds it without rewriting the table, and every
-  // existing row becomes pending and due at once.
+  const [status, ...rest] = stateColumnDefinitions(p);
+  const check = statusCheck(p);
   return `alter table ${tableRef(p)}
-      add column if not exists ${q(c.status)} text not null default 'pending'
-        constraint ${q(objectName(p.name, "status_check"))} check (${q(c.status)} in (${statuses})),
-      add column if not exists ${q(c.confidence)} real,
-      add column if not exists ${q(c.state)} jsonb,
-      add column if not exists ${q(c.attempts)} integer not null default 0,
-      add column if not exists ${q(c.nextAt)} timestamptz default now(),
-      add column if not exists ${q(c.claim)} uuid,
-      add column if not exists ${q(c.enrichedAt)} timestamptz`;
+      add column if not exists ${status}
+        constraint ${q(check.name)} ${check.clause},
+${rest.map((definition) => `      add column if not exists ${definition}`).join(",\n")}`;
 }
 
 /** Idempotent statements that add the state columns and indexes. */
