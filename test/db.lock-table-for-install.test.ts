@@ -66,7 +66,10 @@ async function upgradeWhileWritten(
   try {
     await holder.query("begin");
     await holder.query("insert into items (name) values ('held')");
-    const migrating = migrate(database, next);
+    // One long wait, so the lock request stays queued while the reader tries.
+    const migrating = migrate(database, next, {
+      lockPatience: { timeoutMs: 60_000, attempts: 1, pauseMs: 0 },
+    });
     const mode = await until(async () => {
       const [row] = await q<{ mode: string }>(
         `select mode from pg_locks
@@ -117,6 +120,48 @@ describe("lockTableForInstall (through migrate)", () => {
       "select sum(n)::text as n from gleaner.row_counts where pipeline = 'items' and status = 'pending'",
     );
     expect(counted?.n).toBe("501");
+  });
+
+  it("waits for the table a little at a time, letting writers through, then gives up clearly", async () => {
+    await q("update gleaner.pipelines set ddl_hash = 'older' where name = 'items'");
+    const holder = new pg.Client({ connectionString: testDb.url });
+    const writer = new pg.Client({ connectionString: testDb.url });
+    await holder.connect();
+    await writer.connect();
+    try {
+      // A transaction left open after writing: the install cannot have the table while it lasts.
+      await holder.query("begin");
+      await holder.query("insert into items (name) values ('held')");
+      const migrating = migrate(database, config("    on_version_change: reprocess"), {
+        lockPatience: { timeoutMs: 100, attempts: 4, pauseMs: 50 },
+      }).then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+      await until(async () => {
+        const rows = await q(
+          "select 1 from pg_locks where relation = 'public.items'::regclass and not granted",
+        );
+        return rows.length > 0 ? true : undefined;
+      });
+      // A write queued behind the install's lock request goes through when that request times
+      // out, with the holder still open: nothing waits on the install for longer than that.
+      await writer.query("set lock_timeout = '5s'");
+      await writer.query("insert into items (name) values ('written meanwhile')");
+      const error = await migrating;
+      expect(error?.message).toMatch(
+        /could not lock table public\.items to install Gleaner's DDL: other transactions held it through 4 waits of 100 ms/,
+      );
+    } finally {
+      await holder.query("commit");
+      await holder.end();
+      await writer.end();
+    }
+    const [pipeline] = await q<{ ddl_hash: string }>(
+      "select ddl_hash from gleaner.pipelines where name = 'items'",
+    );
+    expect(pipeline?.ddl_hash).toBe("older");
+    await migrate(database, config("    on_version_change: reprocess"));
   });
 
   it("keeps readers out too when the upgrade drops an index", async () => {

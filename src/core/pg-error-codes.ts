@@ -35,6 +35,8 @@ export const PG = {
   NO_DATA_FOUND: "P0002",
   /** A write attempted in a READ ONLY transaction. */
   READ_ONLY_SQL_TRANSACTION: "25006",
+  /** A lock not granted within `lock_timeout` (or NOWAIT). */
+  LOCK_NOT_AVAILABLE: "55P03",
 } as const;
 
 /** The SQLSTATE of a PostgreSQL error, when the value is one. */

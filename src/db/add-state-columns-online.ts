@@ -6,6 +6,12 @@ import { assertKeyIsUnique, checkColumns, readColumns } from "./install-pipeline
 import { stateColumnDefinitions, statusCheck, tableRef } from "./pipeline-ddl.ts";
 import { quoteIdent } from "./quote-identifier.ts";
 import { stateColumns } from "./state-columns.ts";
+import {
+  DEFAULT_TABLE_LOCK_PATIENCE,
+  limitLockWait,
+  withTableLockPatience,
+  type TableLockPatience,
+} from "./table-lock-patience.ts";
 
 /**
  * The first install on a user's existing table, without holding it: adds Gleaner's state
@@ -34,13 +40,48 @@ import { stateColumns } from "./state-columns.ts";
 export async function addStateColumnsOnline(
   db: Kysely<GleanerDatabase>,
   pipeline: PipelineConfig,
+  patience: TableLockPatience = DEFAULT_TABLE_LOCK_PATIENCE,
 ): Promise<boolean> {
   const table = tableRef(pipeline);
   const check = statusCheck(pipeline);
-  const added = await db.transaction().execute(async (trx) => {
+  const name = `${pipeline.table.schema}.${pipeline.table.name}`;
+  const added = await withTableLockPatience(name, patience, () =>
+    addColumns(db, pipeline, patience),
+  );
+
+  const [constraint] = (
+    await sql<{ valid: boolean }>`
+      select convalidated as valid from pg_constraint
+      where conrelid = to_regclass(${table}) and conname = ${check.name}`.execute(db)
+  ).rows;
+  if (constraint?.valid === false) {
+    try {
+      await sql
+        .raw(`alter table ${table} validate constraint ${quoteIdent(check.name)}`)
+        .execute(db);
+    } catch (error) {
+      throw new Error(
+        `column ${pipeline.table.schema}.${pipeline.table.name}.${stateColumns(pipeline).status} holds values other than Gleaner's statuses (${check.clause}); fix those rows or choose another pipelines.${pipeline.name}.prefix, then run gleaner migrate again`,
+        { cause: error },
+      );
+    }
+  }
+  return added;
+}
+
+/** The transaction: checks, then one catalog-only ALTER TABLE (and the CHECK, NOT VALID). */
+function addColumns(
+  db: Kysely<GleanerDatabase>,
+  pipeline: PipelineConfig,
+  patience: TableLockPatience,
+): Promise<boolean> {
+  const table = tableRef(pipeline);
+  const check = statusCheck(pipeline);
+  return db.transaction().execute(async (trx) => {
     await sql`select pg_advisory_xact_lock(hashtext(${"gleaner:install:" + pipeline.name}))`.execute(
       trx,
     );
+    await limitLockWait(trx, patience);
     const [kind] = (
       await sql<{ kind: string }>`
         select c.relkind as kind from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -80,22 +121,4 @@ export async function addStateColumnsOnline(
         .execute(trx);
     return true;
   });
-  const [constraint] = (
-    await sql<{ valid: boolean }>`
-      select convalidated as valid from pg_constraint
-      where conrelid = to_regclass(${table}) and conname = ${check.name}`.execute(db)
-  ).rows;
-  if (constraint?.valid === false) {
-    try {
-      await sql
-        .raw(`alter table ${table} validate constraint ${quoteIdent(check.name)}`)
-        .execute(db);
-    } catch (error) {
-      throw new Error(
-        `column ${pipeline.table.schema}.${pipeline.table.name}.${stateColumns(pipeline).status} holds values other than Gleaner's statuses (${check.clause}); fix those rows or choose another pipelines.${pipeline.name}.prefix, then run gleaner migrate again`,
-        { cause: error },
-      );
-    }
-  }
-  return added;
 }

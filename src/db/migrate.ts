@@ -14,6 +14,12 @@ import { addStateColumnsOnline } from "./add-state-columns-online.ts";
 import { buildIndexesConcurrently } from "./build-indexes-concurrently.ts";
 import { installPipelineTable } from "./install-pipeline-table.ts";
 import { quoteIdent } from "./quote-identifier.ts";
+import {
+  DEFAULT_TABLE_LOCK_PATIENCE,
+  limitLockWait,
+  withTableLockPatience,
+  type TableLockPatience,
+} from "./table-lock-patience.ts";
 
 const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations/", import.meta.url));
 
@@ -50,7 +56,12 @@ export interface MigrateReport {
  * Brings the database up to date: Gleaner's schema (forward-only numbered files), then
  * graphile-worker's, then each pipeline's table. Safe to run from several processes at once.
  */
-export async function migrate(database: Database, config: GleanerConfig): Promise<MigrateReport> {
+export async function migrate(
+  database: Database,
+  config: GleanerConfig,
+  options: { lockPatience?: TableLockPatience } = {},
+): Promise<MigrateReport> {
+  const patience = options.lockPatience ?? DEFAULT_TABLE_LOCK_PATIENCE;
   const applied = await migrateGleanerSchema(database, config.schema);
   await runMigrations({ pgPool: database.pool, schema: config.workerSchema, logger: silentLogger });
   const pipelines: MigrateReport["pipelines"] = [];
@@ -59,17 +70,21 @@ export async function migrate(database: Database, config: GleanerConfig): Promis
   for (const pipeline of [...config.pipelines, ...adhoc]) {
     // An existing table's state columns, then its new indexes, each without holding the table:
     // readers and writers do not wait for a scan or a build.
-    await addStateColumnsOnline(database.db, pipeline);
+    await addStateColumnsOnline(database.db, pipeline, patience);
     await buildIndexesConcurrently(database.db, pipeline);
-    const outcome = await database.db.transaction().execute(async (trx) => {
-      // One installer per pipeline at a time; the DDL itself also locks the table.
-      await sql`select pg_advisory_xact_lock(hashtext(${"gleaner:install:" + pipeline.name}))`.execute(
-        trx,
-      );
-      const installed = await installPipelineTable(trx, pipeline, config.schema);
-      const seeded = installed === "created" ? await seedTable(trx, pipeline) : 0;
-      return { installed, seeded };
-    });
+    const table = `${pipeline.table.schema}.${pipeline.table.name}`;
+    const outcome = await withTableLockPatience(table, patience, () =>
+      database.db.transaction().execute(async (trx) => {
+        // One installer per pipeline at a time; the DDL itself also locks the table.
+        await sql`select pg_advisory_xact_lock(hashtext(${"gleaner:install:" + pipeline.name}))`.execute(
+          trx,
+        );
+        await limitLockWait(trx, patience);
+        const installed = await installPipelineTable(trx, pipeline, config.schema);
+        const seeded = installed === "created" ? await seedTable(trx, pipeline) : 0;
+        return { installed, seeded };
+      }),
+    );
     pipelines.push({
       name: pipeline.name,
       table: `${pipeline.table.schema}.${pipeline.table.name}`,
