@@ -6,6 +6,7 @@ import { addStateColumnsOnline } from "../src/db/add-state-columns-online.ts";
 import { connectDatabase, type Database } from "../src/db/connect-database.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { TableContractError } from "../src/db/table-contract-error.ts";
+import { waitFor } from "./support/gleaner-process.ts";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
 
 /**
@@ -47,17 +48,6 @@ async function columns(): Promise<string[]> {
          where attrelid = 'public.shops'::regclass and attnum > 0 and not attisdropped order by attnum`,
     )
   ).map((r) => r.name);
-}
-
-/** Polls until `check` returns a value, at most `ms` (no wall-clock window asserted). */
-async function until<T>(check: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error("gave up waiting");
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 beforeAll(async () => {
@@ -123,7 +113,7 @@ describe("addStateColumnsOnline", () => {
       await holder.query("begin isolation level repeatable read");
       await holder.query("select 1");
       const migrating = migrate(database, config());
-      const seen = await until(async () => {
+      const seen = await waitFor("a concurrent index build", async () => {
         const [row] = await q<{ command: string }>(
           "select command from pg_stat_progress_create_index where relid = 'public.shops'::regclass",
         );

@@ -1,10 +1,11 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GleanerConfig } from "../src/config/config-types.ts";
-import { parseConfig } from "../src/config/load-config.ts";
 import { buildIndexesConcurrently } from "../src/db/build-indexes-concurrently.ts";
 import { connectDatabase, type Database } from "../src/db/connect-database.ts";
 import { migrate } from "../src/db/migrate.ts";
+import { waitFor } from "./support/gleaner-process.ts";
+import { itemsPipelineConfig } from "./support/items-pipeline-config.ts";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
 
 /**
@@ -16,23 +17,8 @@ import { createTestDatabase, type TestDatabase } from "./support/test-database.t
 let testDb: TestDatabase;
 let database: Database;
 
-function config(extra: string): GleanerConfig {
-  return parseConfig(
-    `
-llm:
-  backends:
-    - { name: primary, base_url: "http://127.0.0.1:9/v1", model: fake }
-pipelines:
-  items:
-    table: public.items
-    inputs: [name]
-    outputs: { label: { type: text, description: "A label" } }
-${extra}
-    stages:
-      - { name: fill, kind: llm, backends: [primary], prompt: "{{name}}", outputs: [label] }
-`,
-    { env: { DATABASE_URL: testDb.url } },
-  );
+function config(extra = ""): GleanerConfig {
+  return itemsPipelineConfig(testDb.url, extra);
 }
 
 async function q<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
@@ -46,17 +32,6 @@ async function index(name: string): Promise<{ valid: boolean; def: string } | un
     [name],
   );
   return row;
-}
-
-/** Polls until `check` returns a value, at most `ms` (no wall-clock window asserted). */
-async function until<T>(check: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error("gave up waiting");
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 beforeAll(async () => {
@@ -84,7 +59,7 @@ describe("buildIndexesConcurrently (through migrate)", () => {
       await holder.query("begin");
       await holder.query("insert into items (name) values ('held')");
       const migrating = migrate(database, config("    on_version_change: reprocess"));
-      const seen = await until(async () => {
+      const seen = await waitFor("a concurrent index build", async () => {
         const [row] = await q<{ command: string; phase: string }>(
           `select command, phase from pg_stat_progress_create_index
              where relid = 'public.items'::regclass`,

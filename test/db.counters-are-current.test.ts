@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GleanerConfig } from "../src/config/config-types.ts";
-import { parseConfig } from "../src/config/load-config.ts";
 import { connectDatabase, type Database } from "../src/db/connect-database.ts";
 import { migrate } from "../src/db/migrate.ts";
+import { itemsPipelineConfig } from "./support/items-pipeline-config.ts";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
 
 /**
@@ -15,22 +15,7 @@ let testDb: TestDatabase;
 let database: Database;
 
 function config(extra = ""): GleanerConfig {
-  return parseConfig(
-    `
-llm:
-  backends:
-    - { name: primary, base_url: "http://127.0.0.1:9/v1", model: fake }
-pipelines:
-  items:
-    table: public.items
-    inputs: [name]
-    outputs: { label: { type: text, description: "A label" } }
-${extra}
-    stages:
-      - { name: fill, kind: llm, backends: [primary], prompt: "{{name}}", outputs: [label] }
-`,
-    { env: { DATABASE_URL: testDb.url } },
-  );
+  return itemsPipelineConfig(testDb.url, extra);
 }
 
 async function q<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {

@@ -4,6 +4,8 @@ import type { GleanerConfig } from "../src/config/config-types.ts";
 import { parseConfig } from "../src/config/load-config.ts";
 import { connectDatabase, type Database } from "../src/db/connect-database.ts";
 import { migrate } from "../src/db/migrate.ts";
+import { waitFor } from "./support/gleaner-process.ts";
+import { itemsPipelineConfig } from "./support/items-pipeline-config.ts";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
 
 /**
@@ -16,37 +18,11 @@ let testDb: TestDatabase;
 let database: Database;
 
 function config(extra = ""): GleanerConfig {
-  return parseConfig(
-    `
-llm:
-  backends:
-    - { name: primary, base_url: "http://127.0.0.1:9/v1", model: fake }
-pipelines:
-  items:
-    table: public.items
-    inputs: [name]
-    outputs: { label: { type: text, description: "A label" } }
-${extra}
-    stages:
-      - { name: fill, kind: llm, backends: [primary], prompt: "{{name}}", outputs: [label] }
-`,
-    { env: { DATABASE_URL: testDb.url } },
-  );
+  return itemsPipelineConfig(testDb.url, extra);
 }
 
 async function q<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
   return (await database.pool.query(text, params)).rows as T[];
-}
-
-/** Polls until `check` returns a value, at most `ms` (no wall-clock window asserted). */
-async function until<T>(check: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error("gave up waiting");
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /**
@@ -70,7 +46,7 @@ async function upgradeWhileWritten(
     const migrating = migrate(database, next, {
       lockPatience: { timeoutMs: 60_000, attempts: 1, pauseMs: 0 },
     });
-    const mode = await until(async () => {
+    const mode = await waitFor("the install's lock request, queued", async () => {
       const [row] = await q<{ mode: string }>(
         `select mode from pg_locks
            where relation = 'public.items'::regclass and not granted`,
@@ -138,7 +114,7 @@ describe("lockTableForInstall (through migrate)", () => {
         () => undefined,
         (error: unknown) => error as Error,
       );
-      await until(async () => {
+      await waitFor("the install's lock request, queued", async () => {
         const rows = await q(
           "select 1 from pg_locks where relation = 'public.items'::regclass and not granted",
         );
