@@ -1,7 +1,7 @@
 import { sql, type Transaction } from "kysely";
 import type { PipelineConfig } from "../config/config-types.ts";
 import type { GleanerDatabase } from "./database-types.ts";
-import { objectName, pipelineIndexes, tableRef } from "./pipeline-ddl.ts";
+import { dropsAnIndexSql, tableRef } from "./pipeline-ddl.ts";
 import { stateColumns } from "./state-columns.ts";
 
 export type InstallLock = "share row exclusive" | "access exclusive";
@@ -38,19 +38,12 @@ export async function lockTableForInstall(
   return mode;
 }
 
-/** Whether the DDL will drop an index: the version index, or reviewIndexSql's drop (pipeline-ddl.ts). */
+/** Whether the DDL will drop an index (dropsAnIndexSql in pipeline-ddl.ts). */
 async function dropsAnIndex(
   trx: Transaction<GleanerDatabase>,
   pipeline: PipelineConfig,
 ): Promise<boolean> {
-  const ix = pipelineIndexes(pipeline);
-  const regclass = (name: string) =>
-    sql`to_regclass(quote_ident(${pipeline.table.schema}) || '.' || quote_ident(${name}))`;
-  const review = regclass(ix.review.name);
   const result = await sql<{ drops: boolean }>`
-    select (${ix.version === undefined} and ${regclass(objectName(pipeline.name, "version"))} is not null)
-      or (${review} is not null
-        and obj_description(${review}, 'pg_class') is distinct from ${ix.review.comment}) as drops
-  `.execute(trx);
+    select (${sql.raw(dropsAnIndexSql(pipeline))}) as drops`.execute(trx);
   return result.rows[0]?.drops ?? false;
 }

@@ -161,13 +161,31 @@ export const REVIEWED_PATH = '$.columns.* ? (@.origin == "human")';
  * (`reviewBelowLiteral`) so the planner can use it; a changed review_below rebuilds it, told by
  * the comment that records the threshold it was built for.
  */
+/**
+ * The SQL condition under which the DDL drops an index: the review index when it was built for
+ * another `review_below` (its comment says which), and the version index when drift is off. The
+ * DDL's drop and the install's choice of lock (lock-table-for-install.ts) both read it.
+ */
+export function dropsAnIndexSql(p: PipelineConfig): string {
+  const ix = pipelineIndexes(p);
+  const stale = reviewIndexStaleSql(p, ix.review);
+  if (ix.version !== undefined) return stale;
+  const version = quoteLiteral(`${q(p.table.schema)}.${q(objectName(p.name, "version"))}`);
+  return `(${stale}) or to_regclass(${version}) is not null`;
+}
+
+function reviewIndexStaleSql(p: PipelineConfig, review: PipelineIndexes["review"]): string {
+  const qualified = quoteLiteral(`${q(p.table.schema)}.${q(review.name)}`);
+  return `obj_description(to_regclass(${qualified}), 'pg_class') is distinct from ${quoteLiteral(review.comment)}
+        and to_regclass(${qualified}) is not null`;
+}
+
 function reviewIndexSql(p: PipelineConfig, review: PipelineIndexes["review"]): string[] {
   const qualified = `${q(p.table.schema)}.${q(review.name)}`;
   const note = quoteLiteral(review.comment);
   return [
     `do $do$ begin
-      if obj_description(to_regclass(${quoteLiteral(qualified)}), 'pg_class') is distinct from ${note}
-        and to_regclass(${quoteLiteral(qualified)}) is not null then
+      if ${reviewIndexStaleSql(p, review)} then
         drop index ${qualified};
       end if;
     end $do$`,
