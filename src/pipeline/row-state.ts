@@ -173,22 +173,26 @@ export function addUsage(a: UsageRecord | undefined, b: UsageRecord | undefined)
     output_tokens: (a?.output_tokens ?? 0) + (b?.output_tokens ?? 0),
     cost_usd: roundCost((a?.cost_usd ?? 0) + (b?.cost_usd ?? 0)),
   };
-  const backends = new Set([
-    ...Object.keys(a?.by_backend ?? {}),
-    ...Object.keys(b?.by_backend ?? {}),
-  ]);
-  if (backends.size > 0) {
-    out.by_backend = {};
-    for (const name of backends) {
-      const x = a?.by_backend?.[name];
-      const y = b?.by_backend?.[name];
-      out.by_backend[name] = {
-        input_tokens: (x?.input_tokens ?? 0) + (y?.input_tokens ?? 0),
-        output_tokens: (x?.output_tokens ?? 0) + (y?.output_tokens ?? 0),
-        cost_usd: roundCost((x?.cost_usd ?? 0) + (y?.cost_usd ?? 0)),
+  // Added for every row of every chunk: plain loops over the two records, no key sets.
+  const x = a?.by_backend;
+  const y = b?.by_backend;
+  if (x === undefined && y === undefined) return out;
+  let byBackend: NonNullable<UsageRecord["by_backend"]> | undefined;
+  for (const side of [x, y]) {
+    if (side === undefined) continue;
+    for (const name of Object.keys(side)) {
+      if (byBackend?.[name] !== undefined) continue;
+      const p = x?.[name];
+      const q = y?.[name];
+      byBackend ??= {};
+      byBackend[name] = {
+        input_tokens: (p?.input_tokens ?? 0) + (q?.input_tokens ?? 0),
+        output_tokens: (p?.output_tokens ?? 0) + (q?.output_tokens ?? 0),
+        cost_usd: roundCost((p?.cost_usd ?? 0) + (q?.cost_usd ?? 0)),
       };
     }
   }
+  if (byBackend !== undefined) out.by_backend = byBackend;
   return out;
 }
 

@@ -103,6 +103,7 @@ export async function runClaimedBatch(
     log,
   });
   const startedAt = new Date(runtime.clock.now()).toISOString();
+  const stageOrder = p.stages.map((s) => s.name);
   const runs = new Map<string, RowRun>(snapshots.map((s) => [s.key, startRun(s, startedAt)]));
   // Freshness: the stages filling a value older than its ttl run again; the rest are reused.
   const expired = new Map(
@@ -131,6 +132,8 @@ export async function runClaimedBatch(
       for (let i = 0; i < stages.length; i++) {
         if (signal.aborted) break;
         const stage = stages[i] as StageRunner;
+        // Each row's input to this stage, built once: for the reuse check, then for the stage.
+        const inputs = new Map<string, StageInputRow>();
         const ready = [...writer.rows.values()].filter((row) => {
           const run = runs.get(row.key) as RowRun;
           if (run.failure) return false;
@@ -140,29 +143,20 @@ export async function runClaimedBatch(
           // that left it valid) is not run again: src/pipeline/stage-reuse.ts.
           const done = row.state.stages?.[stage.config.name];
           if (
+            done?.status === "ok" &&
             !run.stages[stage.config.name] &&
-            !expired.get(row.key)?.has(stage.config.name) &&
-            canReuse(
-              p,
-              stage.config,
-              done,
-              stageInput(
-                row,
-                run,
-                p.stages.map((s) => s.name),
-              ),
-            )
-          )
-            return false;
+            !expired.get(row.key)?.has(stage.config.name)
+          ) {
+            const input = stageInput(row, run, stageOrder);
+            inputs.set(row.key, input);
+            if (canReuse(p, stage.config, done, input)) return false;
+          }
           return true;
         });
         const toRun: StageInputRow[] = [];
         for (const row of ready) {
-          const input = stageInput(
-            row,
-            runs.get(row.key) as RowRun,
-            p.stages.map((s) => s.name),
-          );
+          const input =
+            inputs.get(row.key) ?? stageInput(row, runs.get(row.key) as RowRun, stageOrder);
           const when = stage.config.when;
           // A stage whose every output a reviewer decided on has nothing left to answer: it is
           // not asked again (a rejected value would only be asked for the same way).
