@@ -63,7 +63,7 @@ pipelines:
     const emptyTicks: number[] = [];
     for (let i = 0; i < 50; i++) {
       let t = performance.now();
-      await claimDueRows(app.database.db, config.workerSchema, pipeline, DUE);
+      await claimDueRows(app.database.db, config, pipeline, DUE);
       emptyClaims.push(performance.now() - t);
       t = performance.now();
       await sweepPipeline(app.database.db, config, pipeline);
@@ -76,7 +76,7 @@ pipelines:
       for (let round = 0; round < 5; round++) {
         await q(makeDue, [DUE]);
         const t = performance.now();
-        const result = await claimDueRows(app.database.db, config.workerSchema, pipeline, DUE);
+        const result = await claimDueRows(app.database.db, config, pipeline, DUE);
         times.push(performance.now() - t);
         if (round === 0)
           console.log(

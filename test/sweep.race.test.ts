@@ -73,12 +73,7 @@ it("two sweepers and two workers settle 2,000 rows, each exactly once", async ()
   const sweeper = async (app: Gleaner, i: number) => {
     const pipeline = app.runtime.pipelines.get("items")!.pipeline;
     while (!stop) {
-      const { claimed } = await claimDueRows(
-        app.database.db,
-        app.config.workerSchema,
-        pipeline,
-        150,
-      );
+      const { claimed } = await claimDueRows(app.database.db, app.config, pipeline, 150);
       if (claimed > 0) claims[i]!.push(claimed);
       else await new Promise((r) => setTimeout(r, 5));
     }

@@ -1,4 +1,5 @@
 import { sql } from "kysely";
+import { ALIVE_WITHIN_MS } from "../core/worker-liveness.ts";
 import type { Db } from "../db/connect-database.ts";
 import type { InstalledPipeline } from "../pipeline/installed-pipeline.ts";
 
@@ -26,6 +27,12 @@ export interface EnrichPayload {
  *   so rows that come due together are batched together again the next time (the LLM answer
  *   cache answers only the same prompt); each job gets a fresh random claim; a job whose claim
  *   was replaced (lease expired, user reset) finds no rows and does nothing.
+ * - A tick with fewer rows than job_size per live worker process makes smaller jobs, one per
+ *   process (but never under one batch_size): each process runs its share of the fleet-wide
+ *   LLM limit (src/concurrency/process-share.ts), so rows due together in one big job would
+ *   wait on one process's share while the others idle. The live processes are read from
+ *   <schema>.workers (a plain read: no lock) with the one liveness window of
+ *   src/core/worker-liveness.ts; with none alive (a sweep alone), jobs are job_size.
  * - The update joins each job's key array to the primary key (`= any(keys)`), one index probe per
  *   row: a join against the row list itself lets the planner hash the whole table.
  * - A due row whose attempts are already at `retry.max_attempts` is not claimed again: its last
@@ -44,7 +51,7 @@ export interface EnrichPayload {
  */
 export async function claimDueRows(
   db: Db,
-  workerSchema: string,
+  schemas: { readonly schema: string; readonly workerSchema: string },
   p: InstalledPipeline,
   limit: number,
 ): Promise<{ claimed: number; jobs: number; spent: number }> {
@@ -81,8 +88,16 @@ export async function claimDueRows(
             'finished_at', now()))
       where ${key} = any(array(select k from due where attempts >= ${p.retry.maxAttempts}))
       returning 1
+    ), fleet as (
+      select greatest(1, count(*)) as processes from ${sql.table(`${schemas.schema}.workers`)}
+      where heartbeat_at > now() - ${ALIVE_WITHIN_MS}::int * interval '1 millisecond'
+    ), job_rows as (
+      select greatest(
+        least(${p.jobSize}::int, ceil(count(*)::numeric / (select processes from fleet))),
+        least(${p.batchSize}::int, ${p.jobSize}::int))::int as n
+      from due where due.attempts < ${p.retry.maxAttempts}
     ), numbered as (
-      select k, due_at, (row_number() over (order by due_at, k) - 1) / ${p.jobSize} as b
+      select k, due_at, (row_number() over (order by due_at, k) - 1) / (select n from job_rows) as b
       from due where due.attempts < ${p.retry.maxAttempts}
     ), batches as (
       select b, gen_random_uuid() as claim, array_agg(k order by k) as keys,
@@ -98,11 +113,11 @@ export async function claimDueRows(
       where ${key} = any(bt.keys)
       returning 1
     ), jobs as (
-      select ${sql.id(workerSchema, "add_jobs")}(array_agg(row(
+      select ${sql.id(schemas.workerSchema, "add_jobs")}(array_agg(row(
         ${ENRICH_TASK}::text,
         json_build_object('pipeline', ${p.name}::text, 'claim', bt.claim, 'keys', bt.keys::text[], 'due', bt.due),
         null, null, 1, null, null, null
-      )::${sql.id(workerSchema, "job_spec")})) as job
+      )::${sql.id(schemas.workerSchema, "job_spec")})) as job
       from batches bt having count(*) > 0
     )
     select (select count(*) from claimed)::int as claimed, (select count(*) from jobs)::int as jobs,

@@ -30,7 +30,7 @@ export async function sweepPipeline(
   limit: number = pipeline.sweepLimit,
 ): Promise<SweepResult> {
   const started = performance.now();
-  const { claimed, jobs, spent } = await claimDueRows(db, config.workerSchema, pipeline, limit);
+  const { claimed, jobs, spent } = await claimDueRows(db, config, pipeline, limit);
   const last = lastCompacted.get(pipeline) ?? 0;
   if (claimed + spent > 0 || Date.now() - last > IDLE_COMPACT_MS) {
     await compactRowCounts(db, config.schema, pipeline.name);
