@@ -27,8 +27,8 @@ const UNSTORABLE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
 
 /** True when JSON.stringify output holds a NUL or a lone surrogate (see above). */
 export function jsonHasUnstorableText(json: string): boolean {
-  // Most text has no escape at all: a substring search, which allocates nothing, settles it
-  // before the pattern (whose lookbehind makes V8 copy the whole text) has to run.
+  // Most text has no \u escape at all: a plain substring search settles it, and the pattern
+  // with its lookbehind runs over a write's whole JSON only when one is there.
   return json.includes("\\u") && UNSTORABLE_ESCAPE.test(json);
 }
 
