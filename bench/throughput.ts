@@ -4,7 +4,7 @@
  *
  *   node --import tsx bench/throughput.ts [rows] [latencyMs] [maxConcurrency]
  *
- * Environment: JOB_SIZE (rows per job, default the pipeline default, 10 x batch_size),
+ * Environment: JOB_SIZE (rows per job, default the pipeline default, 20 x batch_size here),
  * WORKER_CONCURRENCY (worker.concurrency, default Gleaner's, 16), LOCAL_QUEUE (worker.local_queue),
  * BASELINES=0 (Gleaner alone, e.g. under a profiler), TIMELINE=1 (rows settled per sweep, on stderr).
  * Beside it, graphile-worker's batched no-op throughput (local queue and batched completion, as

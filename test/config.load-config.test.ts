@@ -199,6 +199,8 @@ describe("parseConfig: a valid config", () => {
       onInputChange: "reprocess",
       schedule: "* * * * *",
       batchSize: 10,
+      // Only `llm` stages: jobs of 20 × batch_size (docs/configuration.md `job_size`).
+      jobSize: 200,
       sweepLimit: 10_000,
       leaseMs: 300_000,
       queueTimeoutMs: 1_800_000,

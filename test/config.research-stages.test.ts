@@ -102,6 +102,12 @@ function configError(text: string, env: NodeJS.ProcessEnv = {}): ConfigError {
 const AT = "pipelines.orgs.stages";
 
 describe("research config: defaults", () => {
+  it("keeps jobs of 10 × batch_size, whose rows settle together, for a research pipeline", () => {
+    expect(pipelineOf(parse(yaml(CHAIN))).jobSize).toBe(100);
+    expect(pipelineOf(parse(yaml(CHAIN, { pipeline: { batch_size: 3 } }))).jobSize).toBe(30);
+    expect(pipelineOf(parse(yaml(CHAIN, { pipeline: { job_size: 500 } }))).jobSize).toBe(500);
+  });
+
   it("gives search and crawl their documented defaults", () => {
     const config = parse(yaml(CHAIN));
     expect(config.search.cacheTtlMs).toBe(7 * 24 * 3600 * 1000);

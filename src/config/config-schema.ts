@@ -334,8 +334,8 @@ export const pipelineSchema = z.strictObject({
   /** Characters of field values one row puts in a batch prompt; longer values are cut. */
   max_row_input_chars: z.number().int().min(100).max(1_000_000).default(8000),
   /** Rows per graphile-worker job; a job runs its rows' LLM batches in parallel. Defaults to
-   * 10 x batch_size: fewer, larger jobs cost less queue and database overhead per row
-   * (docs/configuration.md has the measurement). */
+   * 20 x batch_size for `llm` stages only, 10 x otherwise (load-config.ts defaultJobSize): fewer,
+   * larger jobs cost less queue and database overhead per row (docs/configuration.md). */
   job_size: z.number().int().min(1).max(5000).optional(),
   /** At most this many rows are claimed by one sweep tick. */
   sweep_limit: z.number().int().min(1).max(1_000_000).default(10_000),

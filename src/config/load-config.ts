@@ -542,7 +542,7 @@ function resolvePipeline(
     schedule: p.schedule,
     batchSize: p.batch_size,
     maxRowInputChars: p.max_row_input_chars,
-    jobSize: p.job_size ?? Math.min(5000, p.batch_size * 10),
+    jobSize: p.job_size ?? defaultJobSize(p.batch_size, stages),
     sweepLimit: p.sweep_limit,
     leaseMs: p.lease,
     queueTimeoutMs: p.queue_timeout,
@@ -678,4 +678,16 @@ function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value)) deepFreeze(v);
   }
   return value;
+}
+
+/**
+ * `job_size` when the config leaves it out: 20 × batch_size for a pipeline of `llm` stages only
+ * (a row costs a share of one call, and a job's chunks end together), 10 × otherwise (a research
+ * or custom row may run for tens of seconds, and a job's rows settle together, when its slowest
+ * is done; an escalation ladder needs research stages); at most 5000. docs/configuration.md
+ * `job_size` has the measurement.
+ */
+function defaultJobSize(batchSize: number, stages: readonly StageConfig[]): number {
+  const llmOnly = stages.every((s) => s.kind === "llm");
+  return Math.min(5000, batchSize * (llmOnly ? 20 : 10));
 }
