@@ -373,17 +373,14 @@ export function countFunctionBody(
     `insert into ${gs}.row_counts (pipeline, status, n)
        select ${name}, s, sum(d) from (${parts}) x group by s having sum(d) <> 0;`;
   return `
-begin${
-    partitioned
-      ? `
-  -- A partition detached from the table keeps its triggers: its rows are no longer this
-  -- pipeline's.
+begin
+  -- A table this pipeline no longer covers keeps its triggers (a partition detached from the
+  -- table, or the table a changed config moved the pipeline away from): its rows are no longer
+  -- this pipeline's.
   if tg_relid <> ${quoteLiteral(t)}::regclass
      and pg_partition_root(tg_relid) is distinct from ${quoteLiteral(t)}::regclass then
     return null;
-  end if;`
-      : ""
-  }
+  end if;
   -- Appends this statement's change per status; see migrations/000001 for why deltas.
   if tg_op = 'INSERT' then
     ${insertCounts(counts("new_rows", 1))}
