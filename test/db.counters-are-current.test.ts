@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GleanerConfig } from "../src/config/config-types.ts";
 import { connectDatabase, type Database } from "../src/db/connect-database.ts";
 import { migrate } from "../src/db/migrate.ts";
-import { parseConfig } from "../src/config/load-config.ts";
 import { itemsPipelineConfig } from "./support/items-pipeline-config.ts";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
 
@@ -82,21 +81,7 @@ describe("countersAreCurrent (through migrate)", () => {
   });
 
   it("counts nothing from a table the pipeline moved away from, though it keeps its triggers", async () => {
-    const moved = parseConfig(
-      `
-llm:
-  backends:
-    - { name: primary, base_url: "http://127.0.0.1:9/v1", model: fake }
-pipelines:
-  items:
-    table: public.items_moved
-    inputs: [name]
-    outputs: { label: { type: text, description: "A label" } }
-    stages:
-      - { name: fill, kind: llm, backends: [primary], prompt: "{{name}}", outputs: [label] }
-`,
-      { env: { DATABASE_URL: testDb.url } },
-    );
+    const moved = itemsPipelineConfig(testDb.url, "", "public.items_moved");
     await migrate(database, moved);
     expect(await pending()).toBe(0);
     // The old table is the user's again: its writes are not the pipeline's rows.
