@@ -1,12 +1,9 @@
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { GleanerConfig } from "../src/config/config-types.ts";
+import { describe, expect, it } from "vitest";
 import { buildIndexesConcurrently } from "../src/db/build-indexes-concurrently.ts";
-import { connectDatabase, type Database } from "../src/db/connect-database.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { waitFor } from "./support/gleaner-process.ts";
-import { itemsPipelineConfig } from "./support/items-pipeline-config.ts";
-import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
+import { useItemsDatabase } from "./support/items-database.ts";
 
 /**
  * Upgrades that add an index to an existing table, on a real PostgreSQL: `migrate` builds it
@@ -14,16 +11,8 @@ import { createTestDatabase, type TestDatabase } from "./support/test-database.t
  * it builds, and it repairs an index a build cut short left invalid.
  */
 
-let testDb: TestDatabase;
-let database: Database;
-
-function config(extra = ""): GleanerConfig {
-  return itemsPipelineConfig(testDb.url, extra);
-}
-
-async function q<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
-  return (await database.pool.query(text, params)).rows as T[];
-}
+const items = useItemsDatabase("build_indexes", { rows: 2000 });
+const { config, q } = items;
 
 async function index(name: string): Promise<{ valid: boolean; def: string } | undefined> {
   const [row] = await q<{ valid: boolean; def: string }>(
@@ -34,31 +23,19 @@ async function index(name: string): Promise<{ valid: boolean; def: string } | un
   return row;
 }
 
-beforeAll(async () => {
-  testDb = await createTestDatabase("build_indexes");
-  database = await connectDatabase(config(""), { env: { DATABASE_URL: testDb.url }, poolSize: 4 });
-  await migrate(database, config(""));
-  await q("insert into items (name) select 'n' || i from generate_series(1, 2000) i");
-});
-
-afterAll(async () => {
-  await database?.close();
-  await testDb?.drop();
-});
-
 describe("buildIndexesConcurrently (through migrate)", () => {
   it("builds an upgrade's new index concurrently: a writer is not held while it waits and builds", async () => {
     expect(await index("gleaner_items_version")).toBeUndefined();
     // A transaction that wrote to the table and stays open: any index build must wait for it,
     // which makes the build observable, and shows who else has to wait behind it.
-    const holder = new pg.Client({ connectionString: testDb.url });
-    const writer = new pg.Client({ connectionString: testDb.url });
+    const holder = new pg.Client({ connectionString: items.url });
+    const writer = new pg.Client({ connectionString: items.url });
     await holder.connect();
     await writer.connect();
     try {
       await holder.query("begin");
       await holder.query("insert into items (name) values ('held')");
-      const migrating = migrate(database, config("    on_version_change: reprocess"));
+      const migrating = migrate(items.database, config("    on_version_change: reprocess"));
       const seen = await waitFor("a concurrent index build", async () => {
         const [row] = await q<{ command: string; phase: string }>(
           `select command, phase from pg_stat_progress_create_index
@@ -91,7 +68,7 @@ describe("buildIndexesConcurrently (through migrate)", () => {
     ).rejects.toThrow(/could not create unique index/);
     expect((await index("gleaner_items_failures"))?.valid).toBe(false);
     // The pipeline's DDL is unchanged, so the install transaction alone would do nothing.
-    await migrate(database, config("    on_version_change: reprocess"));
+    await migrate(items.database, config("    on_version_change: reprocess"));
     const repaired = await index("gleaner_items_failures");
     expect(repaired?.valid).toBe(true);
     expect(repaired?.def).toContain("enrichment_status");
@@ -99,7 +76,7 @@ describe("buildIndexesConcurrently (through migrate)", () => {
 
   it("rebuilds the review index for a new review_below, concurrently, and the install keeps it", async () => {
     const next = config("    on_version_change: reprocess\n    review_below: 0.75");
-    expect(await buildIndexesConcurrently(database.db, next.pipelines[0]!)).toEqual([
+    expect(await buildIndexesConcurrently(items.database.db, next.pipelines[0]!)).toEqual([
       "gleaner_items_review",
     ]);
     const oid = async () =>
@@ -107,7 +84,7 @@ describe("buildIndexesConcurrently (through migrate)", () => {
         ?.oid;
     const built = await oid();
     // Its comment says what it was built for, so the install transaction does not rebuild it.
-    await migrate(database, next);
+    await migrate(items.database, next);
     expect(await oid()).toBe(built);
     const review = await index("gleaner_items_review");
     expect(review?.valid).toBe(true);

@@ -1,9 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { GleanerConfig } from "../src/config/config-types.ts";
-import { connectDatabase, type Database } from "../src/db/connect-database.ts";
 import { migrate } from "../src/db/migrate.ts";
-import { itemsPipelineConfig } from "./support/items-pipeline-config.ts";
-import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
+import { useItemsDatabase } from "./support/items-database.ts";
 
 /**
  * When an upgrade recounts a pipeline's counters, on a real PostgreSQL: only when they could be
@@ -11,16 +9,8 @@ import { createTestDatabase, type TestDatabase } from "./support/test-database.t
  * upgrade that keeps the counters leaves it.
  */
 
-let testDb: TestDatabase;
-let database: Database;
-
-function config(extra = ""): GleanerConfig {
-  return itemsPipelineConfig(testDb.url, extra);
-}
-
-async function q<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
-  return (await database.pool.query(text, params)).rows as T[];
-}
+const items = useItemsDatabase("counters_current", { rows: 300 });
+const { config, q } = items;
 
 async function pending(): Promise<number> {
   const [row] = await q<{ n: string | null }>(
@@ -33,24 +23,12 @@ async function pending(): Promise<number> {
 async function upgradeWithMarker(next: GleanerConfig): Promise<void> {
   await q("insert into gleaner.row_counts (pipeline, status, n) values ('items', 'pending', 1000)");
   await q("update gleaner.pipelines set ddl_hash = 'older' where name = 'items'");
-  await migrate(database, next);
+  await migrate(items.database, next);
   const [row] = await q<{ ddl_hash: string }>(
     "select ddl_hash from gleaner.pipelines where name = 'items'",
   );
   expect(row?.ddl_hash).not.toBe("older");
 }
-
-beforeAll(async () => {
-  testDb = await createTestDatabase("counters_current");
-  database = await connectDatabase(config(), { env: { DATABASE_URL: testDb.url }, poolSize: 4 });
-  await migrate(database, config());
-  await q("insert into items (name) select 'n' || i from generate_series(1, 300) i");
-});
-
-afterAll(async () => {
-  await database?.close();
-  await testDb?.drop();
-});
 
 describe("countersAreCurrent (through migrate)", () => {
   it("keeps the counters when the upgrade counts the same way (no scan holding writers)", async () => {
@@ -81,8 +59,8 @@ describe("countersAreCurrent (through migrate)", () => {
   });
 
   it("counts nothing from a table the pipeline moved away from, though it keeps its triggers", async () => {
-    const moved = itemsPipelineConfig(testDb.url, "", "public.items_moved");
-    await migrate(database, moved);
+    const moved = config("", "public.items_moved");
+    await migrate(items.database, moved);
     expect(await pending()).toBe(0);
     // The old table is the user's again: its writes are not the pipeline's rows.
     await q("insert into items (name) values ('left behind')");

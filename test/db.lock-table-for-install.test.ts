@@ -1,12 +1,10 @@
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { GleanerConfig } from "../src/config/config-types.ts";
 import { parseConfig } from "../src/config/load-config.ts";
-import { connectDatabase, type Database } from "../src/db/connect-database.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { waitFor } from "./support/gleaner-process.ts";
-import { itemsPipelineConfig } from "./support/items-pipeline-config.ts";
-import { createTestDatabase, type TestDatabase } from "./support/test-database.ts";
+import { useItemsDatabase } from "./support/items-database.ts";
 
 /**
  * Which lock an upgrade's install transaction takes on a real PostgreSQL: readers of the table
@@ -14,16 +12,11 @@ import { createTestDatabase, type TestDatabase } from "./support/test-database.t
  * out (a column to add, an index to drop).
  */
 
-let testDb: TestDatabase;
-let database: Database;
-
-function config(extra = ""): GleanerConfig {
-  return itemsPipelineConfig(testDb.url, extra);
-}
-
-async function q<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
-  return (await database.pool.query(text, params)).rows as T[];
-}
+const items = useItemsDatabase("install_lock", {
+  rows: 500,
+  extra: "    on_version_change: reprocess",
+});
+const { config, q } = items;
 
 /**
  * Runs `migrate` with `next` while an open transaction that wrote to the table holds it, so the
@@ -35,15 +28,15 @@ async function upgradeWhileWritten(
   next: GleanerConfig,
 ): Promise<{ mode: string; readerRead: boolean }> {
   await q("update gleaner.pipelines set ddl_hash = 'older' where name = 'items'");
-  const holder = new pg.Client({ connectionString: testDb.url });
-  const reader = new pg.Client({ connectionString: testDb.url });
+  const holder = new pg.Client({ connectionString: items.url });
+  const reader = new pg.Client({ connectionString: items.url });
   await holder.connect();
   await reader.connect();
   try {
     await holder.query("begin");
     await holder.query("insert into items (name) values ('held')");
     // One long wait, so the lock request stays queued while the reader tries.
-    const migrating = migrate(database, next, {
+    const migrating = migrate(items.database, next, {
       lockPatience: { timeoutMs: 60_000, attempts: 1, pauseMs: 0 },
     });
     const mode = await waitFor("the install's lock request, queued", async () => {
@@ -70,18 +63,6 @@ async function upgradeWhileWritten(
   }
 }
 
-beforeAll(async () => {
-  testDb = await createTestDatabase("install_lock");
-  database = await connectDatabase(config(), { env: { DATABASE_URL: testDb.url }, poolSize: 4 });
-  await migrate(database, config("    on_version_change: reprocess"));
-  await q("insert into items (name) select 'n' || i from generate_series(1, 500) i");
-});
-
-afterAll(async () => {
-  await database?.close();
-  await testDb?.drop();
-});
-
 describe("lockTableForInstall (through migrate)", () => {
   it("keeps writers out but lets readers read while an upgrade reinstalls and recounts", async () => {
     const seen = await upgradeWhileWritten(config("    on_version_change: reprocess"));
@@ -100,15 +81,15 @@ describe("lockTableForInstall (through migrate)", () => {
 
   it("waits for the table a little at a time, letting writers through, then gives up clearly", async () => {
     await q("update gleaner.pipelines set ddl_hash = 'older' where name = 'items'");
-    const holder = new pg.Client({ connectionString: testDb.url });
-    const writer = new pg.Client({ connectionString: testDb.url });
+    const holder = new pg.Client({ connectionString: items.url });
+    const writer = new pg.Client({ connectionString: items.url });
     await holder.connect();
     await writer.connect();
     try {
       // A transaction left open after writing: the install cannot have the table while it lasts.
       await holder.query("begin");
       await holder.query("insert into items (name) values ('held')");
-      const migrating = migrate(database, config("    on_version_change: reprocess"), {
+      const migrating = migrate(items.database, config("    on_version_change: reprocess"), {
         lockPatience: { timeoutMs: 100, attempts: 4, pauseMs: 50 },
       }).then(
         () => undefined,
@@ -137,7 +118,7 @@ describe("lockTableForInstall (through migrate)", () => {
       "select ddl_hash from gleaner.pipelines where name = 'items'",
     );
     expect(pipeline?.ddl_hash).toBe("older");
-    await migrate(database, config("    on_version_change: reprocess"));
+    await migrate(items.database, config("    on_version_change: reprocess"));
   });
 
   it("keeps readers out too when the upgrade drops an index", async () => {
@@ -166,7 +147,7 @@ pipelines:
     stages:
       - { name: fill, kind: llm, backends: [primary], prompt: "{{name}}", outputs: [label, note] }
 `,
-      { env: { DATABASE_URL: testDb.url } },
+      { env: { DATABASE_URL: items.url } },
     );
     const seen = await upgradeWhileWritten(withNote);
     expect(seen.mode).toBe("AccessExclusiveLock");
