@@ -6,7 +6,8 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { answerRows, reply, startFakeLlm } from "../../test/support/fake-llm-server.ts";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 
 export async function startFakeLlmProcess(latencyMs: number): Promise<{
   url: string;
@@ -38,17 +39,77 @@ export async function startFakeLlmProcess(latencyMs: number): Promise<{
   };
 }
 
+/**
+ * The answer to one chat completion request: every row the prompt lists, labelled "ok". A lean
+ * stand-in for test/support/fake-llm-server.ts's `answerRows`, which parses and keeps every
+ * request for tests to inspect: here nothing is kept, and the row ids are read from the body's
+ * text (each heading `### row <id>` ends in the JSON escape of a line break), so this process
+ * charges the machine's cores, which Gleaner shares with it, as little as it can. A remote LLM
+ * would charge them nothing.
+ */
+export function answerBody(body: string, sequence: number): string {
+  const ids = Array.from(body.matchAll(/### row (r[0-9a-f]+)\\n/g), (m) => m[1] as string);
+  const content = JSON.stringify({
+    rows: ids.map((id) => ({ id, label: { value: "ok", confidence: 0.9 } })),
+  });
+  const promptTokens = Math.ceil(body.length / 4);
+  const completionTokens = Math.ceil(content.length / 4);
+  return JSON.stringify({
+    id: `chatcmpl-fake-${sequence}`,
+    object: "chat.completion",
+    created: Math.floor(Date.now() / 1000),
+    model: "fake",
+    choices: [
+      {
+        index: 0,
+        message: { role: "assistant", content, refusal: null },
+        finish_reason: "stop",
+        logprobs: null,
+      },
+    ],
+    usage: {
+      prompt_tokens: promptTokens,
+      completion_tokens: completionTokens,
+      total_tokens: promptTokens + completionTokens,
+    },
+  });
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.send) {
   const latency = Number(process.argv[2] ?? 0);
-  const llm = await startFakeLlm();
-  const answer = answerRows(() => ({ label: { value: "ok", confidence: 0.9 } }));
-  llm.handle((req) => (latency > 0 ? reply.delay(latency, answer(req) as never) : answer(req)));
+  let calls = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      if (req.method !== "POST" || !req.url?.startsWith("/v1/chat/completions")) {
+        res.writeHead(404, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { message: `no route ${req.method} ${req.url}` } }));
+        return;
+      }
+      calls++;
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      const text = answerBody(Buffer.concat(chunks).toString("utf8"), calls);
+      const send = () => {
+        inFlight--;
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(text);
+      };
+      if (latency > 0) setTimeout(send, latency);
+      else send();
+    });
+  });
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address() as AddressInfo;
+    process.send?.({ url: `http://127.0.0.1:${port}/v1` });
+  });
   process.on("message", (m) => {
-    if (m === "stats")
-      process.send?.({ calls: llm.requests.length, maxInFlight: llm.maxInFlight() });
+    if (m === "stats") process.send?.({ calls, maxInFlight });
   });
   process.on("SIGTERM", () => {
-    void llm.close().then(() => process.exit(0));
+    server.closeAllConnections();
+    server.close(() => process.exit(0));
   });
-  process.send({ url: llm.url });
 }
