@@ -2,7 +2,9 @@ import { spawn } from "node:child_process";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { countChatTokens } from "../src/llm/count-tokens.ts";
 import { randomUUID } from "node:crypto";
+import { readStageHistory } from "../src/sql/answer-history.ts";
 import { reserveBudget, rollUpLedger, settleBudgets } from "../src/sql/budget-ledger.ts";
+import { readCostReport } from "../src/sql/cost-report.ts";
 import { expectedAnswerTokens } from "../src/budget/expected-answer-tokens.ts";
 import { reply, rowIdsInPrompt, startFakeLlm, type FakeLlm } from "./support/fake-llm-server.ts";
 import { startHarness, type Harness } from "./support/gleaner-harness.ts";
@@ -150,13 +152,13 @@ it("settles many calls in one statement: each reservation gone, each window coun
     ),
   );
   const ids = reserved.map((r) => (r.ok ? r.id : "refused"));
-  const line = (rowKey: string, costUsd: number) => ({
+  const line = (rowKeys: string[], costUsd: number) => ({
     pipeline: "grouped",
     stage: "label",
     backend: "paid",
     model: "m",
-    rowKey,
-    calls: 0.5,
+    rowKeys,
+    calls: 1,
     inputTokens: 10,
     outputTokens: 2,
     costUsd,
@@ -167,20 +169,22 @@ it("settles many calls in one statement: each reservation gone, each window coun
       id: ids[0]!,
       windows: [hour, day],
       actualUsd: 1.25,
-      lines: [line("a", 0.625), line("b", 0.625)],
+      lines: [line(["a", "b"], 1.25)],
       at: start,
     },
     {
       id: ids[1]!,
       windows: [day, hour],
       actualUsd: 2,
-      lines: [line("c", 1), line("d", 1)],
+      lines: [line(["c", "d"], 2)],
       at: start,
     },
     // A call that failed before it was billed: its reservation goes, nothing is counted.
     { id: ids[2]!, windows: [hour, day], actualUsd: 0, lines: [], at: start },
     // A call made without a reservation (no cap on it): lines only.
-    { id: randomUUID(), windows: [], actualUsd: 0.5, lines: [line("e", 0.5)], at: start },
+    { id: randomUUID(), windows: [], actualUsd: 0.5, lines: [line(["e"], 0.5)], at: start },
+    // A call made for no row in particular.
+    { id: randomUUID(), windows: [], actualUsd: 0.25, lines: [line([], 0.25)], at: start },
   ]);
   const windows = await h.query<{ scope: string; spent_usd: number }>(
     `select scope, spent_usd from gleaner.budget_windows
@@ -195,14 +199,71 @@ it("settles many calls in one statement: each reservation gone, each window coun
     [ids],
   );
   expect(left).toHaveLength(0);
-  const lines = await h.query<{ row_key: string; cost_usd: number }>(
-    "select row_key, cost_usd from gleaner.cost_ledger where pipeline = 'grouped' order by row_key",
+  // One line per call, naming its rows.
+  const lines = await h.query<{ row_key: null; row_keys: string[] | null; cost_usd: number }>(
+    `select row_key, row_keys, cost_usd from gleaner.cost_ledger where pipeline = 'grouped'
+     order by cost_usd`,
   );
-  expect(lines.map((l) => [l.row_key, l.cost_usd])).toEqual([
-    ["a", 0.625],
-    ["b", 0.625],
-    ["c", 1],
-    ["d", 1],
-    ["e", 0.5],
+  expect(lines).toEqual([
+    { row_key: null, row_keys: null, cost_usd: 0.25 },
+    { row_key: null, row_keys: ["e"], cost_usd: 0.5 },
+    { row_key: null, row_keys: ["a", "b"], cost_usd: 1.25 },
+    { row_key: null, row_keys: ["c", "d"], cost_usd: 2 },
+  ]);
+});
+
+it("reports per row by sharing each call's line among its rows, next to lines written per row before", async () => {
+  const db = h.app.database.db;
+  const at = Date.parse("2031-06-01T10:00:00Z");
+  const call = (rowKeys: string[], costUsd: number, outputTokens: number) => ({
+    pipeline: "shared",
+    stage: "label",
+    backend: "paid",
+    model: "m",
+    rowKeys,
+    calls: 1,
+    inputTokens: 100,
+    outputTokens,
+    costUsd,
+    mode: "live",
+  });
+  await settleBudgets(db, "gleaner", [
+    { id: randomUUID(), windows: [], actualUsd: 3, lines: [call(["a", "b", "c"], 3, 30)], at },
+    { id: randomUUID(), windows: [], actualUsd: 1, lines: [call(["a"], 1, 20)], at },
+  ]);
+  // A line per row, as migration 000020 found them: row c's half of a call of two rows.
+  await h.query(`
+    insert into gleaner.cost_ledger (at, pipeline, stage, backend, model, row_key, calls,
+                                     input_tokens, output_tokens, cost_usd)
+    values ('2031-06-01T09:00:00Z', 'shared', 'label', 'paid', 'm', 'c', 0.5, 50, 4, 0.5)`);
+  // And a rolled-up day, which belongs to no row.
+  await h.query(`
+    insert into gleaner.cost_ledger (at, pipeline, stage, backend, model, calls, input_tokens,
+                                     output_tokens, cost_usd, rolled_up)
+    values ('2031-05-01T00:00:00Z', 'shared', 'label', 'paid', 'm', 7, 700, 70, 7, true)`);
+
+  const byRow = await readCostReport(db, "gleaner", "shared", "row");
+  expect(byRow).toEqual([
+    { group: "(rolled up)", calls: 7, input_tokens: 700, output_tokens: 70, cost_usd: 7 },
+    { group: "a", calls: 1.333, input_tokens: 133, output_tokens: 30, cost_usd: 2 },
+    { group: "c", calls: 0.833, input_tokens: 83, output_tokens: 14, cost_usd: 1.5 },
+    { group: "b", calls: 0.333, input_tokens: 33, output_tokens: 10, cost_usd: 1 },
+  ]);
+  // Every other grouping counts each line whole: the same totals.
+  const byStage = await readCostReport(db, "gleaner", "shared", "stage");
+  expect(byStage).toEqual([
+    { group: "label", calls: 9.5, input_tokens: 950, output_tokens: 124, cost_usd: 11.5 },
+  ]);
+  // The answer sizes `gleaner estimate` expects: per row, over the rows' lines only.
+  const history = await readStageHistory(db, "gleaner", "shared");
+  expect(history).toEqual([
+    {
+      stage: "label",
+      model: "m",
+      rows: 5,
+      outputTokensPerRow: (30 + 20 + 4) / 5,
+      inputTokensPerRow: (100 + 100 + 50) / 5,
+      costPerRow: (3 + 1 + 0.5) / 5,
+    },
   ]);
 });

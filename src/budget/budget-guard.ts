@@ -101,21 +101,22 @@ export function createBudgetGuard(
   ): Promise<void> => {
     const used = charge.costUsd > 0 || charge.inputTokens > 0 || charge.outputTokens > 0;
     if (id === undefined && !used) return;
-    const n = Math.max(call.rowKeys.length, 1);
-    const keys = call.rowKeys.length > 0 ? call.rowKeys : [null];
+    // One line for the call, naming its rows: a report per row shares it among them.
     const lines: LedgerLine[] = used
-      ? keys.map((rowKey) => ({
-          pipeline: call.pipeline,
-          stage: call.stage,
-          backend: call.backend,
-          model: charge.model ?? call.model,
-          rowKey,
-          calls: 1 / n,
-          inputTokens: charge.inputTokens / n,
-          outputTokens: charge.outputTokens / n,
-          costUsd: charge.costUsd / n,
-          mode: charge.mode ?? "live",
-        }))
+      ? [
+          {
+            pipeline: call.pipeline,
+            stage: call.stage,
+            backend: call.backend,
+            model: charge.model ?? call.model,
+            rowKeys: call.rowKeys,
+            calls: 1,
+            inputTokens: charge.inputTokens,
+            outputTokens: charge.outputTokens,
+            costUsd: charge.costUsd,
+            mode: charge.mode ?? "live",
+          },
+        ]
       : [];
     await settleGrouped({
       id: id ?? "00000000-0000-0000-0000-000000000000",

@@ -76,7 +76,7 @@ export interface ConcurrencyLimitsTable {
   updated_at: Generated<Date>;
 }
 
-/** One line per row a settled paid call was for, or a day's roll-up (migration 000011). */
+/** One settled paid call (one row's share of it before migration 000020), or a day's roll-up. */
 export interface CostLedgerTable {
   id: Generated<string>;
   at: Date;
@@ -84,7 +84,10 @@ export interface CostLedgerTable {
   stage: string;
   backend: string;
   model: string;
+  /** Lines written before migration 000020: one row's share of a call. */
   row_key: string | null;
+  /** The rows a call was for, sharing it equally (migrations/000020); NULL when rolled up. */
+  row_keys: string[] | null;
   calls: number;
   input_tokens: number;
   output_tokens: number;

@@ -29,11 +29,18 @@ export async function readStageHistory(
     inp: number;
     cost: number;
   }>`
-    select stage, model, count(*)::float8 as rows,
-           avg(output_tokens)::float8 as out, avg(input_tokens)::float8 as inp,
-           avg(cost_usd)::float8 as cost
-    from ${sql.table(`${schema}.cost_ledger`)}
-    where pipeline = ${pipeline} and row_key is not null
+    select stage, model, sum(n)::float8 as rows,
+           (sum(output_tokens) / sum(n))::float8 as out,
+           (sum(input_tokens) / sum(n))::float8 as inp,
+           (sum(cost_usd) / sum(n))::float8 as cost
+    from (
+      -- A line per call is shared among its rows; a line per row (before migration 000020) is
+      -- one row's share; rolled-up lines (neither) say nothing per row.
+      select stage, model, output_tokens, input_tokens, cost_usd,
+             coalesce(cardinality(row_keys), 1) as n
+      from ${sql.table(`${schema}.cost_ledger`)}
+      where pipeline = ${pipeline} and (row_keys is not null or row_key is not null)
+    ) l
     group by stage, model
   `.execute(db);
   return rows.map((r) => ({

@@ -24,9 +24,9 @@ import type { Db } from "../db/connect-database.ts";
  * - A process that dies between the two leaves its reservation behind; it stops counting at
  *   `expires_at` and the next reserve of that window deletes it (under the window's lock). A
  *   settle that arrives after that still adds the actual cost: spending is never forgotten.
- * - `rollUpLedger` replaces the per-row lines of whole days older than the retention period by
- *   one line per day, pipeline, stage, backend, model and mode, in one transaction: a reader
- *   sees either the lines or their sum. Lines still arriving for such a day (a very late settle)
+ * - `rollUpLedger` replaces the lines of whole days older than the retention period (one per
+ *   call, or per row before migration 000020) by one line per day, pipeline, stage, backend,
+ *   model and mode, in one transaction: a reader sees either the lines or their sum. Lines still arriving for such a day (a very late settle)
  *   are rolled up by the next run.
  */
 
@@ -53,12 +53,17 @@ export type ReservationResult =
   | { ok: true; id: string }
   | { ok: false; full: BudgetWindow; spentUsd: number; reservedUsd: number };
 
+/**
+ * One settled call (or its part at one backend): one line, naming the rows it was for, which
+ * share its calls, tokens and cost equally when a report reads them per row.
+ */
 export interface LedgerLine {
   pipeline: string;
   stage: string;
   backend: string;
   model: string;
-  rowKey: string | null;
+  /** The rows the call was for; none for a call made for no row in particular. */
+  rowKeys: readonly string[];
   calls: number;
   inputTokens: number;
   outputTokens: number;
@@ -168,7 +173,7 @@ export async function settleBudgets(
       stage: l.stage,
       backend: l.backend,
       model: l.model,
-      row_key: l.rowKey,
+      row_keys: l.rowKeys.length > 0 ? l.rowKeys : null,
       calls: l.calls,
       input_tokens: l.inputTokens,
       output_tokens: l.outputTokens,
@@ -190,12 +195,12 @@ export async function settleBudgets(
       do update set spent_usd = t.spent_usd + excluded.spent_usd
     )
     insert into ${sql.table(`${schema}.cost_ledger`)}
-      (at, pipeline, stage, backend, model, row_key, calls, input_tokens, output_tokens,
+      (at, pipeline, stage, backend, model, row_keys, calls, input_tokens, output_tokens,
        cost_usd, mode)
-    select to_timestamp(l.at_s), l.pipeline, l.stage, l.backend, l.model, l.row_key, l.calls,
+    select to_timestamp(l.at_s), l.pipeline, l.stage, l.backend, l.model, l.row_keys, l.calls,
            l.input_tokens, l.output_tokens, l.cost_usd, l.mode
     from jsonb_to_recordset(${JSON.stringify(lines)}::jsonb) as l(at_s double precision,
-           pipeline text, stage text, backend text, model text, row_key text,
+           pipeline text, stage text, backend text, model text, row_keys text[],
            calls double precision, input_tokens double precision,
            output_tokens double precision, cost_usd double precision, mode text)
   `.execute(db);
