@@ -33,6 +33,8 @@ const LATENCY_MS = Number(process.argv[3] ?? 0);
 const MAX_CALLS = Number(process.argv[4] ?? 64);
 // Rounds, each on a fresh database with its own baseline: ROUNDS, default 3 (1 with BASELINES=0).
 const ROUNDS = Number(process.env.ROUNDS ?? (process.env.BASELINES === "0" ? 1 : 3));
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1)
+  throw new Error(`ROUNDS must be a whole number of at least 1, got "${process.env.ROUNDS}"`);
 const BATCH = 10;
 // Without WORKER_CONCURRENCY, Gleaner's default (worker.concurrency 16): with jobs of 100 rows in
 // chunks of 10, 16 jobs ask for 160 calls at once, more than the 64 the backend allows, and more

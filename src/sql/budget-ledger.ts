@@ -26,8 +26,8 @@ import type { Db } from "../db/connect-database.ts";
  *   settle that arrives after that still adds the actual cost: spending is never forgotten.
  * - `rollUpLedger` replaces the lines of whole days older than the retention period (one per
  *   call, or per row before migration 000020) by one line per day, pipeline, stage, backend,
- *   model and mode, in one transaction: a reader sees either the lines or their sum. Lines still arriving for such a day (a very late settle)
- *   are rolled up by the next run.
+ *   model and mode, in one transaction: a reader sees either the lines or their sum. Lines
+ *   still arriving for such a day (a very late settle) are rolled up by the next run.
  */
 
 export type WindowKind = "hour" | "day";

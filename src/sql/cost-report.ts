@@ -20,9 +20,10 @@ const GROUP_BY: Record<CostGrouping, ReturnType<typeof sql>> = {
 };
 
 /**
- * Each line's rows, with the share of the line each holds: a line per call names its rows in
- * row_keys and shares itself among them equally; a line written per row (before migration
- * 000020) is that row's share already; a rolled-up line belongs to no row.
+ * Each line once per row it was for (`k.row_key`), with its rows in `r.keys`: a line per call
+ * names its rows in row_keys and is shared among them equally (the report divides by
+ * `cardinality(r.keys)`); a line written per row (before migration 000020) is that row's share
+ * already; a rolled-up line belongs to no row.
  */
 const LINE_ROWS = sql`cross join lateral (
       select coalesce(l.row_keys, array[coalesce(l.row_key, '(rolled up)')]) as keys
